@@ -1,0 +1,244 @@
+"""DIRformer: the Restormer-style restoration U-Net of DiffIR, modulated by the IPR.
+
+Parameter names follow the official implementation so that released checkpoints map onto this
+module tree one to one (see :mod:`diffir_mm.archs.official`).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .norm import LayerNorm2d
+
+__all__ = ['DIRformer', 'DynamicAttention', 'DynamicFeedForward', 'DynamicTransformerBlock',
+           'IPR_DIM', 'TASKS']
+
+#: Width of the IR prior representation (4 * 64, hard-coded in the official code).
+IPR_DIM = 256
+#: Tasks with a dedicated head.
+TASKS = ('deblur', 'sr', 'inpaint')
+
+
+def _modulation(channels: int) -> nn.Sequential:
+    """IPR -> per-channel (scale, shift) pair; a Sequential to keep the ``kernel.0`` key."""
+    return nn.Sequential(nn.Linear(IPR_DIM, channels * 2, bias=False))
+
+
+def _modulate(x: torch.Tensor, prior: torch.Tensor, kernel: nn.Module) -> torch.Tensor:
+    scale, shift = kernel(prior)[:, :, None, None].chunk(2, dim=1)
+    return x * scale + shift
+
+
+class DynamicAttention(nn.Module):
+    """Dynamic multi-head transposed attention (DMTA): channel attention modulated by the IPR.
+
+    Args:
+        dim: Channels.
+        num_heads: Attention heads; the attention map of each head is (C/heads x C/heads).
+        bias: Whether the convolutions have biases.
+    """
+
+    def __init__(self, dim: int, num_heads: int, bias: bool) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.temperature = nn.Parameter(torch.ones(num_heads, 1, 1))
+        self.kernel = _modulation(dim)
+        self.qkv = nn.Conv2d(dim, dim * 3, 1, bias=bias)
+        self.qkv_dwconv = nn.Conv2d(dim * 3, dim * 3, 3, padding=1, groups=dim * 3, bias=bias)
+        self.project_out = nn.Conv2d(dim, dim, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        x = _modulate(x, prior, self.kernel)
+        q, k, v = self.qkv_dwconv(self.qkv(x)).reshape(b, 3, self.num_heads, c // self.num_heads,
+                                                      h * w).unbind(1)
+        q = F.normalize(q, dim=-1)
+        k = F.normalize(k, dim=-1)
+        attn = torch.softmax((q @ k.transpose(-2, -1)) * self.temperature, dim=-1)
+        return self.project_out((attn @ v).reshape(b, c, h, w))
+
+
+class DynamicFeedForward(nn.Module):
+    """Dynamic gated feed-forward network (DGFN): GELU-gated depth-wise conv FFN with IPR modulation.
+
+    Args:
+        dim: Channels.
+        ffn_expansion_factor: Hidden width is ``int(dim * ffn_expansion_factor)``.
+        bias: Whether the convolutions have biases.
+    """
+
+    def __init__(self, dim: int, ffn_expansion_factor: float, bias: bool) -> None:
+        super().__init__()
+        hidden = int(dim * ffn_expansion_factor)
+        self.kernel = _modulation(dim)
+        self.project_in = nn.Conv2d(dim, hidden * 2, 1, bias=bias)
+        self.dwconv = nn.Conv2d(hidden * 2, hidden * 2, 3, padding=1, groups=hidden * 2, bias=bias)
+        self.project_out = nn.Conv2d(hidden, dim, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        x = _modulate(x, prior, self.kernel)
+        gate, value = self.dwconv(self.project_in(x)).chunk(2, dim=1)
+        return self.project_out(F.gelu(gate) * value)
+
+
+class DynamicTransformerBlock(nn.Module):
+    """Pre-norm block ``x + DMTA(LN(x), z)`` then ``x + DGFN(LN(x), z)``."""
+
+    def __init__(self, dim: int, num_heads: int, ffn_expansion_factor: float, bias: bool,
+                 LayerNorm_type: str) -> None:  # noqa: N803 (official name)
+        super().__init__()
+        self.norm1 = LayerNorm2d(dim, LayerNorm_type)
+        self.attn = DynamicAttention(dim, num_heads, bias)
+        self.norm2 = LayerNorm2d(dim, LayerNorm_type)
+        self.ffn = DynamicFeedForward(dim, ffn_expansion_factor, bias)
+
+    def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), prior)
+        return x + self.ffn(self.norm2(x), prior)
+
+
+class _Stage(nn.ModuleList):
+    """A stack of transformer blocks sharing one prior (keys ``<stage>.<i>.*``)."""
+
+    def __init__(self, n: int, dim: int, num_heads: int, ffn_expansion_factor: float, bias: bool,
+                 LayerNorm_type: str) -> None:  # noqa: N803
+        super().__init__(
+            DynamicTransformerBlock(dim, num_heads, ffn_expansion_factor, bias, LayerNorm_type)
+            for _ in range(n))
+
+    def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        for block in self:
+            x = block(x, prior)
+        return x
+
+
+class _Resample(nn.Module):
+    """3x3 conv + pixel (un)shuffle by 2 (keys ``body.0.weight``)."""
+
+    def __init__(self, channels: int, down: bool) -> None:
+        super().__init__()
+        out = channels // 2 if down else channels * 2
+        shuffle = nn.PixelUnshuffle(2) if down else nn.PixelShuffle(2)
+        self.body = nn.Sequential(nn.Conv2d(channels, out, 3, padding=1, bias=False), shuffle)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class _PatchEmbed(nn.Module):
+    def __init__(self, in_channels: int, dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_channels, dim, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+
+def _sr_tail(channels: int, out_channels: int) -> nn.Sequential:
+    """x4 pixel-shuffle tail: (conv 3x3 -> 4C, shuffle 2) twice, then conv 3x3 -> out."""
+    upsampler = nn.Sequential(
+        nn.Conv2d(channels, channels * 4, 3, padding=1), nn.PixelShuffle(2),
+        nn.Conv2d(channels, channels * 4, 3, padding=1), nn.PixelShuffle(2))
+    return nn.Sequential(upsampler, nn.Conv2d(channels, out_channels, 3, padding=1))
+
+
+class DIRformer(nn.Module):
+    """DiffIR's 4-level transformer U-Net whose every block is modulated by the IPR.
+
+    Task heads:
+
+    * ``'deblur'``: 3x3 conv output plus the input image (global residual).
+    * ``'sr'``: the input is pixel-unshuffled by ``4 // scale`` (x2: 2, x1: 4), a x4 pixel-shuffle
+      tail produces the HR image, plus the nearest-upsampled input.
+    * ``'inpaint'``: 4-channel masked input, 3x3 conv output, no residual and no refinement.
+
+    Args:
+        task: One of :data:`TASKS`.
+        scale: Super-resolution factor (4, 2 or 1); ignored by other tasks.
+        inp_channels: Channels of the network input (3, or 4 for inpainting).
+        out_channels: Output channels.
+        dim: Width ``C`` of level 1 (levels use C, 2C, 4C, 8C).
+        num_blocks: Blocks per level ``[N1, N2, N3, N4]``; the decoder reuses N3, N2, N1.
+        num_refinement_blocks: Blocks of the refinement stage (at 2C).
+        heads: Attention heads per level.
+        ffn_expansion_factor: DGFN expansion.
+        bias: Conv biases inside the blocks.
+        LayerNorm_type: ``'WithBias'`` or ``'BiasFree'``.
+    """
+
+    #: The input H and W must be multiples of this (after the SR input unshuffle).
+    size_divisor = 8
+
+    def __init__(self, task: str = 'deblur', scale: int = 4, inp_channels: int = 3,
+                 out_channels: int = 3, dim: int = 48, num_blocks: Sequence[int] = (4, 6, 6, 8),
+                 num_refinement_blocks: int = 4, heads: Sequence[int] = (1, 2, 4, 8),
+                 ffn_expansion_factor: float = 2.66, bias: bool = False,
+                 LayerNorm_type: str = 'WithBias') -> None:  # noqa: N803
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f'task must be one of {TASKS}, got {task!r}')
+        if task == 'sr' and scale not in (1, 2, 4):
+            raise ValueError(f'scale must be 1, 2 or 4 for task "sr", got {scale!r}')
+        if task == 'inpaint' and num_refinement_blocks:
+            raise ValueError('the inpainting DIRformer has no refinement stage '
+                             f'(num_refinement_blocks must be 0, got {num_refinement_blocks})')
+        self.task = task
+        self.scale = scale if task == 'sr' else 1
+        self.unshuffle = 4 // scale if task == 'sr' else 1
+        stage_kw = dict(ffn_expansion_factor=ffn_expansion_factor, bias=bias,
+                        LayerNorm_type=LayerNorm_type)
+        c1, c2, c3, c4 = dim, dim * 2, dim * 4, dim * 8
+
+        self.patch_embed = _PatchEmbed(inp_channels * self.unshuffle ** 2, c1)
+        self.encoder_level1 = _Stage(num_blocks[0], c1, heads[0], **stage_kw)
+        self.down1_2 = _Resample(c1, down=True)
+        self.encoder_level2 = _Stage(num_blocks[1], c2, heads[1], **stage_kw)
+        self.down2_3 = _Resample(c2, down=True)
+        self.encoder_level3 = _Stage(num_blocks[2], c3, heads[2], **stage_kw)
+        self.down3_4 = _Resample(c3, down=True)
+        self.latent = _Stage(num_blocks[3], c4, heads[3], **stage_kw)
+
+        self.up4_3 = _Resample(c4, down=False)
+        self.reduce_chan_level3 = nn.Conv2d(c4, c3, 1, bias=bias)
+        self.decoder_level3 = _Stage(num_blocks[2], c3, heads[2], **stage_kw)
+        self.up3_2 = _Resample(c3, down=False)
+        self.reduce_chan_level2 = nn.Conv2d(c3, c2, 1, bias=bias)
+        self.decoder_level2 = _Stage(num_blocks[1], c2, heads[1], **stage_kw)
+        self.up2_1 = _Resample(c2, down=False)
+        self.decoder_level1 = _Stage(num_blocks[0], c2, heads[0], **stage_kw)
+        self.refinement = _Stage(num_refinement_blocks, c2, heads[0], **stage_kw)
+
+        if task == 'sr':
+            self.tail = _sr_tail(c2, out_channels)
+        else:
+            self.output = nn.Conv2d(c2, out_channels, 3, padding=1, bias=bias)
+
+    @property
+    def input_multiple(self) -> int:
+        """The image H and W must be multiples of this."""
+        return self.size_divisor * self.unshuffle
+
+    def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """Restore ``x`` (B, inp_channels, H, W) under the IPR ``prior`` (B, 256)."""
+        feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
+        enc1 = self.encoder_level1(self.patch_embed(feat), prior)
+        enc2 = self.encoder_level2(self.down1_2(enc1), prior)
+        enc3 = self.encoder_level3(self.down2_3(enc2), prior)
+        latent = self.latent(self.down3_4(enc3), prior)
+
+        dec3 = self.reduce_chan_level3(torch.cat([self.up4_3(latent), enc3], 1))
+        dec3 = self.decoder_level3(dec3, prior)
+        dec2 = self.reduce_chan_level2(torch.cat([self.up3_2(dec3), enc2], 1))
+        dec2 = self.decoder_level2(dec2, prior)
+        dec1 = self.decoder_level1(torch.cat([self.up2_1(dec2), enc1], 1), prior)
+        dec1 = self.refinement(dec1, prior)
+
+        if self.task == 'sr':
+            up = x if self.scale == 1 else F.interpolate(x, scale_factor=self.scale, mode='nearest')
+            return self.tail(dec1) + up
+        if self.task == 'deblur':
+            return self.output(dec1) + x
+        return self.output(dec1)
