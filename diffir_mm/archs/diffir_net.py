@@ -151,8 +151,20 @@ class DiffIRS2Net(_DiffIRBase):
 
     def forward(self, lq: torch.Tensor, noise: Optional[torch.Tensor] = None,
                 generator: Optional[torch.Generator] = None,
-                prior: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Restore ``lq``; the IPR is estimated unless an explicit ``prior`` is given."""
+                prior: Optional[torch.Tensor] = None,
+                teacher_prior: Optional[torch.Tensor] = None, restore: bool = True
+                ) -> Union[torch.Tensor, Tuple[Optional[torch.Tensor], List[torch.Tensor]]]:
+        """Restore ``lq``; the IPR is estimated unless an explicit ``prior`` is given.
+
+        With ``teacher_prior`` this is the training forward (one call, so that DDP sees it): it
+        returns ``(image, ipr_steps)`` where ``ipr_steps`` are the ``T`` reverse-step outputs of
+        the chain started from the noised teacher IPR, and ``image`` is ``None`` when
+        ``restore=False`` (encoder warm-up phase, the DIRformer is not run).
+        """
+        if teacher_prior is not None:
+            steps = self.estimate_prior(lq, noise=noise, teacher_prior=teacher_prior,
+                                        return_steps=True, generator=generator)
+            return (self.restore(lq, steps[-1]) if restore else None), steps
         if prior is None:
             prior = self.estimate_prior(lq, noise=noise, generator=generator)
         return self.restore(lq, prior)

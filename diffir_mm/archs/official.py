@@ -102,8 +102,13 @@ def extract_network_state(ckpt: Mapping[str, Any], component: str = 'generator')
         sd = ckpt['params_ema'] if 'params_ema' in ckpt else ckpt['params']
     elif 'state_dict' in ckpt:  # Lightning (LaMa) or mmengine (ours)
         sd = ckpt['state_dict']
-        if any(k.startswith('generator.dirformer.') for k in sd):  # ours
-            prefix = 'generator.' if component == 'generator' else 'teacher.'
+        if any(k.startswith('generator.dirformer.') for k in sd):  # ours (EMA weights first)
+            if component == 'teacher':
+                prefix = 'teacher.'
+            elif any(k.startswith('generator_ema.') for k in sd):
+                prefix = 'generator_ema.'
+            else:
+                prefix = 'generator.'
             ours = _strip(sd, prefix)
             if not ours:
                 raise CheckpointMismatchError(f'checkpoint has no {prefix}* weights')

@@ -1,0 +1,22 @@
+# Developer entry points. `make test` is the command the README documents.
+.PHONY: setup test demo bench lint
+
+PYTHON := .venv/bin/python
+
+setup:
+	bash scripts/setup_env.sh
+
+test: setup
+	$(PYTHON) -m pytest -q tests
+
+demo: setup
+	$(PYTHON) tools/demo.py
+
+bench: setup
+	@set -e; for f in bench/*.py; do \
+	  [ -e "$$f" ] || { echo "no bench/*.py scripts"; break; }; \
+	  echo ">>> $$f"; $(PYTHON) "$$f"; \
+	done
+
+lint: setup
+	$(PYTHON) -m flake8 diffir_mm tools tests || echo "flake8 not installed or lint errors (optional target)"

@@ -1,0 +1,95 @@
+"""When and how diffir_mm's classes get registered into MMagic's registries.
+
+* ``import diffir_mm`` imports the mm layer (:mod:`diffir_mm.registration`) at once, which
+  registers everything into ``mmagic.registry``.
+* ``import diffir_mm.archs`` (or another torch-only subpackage) must not pull in mmagic. In that
+  case the mm layer is appended to the lazy ``locations`` of MMagic's registries as soon as
+  ``mmagic.registry`` is loaded, so the first ``MODELS.build``/``get`` imports it -- a config with
+  ``custom_imports=['diffir_mm']`` keeps working in the same process.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+from types import ModuleType
+from typing import Optional
+
+__all__ = ['register_all_modules', 'register_on_import', 'MM_LAYER_AVAILABLE',
+           'TORCH_ONLY_PACKAGES']
+
+#: Subpackages that must stay importable without mmagic / mmcv / mmengine.
+TORCH_ONLY_PACKAGES = ('diffir_mm.archs', 'diffir_mm.inference')
+#: Registries whose first lookup imports the mm layer in deferred mode.
+_REGISTRIES = ('MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS')
+_MM_LAYER = 'diffir_mm.registration'
+
+MM_LAYER_AVAILABLE: bool = importlib.util.find_spec('mmagic') is not None
+
+
+def register_all_modules() -> None:
+    """Import the mm layer: registers every diffir_mm class into MMagic's registries."""
+    importlib.import_module(_MM_LAYER)
+
+
+def _outer_import_target() -> Optional[str]:
+    """Name of the module whose import triggered ``import diffir_mm`` (None for a direct one)."""
+    targets = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == '_find_and_load_unlocked':
+            name = frame.f_locals.get('name')
+            if isinstance(name, str):
+                targets.append(name)
+        frame = frame.f_back
+    if len(targets) >= 2 and targets[0] == 'diffir_mm':
+        return targets[1]
+    return None
+
+
+def _add_registry_locations(registry_module: ModuleType) -> None:
+    for attr in _REGISTRIES:
+        registry = getattr(registry_module, attr, None)
+        locations = getattr(registry, '_locations', None)
+        if registry is None or locations is None:
+            continue
+        if getattr(registry, '_imported', False):
+            register_all_modules()
+            return
+        if _MM_LAYER not in locations:
+            locations.append(_MM_LAYER)
+
+
+class _DeferredRegistration(importlib.abc.MetaPathFinder):
+    """One-shot finder that hooks the mm layer into ``mmagic.registry`` once it is loaded."""
+
+    def find_spec(self, fullname, path, target=None):  # noqa: D102
+        if fullname != 'mmagic.registry':
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_hook(module: ModuleType) -> None:
+            exec_module(module)
+            _add_registry_locations(module)
+
+        spec.loader.exec_module = exec_and_hook  # type: ignore[method-assign]
+        return spec
+
+
+def register_on_import() -> None:
+    """Called by ``diffir_mm/__init__``: register now, or defer for torch-only imports."""
+    if not MM_LAYER_AVAILABLE:
+        return
+    target = _outer_import_target()
+    torch_only = target is not None and target.startswith(TORCH_ONLY_PACKAGES)
+    if not torch_only:
+        register_all_modules()
+    elif 'mmagic.registry' in sys.modules:
+        _add_registry_locations(sys.modules['mmagic.registry'])
+    elif not any(isinstance(f, _DeferredRegistration) for f in sys.meta_path):
+        sys.meta_path.insert(0, _DeferredRegistration())

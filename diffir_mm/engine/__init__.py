@@ -1,0 +1,4 @@
+"""Engine pieces: learning-rate schedulers."""
+from .schedulers import CosineRestartCyclicLR
+
+__all__ = ['CosineRestartCyclicLR']

@@ -1,0 +1,7 @@
+"""Metrics registered into ``mmagic.registry.METRICS``."""
+from .base_perceptual_metric import BasePerceptualMetric
+from .dists_metric import DISTS
+from .lpips_metric import LPIPS
+from .niqe_metric import NoRefNIQE
+
+__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE']

@@ -1,0 +1,136 @@
+"""Helpers shared by the DiffIR editors: GT in network space, stage-1 loading, progressive crops."""
+from __future__ import annotations
+
+import random
+from copy import deepcopy
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from diffir_mm.archs import (CheckpointMismatchError, detect_layout, extract_network_state,
+                             official_to_ours, read_checkpoint)
+from diffir_mm.archs.official import OfficialLayout
+
+__all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
+           'current_iter', 'load_into']
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A deep copy with gradients disabled (EMA copies and teachers)."""
+    copy = deepcopy(module)
+    copy.requires_grad_(False)
+    return copy
+
+
+def gt_in_input_space(data_samples: Any, preprocessor: nn.Module, training: bool) -> torch.Tensor:
+    """The ground truth in the space the network works in (RGB, normalised like the input).
+
+    In training MMagic's ``DataPreprocessor`` already normalises ``gt_img``; in evaluation it
+    leaves it as BGR 0-255 for the metrics, so it is converted back here.
+    """
+    gt = data_samples.gt_img
+    if training:
+        return gt
+    order = getattr(preprocessor, 'output_channel_order', None) or 'RGB'
+    if order.upper() == 'RGB' and gt.shape[1] == 3:
+        gt = gt.flip(1)
+    mean = getattr(preprocessor, 'mean', None)
+    std = getattr(preprocessor, 'std', None)
+    if mean is not None and std is not None:
+        gt = (gt - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+    return gt
+
+
+def current_iter(default: int = 0) -> int:
+    """The runner's iteration from mmengine's message hub (``default`` outside a runner)."""
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
+    return int(hub.get_info('iter', default))
+
+
+def load_network_checkpoint(path: str, stage: int, expect: OfficialLayout,
+                            component: str = 'generator') -> Dict[str, torch.Tensor]:
+    """Read a DiffIR checkpoint (ours or official) and return it in our naming.
+
+    Args:
+        path: Checkpoint file.
+        stage: Expected stage (1 or 2).
+        expect: Expected task / scale (``dim`` is checked by the caller's strict load).
+        component: ``'generator'`` or ``'teacher'``.
+
+    Raises:
+        FileNotFoundError / CheckpointMismatchError with a one-line explanation.
+    """
+    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
+    allow_mmengine_checkpoint_globals()
+    sd = extract_network_state(read_checkpoint(path), component)
+    found = detect_layout(sd)
+    if (found.stage, found.task) != (stage, expect.task) or (
+            expect.task == 'sr' and found.scale != expect.scale):
+        want = OfficialLayout(stage=stage, task=expect.task, scale=expect.scale, dim=None)
+        raise CheckpointMismatchError(
+            f'{path} holds a {found.describe()}, expected a {want.describe()}')
+    return official_to_ours(sd, stage)
+
+
+def load_into(module: nn.Module, state: Dict[str, torch.Tensor], what: str,
+              prefix: str = '') -> None:
+    """Strictly load ``state`` (optionally only keys under ``prefix``) with a clear error."""
+    if prefix:
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    result = module.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        parts = []
+        if result.missing_keys:
+            parts.append(f'{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})')
+        if result.unexpected_keys:
+            parts.append(f'{len(result.unexpected_keys)} unexpected '
+                         f'(e.g. {result.unexpected_keys[0]})')
+        raise CheckpointMismatchError(f'{what} does not fit the network: ' + '; '.join(parts))
+
+
+class ProgressiveCrop:
+    """Restormer-style progressive patches: per phase, a sub-batch and a smaller random crop.
+
+    Args:
+        iters: Phase lengths (e.g. ``[92000, 80000, 38000, 33000, 33000, 24000]``).
+        mini_batch_sizes: Images per GPU in each phase (sub-sampled from the loader batch).
+        gt_sizes: Patch size of each phase (cropped from the loader patch, same place for all
+            images of the batch).
+        scale: LQ -> GT scale (1 for deblurring).
+    """
+
+    def __init__(self, iters: Sequence[int], mini_batch_sizes: Sequence[int],
+                 gt_sizes: Sequence[int], scale: int = 1) -> None:
+        if not len(iters) == len(mini_batch_sizes) == len(gt_sizes):
+            raise ValueError('progressive iters, mini_batch_sizes and gt_sizes must have the '
+                             'same length')
+        self.bounds = [sum(iters[:i + 1]) for i in range(len(iters))]
+        self.mini_batch_sizes = list(mini_batch_sizes)
+        self.gt_sizes = list(gt_sizes)
+        self.scale = scale
+
+    def phase(self, it: int) -> int:
+        """Index of the phase of 0-based iteration ``it``."""
+        for i, bound in enumerate(self.bounds):
+            if it < bound:
+                return i
+        return len(self.bounds) - 1
+
+    def __call__(self, lq: torch.Tensor, gt: torch.Tensor, it: int,
+                 rng: Optional[random.Random] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        rng = rng or random
+        j = self.phase(it)
+        batch, size = self.mini_batch_sizes[j], self.gt_sizes[j]
+        if batch < lq.shape[0]:
+            idx = sorted(rng.sample(range(lq.shape[0]), k=batch))
+            lq, gt = lq[idx], gt[idx]
+        full = gt.shape[-1]
+        if size < full:
+            top = int((gt.shape[-2] - size) * rng.random()) // self.scale * self.scale
+            left = int((full - size) * rng.random()) // self.scale * self.scale
+            gt = gt[..., top:top + size, left:left + size]
+            s = self.scale
+            lq = lq[..., top // s:(top + size) // s, left // s:(left + size) // s]
+        return lq, gt

@@ -1,0 +1,186 @@
+"""Stage-2 DiffIR editor: CPEN_S2 + IPR diffusion + DIRformer, taught by the frozen stage 1."""
+from __future__ import annotations
+
+import copy
+import random
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.dist import get_dist_info
+from mmengine.optim import OptimWrapperDict
+from mmagic.models import BaseEditModel
+from mmagic.registry import MODELS
+from mmagic.structures import DataSample
+
+from diffir_mm.archs import CheckpointMismatchError
+from diffir_mm.archs.official import OfficialLayout
+
+from .common import (ProgressiveCrop, current_iter, frozen_copy, gt_in_input_space,
+                     load_into, load_network_checkpoint)
+
+_DIFFUSION_KEYS = ('n_denoise_res', 'timesteps', 'linear_start', 'linear_end')
+
+
+def teacher_config(generator: dict) -> dict:
+    """Stage-1 network config with the architecture of a stage-2 generator config."""
+    cfg = {k: v for k, v in copy.deepcopy(dict(generator)).items() if k not in _DIFFUSION_KEYS}
+    cfg['type'] = 'DiffIRS1Net'
+    return cfg
+
+
+def kd_divergence(student: torch.Tensor, teacher: torch.Tensor, tau: float) -> torch.Tensor:
+    """The official (logged-only) KL term: ``KL(softmax(t/tau) || softmax(s/tau))``, batchmean."""
+    return F.kl_div(F.log_softmax(student / tau, dim=1), F.softmax(teacher / tau, dim=1),
+                    reduction='batchmean')
+
+
+@MODELS.register_module()
+class DiffIRS2(BaseEditModel):
+    """Stage 2 of DiffIR.
+
+    The frozen stage-1 network (``teacher``) extracts the target IPR ``z_S1`` from (LQ, GT); the
+    stage-2 generator estimates it from LQ alone with CPEN_S2 + a 4-step reverse diffusion started
+    from ``q_sample(z_S1, T-1)``. Training has two phases:
+
+    * iterations ``< encoder_iters``: only CPEN_S2 + denoiser are updated (optimizer
+      ``encoder``), loss ``L1(z_S2, z_S1)``;
+    * afterwards: everything (optimizer ``generator``), loss ``L1(I, GT) + L1(z_S2, z_S1)``.
+
+    The KL term of the official ``KDLoss`` is logged as ``kd_kl`` but not optimised.
+
+    Args:
+        generator: Config of a ``DiffIRS2Net``.
+        pixel_loss: Pixel loss config (official: ``L1Loss``).
+        prior_loss: IPR loss config (official: ``L1Loss``, the paper's ``L_diff``).
+        teacher: Config of the stage-1 network; derived from ``generator`` when omitted.
+        stage1_checkpoint: Stage-1 checkpoint (ours or the official release). Loaded in
+            :meth:`init_weights` (i.e. when training starts) into the teacher, and its DIRformer
+            initialises the stage-2 DIRformer. Required for training.
+        is_use_ema: Keep ``generator_ema`` for evaluation (``ExponentialMovingAverageHook``).
+        kd_tau: Temperature of the logged KL term.
+        train_cfg: ``encoder_iters`` (default 0: joint from the start) and optional
+            ``progressive`` (see :class:`DiffIRS1`).
+    """
+
+    def __init__(self, generator: dict, pixel_loss: dict, prior_loss: Optional[dict] = None,
+                 teacher: Optional[dict] = None, stage1_checkpoint: Optional[str] = None,
+                 is_use_ema: bool = True, kd_tau: float = 0.15, train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None) -> None:
+        super().__init__(generator, pixel_loss, train_cfg=train_cfg, test_cfg=test_cfg,
+                         init_cfg=init_cfg, data_preprocessor=data_preprocessor)
+        self.prior_loss = MODELS.build(prior_loss or dict(type='L1Loss', loss_weight=1.0))
+        self.teacher = MODELS.build(teacher or teacher_config(generator))
+        self.teacher.requires_grad_(False).eval()
+        self.stage1_checkpoint = stage1_checkpoint
+        self.is_use_ema = is_use_ema
+        self.generator_ema = frozen_copy(self.generator) if is_use_ema else None
+        self.kd_tau = kd_tau
+        train_cfg = train_cfg or {}
+        self.encoder_iters = int(train_cfg.get('encoder_iters', 0))
+        progressive = train_cfg.get('progressive')
+        self.progressive = ProgressiveCrop(**progressive) if progressive else None
+        self._crop_rng = random.Random(0)
+        self.noise_seed = int(train_cfg.get('noise_seed', 2023))
+
+    # ------------------------------------------------------------------ weights
+    @property
+    def inference_net(self) -> torch.nn.Module:
+        """The network used outside training (the EMA copy when there is one)."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    def _layout(self) -> OfficialLayout:
+        net = self.generator.module if hasattr(self.generator, 'module') else self.generator
+        return OfficialLayout(stage=1, task=net.task, scale=net.scale, dim=None)
+
+    def init_weights(self) -> None:
+        """Load the stage-1 checkpoint into the teacher and the stage-2 DIRformer."""
+        super().init_weights()
+        if not self.stage1_checkpoint:
+            raise CheckpointMismatchError(
+                'DiffIR stage 2 needs the stage-1 checkpoint: set model.stage1_checkpoint '
+                '(e.g. --cfg-options model.stage1_checkpoint=work_dirs/<s1>/iter_N.pth)')
+        self.load_stage1(self.stage1_checkpoint)
+
+    def load_stage1(self, path: str) -> None:
+        """Teacher <- stage-1 network; generator(.ema).dirformer <- its DIRformer."""
+        state = load_network_checkpoint(path, stage=1, expect=self._layout())
+        load_into(self.teacher, state, f'stage-1 checkpoint {path}')
+        for net in (self.generator, self.generator_ema):
+            if net is not None:
+                net = net.module if hasattr(net, 'module') else net
+                load_into(net.dirformer, state, f'DIRformer of {path}', prefix='dirformer.')
+        self.teacher.eval()
+
+    def train(self, mode: bool = True) -> 'DiffIRS2':
+        super().train(mode)
+        self.teacher.eval()  # the teacher is frozen and always in eval mode
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def forward_tensor(self, inputs: torch.Tensor, data_samples: Optional[DataSample] = None,
+                       training: bool = False, **kwargs) -> torch.Tensor:
+        """Restore ``inputs`` (no ground truth needed)."""
+        net = self.generator if training else self.inference_net
+        return net(inputs, **kwargs)
+
+    def forward_inference(self, inputs: torch.Tensor, data_samples: Optional[DataSample] = None,
+                          **kwargs) -> DataSample:
+        feats = self.forward_tensor(inputs, data_samples, training=False, **kwargs)
+        feats = self.data_preprocessor.destruct(feats, data_samples)
+        return DataSample(pred_img=feats.cpu())
+
+    def val_step(self, data: dict) -> List[DataSample]:  # noqa: D102
+        with torch.no_grad():
+            return super().val_step(data)
+
+    def test_step(self, data: dict) -> List[DataSample]:  # noqa: D102
+        with torch.no_grad():
+            return super().test_step(data)
+
+    # ------------------------------------------------------------------ training
+    def training_noise(self, batch: int, it: int, like: torch.Tensor) -> torch.Tensor:
+        """The ``eps`` of ``q_sample`` for this rank's samples.
+
+        Drawn for the global batch from a generator seeded by the iteration and sliced by rank,
+        so N processes with batch B draw exactly what one process with batch N*B draws.
+        """
+        rank, world = get_dist_info()
+        g = torch.Generator().manual_seed(self.noise_seed * 1_000_003 + it)
+        noise = torch.randn(batch * world, like.shape[1], generator=g)
+        return noise[rank * batch:(rank + 1) * batch].to(like)
+
+    def teacher_prior(self, lq: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        """``z_S1`` from the frozen teacher."""
+        with torch.no_grad():
+            return self.teacher.extract_prior(lq, gt)
+
+    def _training_batch(self, data: dict):
+        data = self.data_preprocessor(data, True)
+        lq, samples = data['inputs'], data['data_samples']
+        gt = samples.gt_img
+        it = current_iter()
+        if self.progressive is not None:
+            lq, gt = self.progressive(lq, gt, it, self._crop_rng)
+        return lq, gt, samples, it
+
+    def train_step(self, data: dict,
+                   optim_wrapper: Union[OptimWrapperDict, dict]) -> Dict[str, torch.Tensor]:
+        """One iteration of the warm-up phase or the joint phase (see the class docstring)."""
+        lq, gt, _, it = self._training_batch(data)
+        z_teacher = self.teacher_prior(lq, gt)
+        warmup = it < self.encoder_iters
+        wrapper = optim_wrapper['encoder' if warmup else 'generator']
+        noise = self.training_noise(lq.shape[0], it, z_teacher)
+        with wrapper.optim_context(self.generator):
+            out, steps = self.generator(lq, noise=noise, teacher_prior=z_teacher,
+                                        restore=not warmup)
+            losses = {'loss_prior': self.prior_loss(steps[-1], z_teacher)}
+            if not warmup:
+                losses['loss_pix'] = self.pixel_loss(out, gt)
+            parsed, log_vars = self.parse_losses(losses)
+        wrapper.update_params(parsed)
+        log_vars['kd_kl'] = kd_divergence(steps[-1].detach(), z_teacher, self.kd_tau)
+        log_vars['phase_warmup'] = torch.tensor(float(warmup))
+        return log_vars

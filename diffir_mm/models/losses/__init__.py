@@ -1,0 +1,4 @@
+"""Losses of the DiffIR recipes."""
+from .perceptual import VGGPerceptualLoss
+
+__all__ = ['VGGPerceptualLoss']

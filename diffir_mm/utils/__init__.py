@@ -1,0 +1,58 @@
+"""Utilities for the command-line entry points and checkpoints.
+
+Submodules:
+
+* :mod:`diffir_mm.utils.warnings` (standard library only):
+  :func:`quiet_mm_import_warnings`.
+* :mod:`diffir_mm.utils.checkpoint` (torch + mmengine):
+  :func:`allow_mmengine_checkpoint_globals`,
+  :class:`RandomStateCheckpointHook`, :func:`get_rng_state`,
+  :func:`set_rng_state`.
+* :mod:`diffir_mm.utils.dist` (torch): :func:`prepare_cpu_distributed`.
+
+Names are resolved lazily (PEP 562) so that ``import diffir_mm.utils`` does
+not import torch or mmengine.
+"""
+import importlib
+from typing import Any, Dict, List
+
+_LAZY: Dict[str, str] = {
+    'quiet_mm_import_warnings': 'warnings',
+    'install_mm_import_filters': 'warnings',
+    'allow_mmengine_checkpoint_globals': 'checkpoint',
+    'mmengine_checkpoint_globals': 'checkpoint',
+    'MMENGINE_CHECKPOINT_GLOBALS': 'checkpoint',
+    'RandomStateCheckpointHook': 'checkpoint',
+    'get_rng_state': 'checkpoint',
+    'set_rng_state': 'checkpoint',
+    'prepare_cpu_distributed': 'dist',
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access.
+
+    Args:
+        name (str): Attribute name.
+
+    Returns:
+        Any: The attribute.
+
+    Raises:
+        AttributeError: If ``name`` is not provided by this package.
+    """
+    if name in _LAZY:
+        module = importlib.import_module(f'{__name__}.{_LAZY[name]}')
+        return getattr(module, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__() -> List[str]:
+    """List the public names, including the lazy ones.
+
+    Returns:
+        List[str]: Attribute names.
+    """
+    return sorted(set(globals()) | set(_LAZY))

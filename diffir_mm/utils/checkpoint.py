@@ -1,0 +1,308 @@
+"""Checkpoint helpers: safe ``torch.load`` of mmengine checkpoints and exact
+random-state resumption.
+
+Safe loading
+    Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``.
+    mmengine 0.10.7 calls ``torch.load(filename, map_location=...)`` without
+    ``weights_only``, so loading a *full* training checkpoint (``--resume``,
+    or ``load_from`` with mmengine's ``meta``/``message_hub``) fails with
+    ``UnpicklingError: Weights only load failed ... Unsupported global``.
+    :func:`allow_mmengine_checkpoint_globals` keeps the safe unpickler and
+    allow-lists exactly the few classes mmengine/mmagic checkpoints contain
+    (found empirically by saving and resuming real checkpoints; see
+    :data:`MMENGINE_CHECKPOINT_GLOBALS`). We never set
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``.
+
+Exact resumption
+    mmengine's resume restores the weights, optimizer, schedulers, message hub
+    and iteration, and (for iteration-based loops) re-plays the sampler by
+    fetching and discarding the batches that were already trained on. It does
+    *not* restore the global random number generators (``random``, NumPy,
+    torch CPU/CUDA). Models that draw noise during training (DiffIR's
+    diffusion forward does) or pipelines with random augmentation therefore
+    diverge after a resume. :class:`RandomStateCheckpointHook` fixes that:
+
+    * it stores the RNG states in every checkpoint (key ``'rng_state'``);
+    * it isolates validation from the training random stream (the RNG states
+      are snapshotted in ``before_val`` and restored in ``after_val``), so a
+      checkpoint written before a validation run holds exactly the state the
+      next training iteration starts from;
+    * on resume, it re-installs the saved states right after mmengine has
+      skipped the already-trained batches, i.e. immediately before the first
+      new batch is fetched.
+
+    With these, an interrupted-and-resumed run is bit-identical to an
+    uninterrupted one (on the same hardware, with
+    ``randomness=dict(seed=..., deterministic=True)``). ``tools/train.py``
+    registers the hook automatically.
+
+    Limitation: only rank 0 writes checkpoints, so in multi-process runs
+    every rank gets rank 0's states back. That is exact when all ranks share
+    the seed (mmengine's default, ``diff_rank_seed=False``); with
+    ``diff_rank_seed=True`` non-zero ranks keep their freshly seeded streams
+    and a warning is logged.
+"""
+import random
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+
+__all__ = [
+    'MMENGINE_CHECKPOINT_GLOBALS', 'mmengine_checkpoint_globals',
+    'allow_mmengine_checkpoint_globals', 'get_rng_state', 'set_rng_state',
+    'RandomStateCheckpointHook'
+]
+
+SafeGlobal = Union[Callable, Tuple[Callable, str]]
+
+#: Dotted names of the globals, found empirically, that mmengine 0.10.7 +
+#: mmagic 1.2.0 training checkpoints pickle (numpy 1.26). See
+#: :func:`mmengine_checkpoint_globals` for the objects.
+MMENGINE_CHECKPOINT_GLOBALS: Tuple[str, ...] = ()
+
+#: Key under which :class:`RandomStateCheckpointHook` stores RNG states.
+RNG_STATE_KEY = 'rng_state'
+
+
+def mmengine_checkpoint_globals() -> List[SafeGlobal]:
+    """Return the objects that must be allow-listed to resume checkpoints.
+
+    Returns:
+        List[Union[Callable, Tuple[Callable, str]]]: Entries accepted by
+        :func:`torch.serialization.add_safe_globals`. Objects whose
+        ``__module__``/``__qualname__`` differ from the name the pickle
+        refers to are given as ``(obj, 'dotted.name')`` tuples.
+    """
+    raise NotImplementedError
+
+
+def allow_mmengine_checkpoint_globals() -> List[SafeGlobal]:
+    """Allow-list the globals of mmengine training checkpoints.
+
+    Registers :func:`mmengine_checkpoint_globals` with
+    :func:`torch.serialization.add_safe_globals` so that mmengine's plain
+    ``torch.load`` calls (which use ``weights_only=True`` by default on
+    torch>=2.6) can load full checkpoints (``meta``, ``message_hub``, ...)
+    while staying in safe-unpickling mode. Idempotent; a no-op on torch
+    versions without ``add_safe_globals``.
+
+    Returns:
+        List[Union[Callable, Tuple[Callable, str]]]: The registered entries
+        (empty when torch has no ``add_safe_globals``).
+    """
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is None:  # torch<2.4: weights_only is opt-in anyway
+        return []
+    entries = mmengine_checkpoint_globals()
+    add_safe_globals(entries)
+    return entries
+
+
+# --------------------------------------------------------------------------
+# random states
+# --------------------------------------------------------------------------
+def get_rng_state() -> Dict[str, Any]:
+    """Capture the global random states of ``random``, NumPy and torch.
+
+    The result only contains tensors and Python builtins, so it round-trips
+    through ``torch.load(weights_only=True)`` without extra safe globals.
+
+    Returns:
+        dict: ``python`` (``random.getstate()``), ``numpy`` (a dict with the
+        MT19937 key as an int64 tensor, ``pos``, ``has_gauss`` and
+        ``cached_gaussian``), ``torch`` (CPU generator state) and, when CUDA
+        has been initialised, ``cuda`` (a list of per-device states).
+    """
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    state: Dict[str, Any] = dict(
+        python=random.getstate(),
+        numpy=dict(
+            bit_generator=str(name),
+            keys=torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            pos=int(pos),
+            has_gauss=int(has_gauss),
+            cached_gaussian=float(cached_gaussian)),
+        torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore random states captured by :func:`get_rng_state`.
+
+    Tensors may come back on another device (mmengine resumes with
+    ``map_location=<device>``); they are moved to the CPU first. CUDA states
+    are only restored when the number of visible devices matches.
+
+    Args:
+        state (dict): The output of :func:`get_rng_state`.
+    """
+    if 'python' in state:
+        version, internal, gauss = state['python']
+        random.setstate((version, tuple(internal), gauss))
+    if 'numpy' in state:
+        npst = state['numpy']
+        keys = torch.as_tensor(npst['keys']).cpu().numpy().astype(np.uint32)
+        np.random.set_state((npst['bit_generator'], keys, int(npst['pos']),
+                             int(npst['has_gauss']),
+                             float(npst['cached_gaussian'])))
+    if 'torch' in state:
+        torch.set_rng_state(torch.as_tensor(state['torch']).cpu())
+    cuda_states = state.get('cuda')
+    if cuda_states and torch.cuda.is_available() and \
+            len(cuda_states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
+
+
+class _RestoreAfterSkip:
+    """Iterator proxy: restore RNG states before the first *new* batch.
+
+    ``IterBasedTrainLoop.run`` advances ``dataloader_iterator`` by
+    ``runner.iter`` batches on resume and then fetches the next batch. The
+    proxy counts those ``next`` calls; on the first call after the skip it
+    restores the random states, hands the original iterator back to the loop
+    and continues with it.
+
+    Args:
+        loop: The train loop whose ``dataloader_iterator`` is wrapped.
+        num_skip (int): Number of batches mmengine skips.
+        state (dict): Random states to restore.
+    """
+
+    def __init__(self, loop: Any, num_skip: int, state: Dict[str, Any]):
+        self._loop = loop
+        self._inner = loop.dataloader_iterator
+        self._remaining = num_skip
+        self._state = state
+
+    def __iter__(self) -> '_RestoreAfterSkip':
+        return self
+
+    def __next__(self) -> Any:
+        if self._remaining > 0:
+            self._remaining -= 1
+            return next(self._inner)
+        set_rng_state(self._state)
+        self._loop.dataloader_iterator = self._inner
+        return next(self._inner)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class RandomStateCheckpointHook(Hook):
+    """Save random states in checkpoints and restore them on resume.
+
+    See the module docstring for the rationale. Register it with high
+    priority so that the validation snapshot is taken before any other
+    ``before_val`` hook runs and restored after every ``after_val`` hook::
+
+        runner.register_hook(RandomStateCheckpointHook(), 'VERY_HIGH')
+
+    Args:
+        isolate_val (bool): Snapshot the random states before validation and
+            restore them afterwards, so validating does not perturb the
+            training random stream. Required for exact resumption when a
+            checkpoint is written right before a validation run.
+            Defaults to True.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, isolate_val: bool = True) -> None:
+        self.isolate_val = isolate_val
+        self._val_snapshot: Optional[Dict[str, Any]] = None
+        self._pending: Optional[Dict[str, Any]] = None
+
+    # --- validation isolation -------------------------------------------
+    def before_val(self, runner) -> None:
+        """Snapshot the training random state before validation.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        if self.isolate_val:
+            self._val_snapshot = get_rng_state()
+
+    def after_val(self, runner) -> None:
+        """Restore the training random state after validation.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        if self._val_snapshot is not None:
+            set_rng_state(self._val_snapshot)
+            self._val_snapshot = None
+
+    # --- saving -----------------------------------------------------------
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Store the training random state in the checkpoint.
+
+        During validation (e.g. ``save_best`` checkpoints) the snapshot taken
+        before validation is stored, i.e. the training stream's state.
+
+        Args:
+            runner (Runner): The runner.
+            checkpoint (dict): The checkpoint about to be saved.
+        """
+        state = self._val_snapshot if self._val_snapshot is not None \
+            else get_rng_state()
+        checkpoint[RNG_STATE_KEY] = dict(
+            version=1,
+            rank=int(runner.rank),
+            world_size=int(runner.world_size),
+            state=state)
+
+    # --- resuming -----------------------------------------------------------
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Remember the stored random state until training (re)starts.
+
+        Whether this was a resume or a plain ``load_from`` is only known once
+        the train loop runs (``runner.iter`` equals the checkpoint's iter on
+        resume), see :meth:`before_train_epoch`.
+
+        Args:
+            runner (Runner): The runner.
+            checkpoint (dict): The loaded checkpoint.
+        """
+        saved = checkpoint.get(RNG_STATE_KEY)
+        meta = checkpoint.get('meta', {}) or {}
+        if saved is None or 'iter' not in meta:
+            self._pending = None
+            return
+        self._pending = dict(saved, iter=int(meta['iter']))
+
+    def before_train_epoch(self, runner) -> None:
+        """Install the saved random state when training was resumed.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        pending, self._pending = self._pending, None
+        if pending is None or runner.iter == 0 or \
+                runner.iter != pending['iter']:
+            return  # fresh run or ``load_from`` (fine-tuning)
+        if runner.world_size > 1 and runner.rank != 0 and \
+                runner._randomness_cfg.get('diff_rank_seed', False):
+            print_log(
+                'RandomStateCheckpointHook: diff_rank_seed=True, the random '
+                f'state of rank {runner.rank} is not stored in checkpoints '
+                'and is not restored.',
+                logger='current',
+                level=30)
+            return
+        loop = runner.train_loop
+        if hasattr(loop, 'dataloader_iterator') and runner.iter > 0:
+            # IterBasedTrainLoop skips ``runner.iter`` batches next.
+            loop.dataloader_iterator = _RestoreAfterSkip(
+                loop, runner.iter, pending['state'])
+        else:
+            set_rng_state(pending['state'])
+        print_log(
+            'RandomStateCheckpointHook: random states restored from the '
+            f'checkpoint of iter {pending["iter"]}.',
+            logger='current')

@@ -1,0 +1,46 @@
+"""Shared pytest fixtures.
+
+Plain helpers (image generation, subprocess runner, free port, tiny config)
+live in ``tests/helpers.py``; this file only wires them into fixtures and
+makes ``import helpers`` work from any test folder.
+"""
+import os.path as osp
+import sys
+
+import pytest
+
+TESTS_DIR = osp.dirname(osp.abspath(__file__))
+if TESTS_DIR not in sys.path:
+    sys.path.insert(0, TESTS_DIR)
+
+from helpers import make_paired_images  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def tiny_pairs(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Four 32x32 GT/blurred-LQ PNG pairs in ``<root>/{gt,lq}``.
+
+    Args:
+        tmp_path_factory (pytest.TempPathFactory): pytest's factory.
+
+    Returns:
+        str: The data root.
+    """
+    root = tmp_path_factory.mktemp('tiny_pairs')
+    make_paired_images(str(root), num=4, size=32, mode='blur')
+    return str(root)
+
+
+@pytest.fixture(scope='session')
+def tiny_sr_pairs(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Four 32x32 GT / 16x16 bicubic-LQ PNG pairs in ``<root>/{gt,lq}``.
+
+    Args:
+        tmp_path_factory (pytest.TempPathFactory): pytest's factory.
+
+    Returns:
+        str: The data root.
+    """
+    root = tmp_path_factory.mktemp('tiny_sr_pairs')
+    make_paired_images(str(root), num=4, size=32, mode='downscale', scale=2)
+    return str(root)

@@ -1,0 +1,358 @@
+"""Shared helpers for the test-suite (no pytest fixtures here).
+
+* :func:`make_paired_images`: tiny paired LQ/GT PNG folders generated on the
+  fly from scikit-image's bundled sample photos.
+* :func:`run_python` / :func:`run_command`: subprocess runners that use the
+  project's virtual-environment interpreter and fail with the output tail.
+* :func:`free_port`: a free TCP port for ``torchrun``.
+* :func:`write_tiny_config`: a small but complete training/validation/test
+  config for ``tools/train.py`` and ``tools/test.py``.
+"""
+import os
+import os.path as osp
+import pprint
+import socket
+import subprocess
+import sys
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOOLS_DIR = osp.join(REPO_ROOT, 'tools')
+RUNTIME_BASE = osp.join(REPO_ROOT, 'configs', '_base_', 'default_runtime.py')
+
+#: Interpreter for subprocesses: the project venv when present.
+VENV_PYTHON = osp.join(REPO_ROOT, '.venv', 'bin', 'python')
+PYTHON = VENV_PYTHON if osp.exists(VENV_PYTHON) else sys.executable
+
+#: scikit-image sample photos shipped inside the wheel (no download).
+SAMPLE_IMAGES = ('astronaut', 'coffee', 'chelsea', 'rocket',
+                 'immunohistochemistry', 'colorwheel')
+
+#: The smallest DiffIR stage-2 generator (see diffir_mm.archs).
+TINY_DIFFIR_S2 = dict(
+    type='DiffIRS2Net',
+    task='deblur',
+    scale=1,
+    dim=8,
+    num_blocks=[1, 1, 1, 1],
+    num_refinement_blocks=1,
+    heads=[1, 2, 4, 8],
+    ffn_expansion_factor=2.0,
+    bias=False,
+    LayerNorm_type='WithBias',
+    n_encoder_res=1,
+    n_denoise_res=1,
+    timesteps=4,
+    linear_start=0.1,
+    linear_end=0.99)
+
+
+# ---------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------
+def sample_image(name: str, size: int) -> np.ndarray:
+    """Return a centre-cropped, downscaled RGB sample photo.
+
+    Args:
+        name (str): A function name of :mod:`skimage.data`.
+        size (int): Output side length.
+
+    Returns:
+        np.ndarray: ``(size, size, 3)`` uint8 RGB image.
+    """
+    import cv2
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)
+    img = img[..., :3]
+    h, w = img.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    img = img[top:top + side, left:left + side]
+    return cv2.resize(
+        np.ascontiguousarray(img), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def degrade(gt: np.ndarray, mode: str = 'blur', scale: int = 2) -> np.ndarray:
+    """Make a low-quality version of ``gt``.
+
+    Args:
+        gt (np.ndarray): HWC uint8 image.
+        mode (str): ``'blur'`` (3x3 box + Gaussian blur, same size) or
+            ``'downscale'`` (bicubic ``1/scale``).
+        scale (int): Downscaling factor for ``'downscale'``.
+
+    Returns:
+        np.ndarray: The degraded HWC uint8 image.
+    """
+    import cv2
+
+    if mode == 'blur':
+        return cv2.GaussianBlur(gt, (5, 5), sigmaX=1.5)
+    if mode == 'downscale':
+        h, w = gt.shape[:2]
+        return cv2.resize(
+            gt, (w // scale, h // scale), interpolation=cv2.INTER_CUBIC)
+    raise ValueError(f'unknown degradation {mode!r}')
+
+
+def make_paired_images(root: str,
+                       num: int = 4,
+                       size: int = 32,
+                       mode: str = 'blur',
+                       scale: int = 2,
+                       names: Sequence[str] = SAMPLE_IMAGES) -> Dict[str, str]:
+    """Write ``num`` paired images to ``root/gt`` and ``root/lq`` (PNG).
+
+    Args:
+        root (str): Output folder.
+        num (int): Number of pairs (at most ``len(names)``).
+        size (int): GT side length.
+        mode (str): Degradation, see :func:`degrade`.
+        scale (int): Downscaling factor for ``mode='downscale'``.
+        names (Sequence[str]): Sample photo names to draw from.
+
+    Returns:
+        dict: ``{'root': root, 'gt': gt_dir, 'lq': lq_dir}``.
+    """
+    import cv2
+
+    assert num <= len(names), f'at most {len(names)} sample images'
+    gt_dir, lq_dir = osp.join(root, 'gt'), osp.join(root, 'lq')
+    os.makedirs(gt_dir, exist_ok=True)
+    os.makedirs(lq_dir, exist_ok=True)
+    for name in names[:num]:
+        gt = sample_image(name, size)
+        lq = degrade(gt, mode, scale)
+        # cv2 writes BGR; the pipelines load with channel_order='rgb'.
+        cv2.imwrite(osp.join(gt_dir, f'{name}.png'), gt[..., ::-1])
+        cv2.imwrite(osp.join(lq_dir, f'{name}.png'), lq[..., ::-1])
+    return dict(root=root, gt=gt_dir, lq=lq_dir)
+
+
+# ---------------------------------------------------------------------------
+# processes
+# ---------------------------------------------------------------------------
+def free_port() -> int:
+    """Return a currently free TCP port on localhost.
+
+    Returns:
+        int: The port number.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return int(sock.getsockname()[1])
+
+
+def subprocess_env(extra: Optional[Dict[str, str]] = None,
+                   pythonpath: Sequence[str] = ()) -> Dict[str, str]:
+    """Environment for tool subprocesses.
+
+    Single-threaded BLAS/OpenMP keeps two concurrent processes from
+    oversubscribing the two cores; ``PYTHONPATH`` gets ``pythonpath``
+    prepended.
+
+    Args:
+        extra (dict, optional): Variables to add or override.
+        pythonpath (Sequence[str]): Folders to prepend to ``PYTHONPATH``.
+
+    Returns:
+        dict: The environment.
+    """
+    env = dict(os.environ)
+    env.setdefault('OMP_NUM_THREADS', '1')
+    env.setdefault('MKL_NUM_THREADS', '1')
+    env['PYTHON'] = PYTHON
+    env['PYTHONUNBUFFERED'] = '1'
+    # Never rely on the unsafe-load escape hatch in tests.
+    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
+    env.pop('TORCH_FORCE_WEIGHTS_ONLY_LOAD', None)
+    if pythonpath:
+        parts = list(pythonpath)
+        if env.get('PYTHONPATH'):
+            parts.append(env['PYTHONPATH'])
+        env['PYTHONPATH'] = os.pathsep.join(parts)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_command(cmd: List[str],
+                env: Optional[Dict[str, str]] = None,
+                cwd: Optional[str] = None,
+                timeout: float = 600,
+                check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``cmd`` and return the completed process (stdout+stderr merged).
+
+    Args:
+        cmd (List[str]): The command.
+        env (dict, optional): Environment; :func:`subprocess_env` if None.
+        cwd (str, optional): Working directory (the repository root if None).
+        timeout (float): Seconds before the process is killed.
+        check (bool): Raise ``AssertionError`` with the output tail when the
+            exit status is non-zero.
+
+    Returns:
+        subprocess.CompletedProcess: With ``stdout`` holding the text output.
+    """
+    proc = subprocess.run(
+        cmd,
+        env=subprocess_env() if env is None else env,
+        cwd=cwd or REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout)
+    if check and proc.returncode != 0:
+        tail = '\n'.join(proc.stdout.splitlines()[-80:])
+        raise AssertionError(f'command failed with exit status '
+                             f'{proc.returncode}: {" ".join(cmd)}\n{tail}')
+    return proc
+
+
+def run_python(args: List[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run the venv Python with ``args`` (see :func:`run_command`).
+
+    Args:
+        args (List[str]): Arguments after the interpreter.
+        **kwargs: Passed to :func:`run_command`.
+
+    Returns:
+        subprocess.CompletedProcess: The finished process.
+    """
+    return run_command([PYTHON] + list(args), **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# configs
+# ---------------------------------------------------------------------------
+def tiny_config_text(data_root: str,
+                     generator: Optional[dict] = None,
+                     extra_imports: Sequence[str] = (),
+                     max_iters: int = 4,
+                     interval: int = 2,
+                     batch_size: int = 2,
+                     crop: int = 16,
+                     seed: int = 2024,
+                     num_workers: int = 0) -> str:
+    """Return the text of a tiny restoration config.
+
+    It inherits the repository's runtime base by absolute path, builds
+    ``BaseEditModel`` with ``generator`` (default :data:`TINY_DIFFIR_S2`),
+    trains on random crops + flips of ``data_root/{lq,gt}`` with
+    ``BasicImageDataset``, validates/tests with PSNR and SSIM under
+    ``MultiValLoop`` / ``MultiTestLoop`` and checkpoints every ``interval``
+    iterations.
+
+    Args:
+        data_root (str): Folder with ``lq/`` and ``gt/`` sub-folders.
+        generator (dict, optional): Generator config.
+        extra_imports (Sequence[str]): Modules added to ``custom_imports``.
+        max_iters (int): Training iterations.
+        interval (int): Validation and checkpoint interval.
+        batch_size (int): Training batch size per process.
+        crop (int): Training patch size (a multiple of 8).
+        seed (int): Random seed (``deterministic=True``).
+        num_workers (int): Training dataloader workers.
+
+    Returns:
+        str: Python source of the config.
+    """
+    generator = dict(TINY_DIFFIR_S2 if generator is None else generator)
+    imports = ['diffir_mm'] + list(extra_imports)
+    return f'''\
+_base_ = [{RUNTIME_BASE!r}]
+custom_imports = dict(imports={imports!r}, allow_failed_imports=False)
+experiment_name = 'tiny_diffir'
+
+model = dict(
+    type='BaseEditModel',
+    generator={pprint.pformat(generator, indent=4)},
+    pixel_loss=dict(type='L1Loss', loss_weight=1.0, reduction='mean'),
+    data_preprocessor=dict(
+        type='DataPreprocessor', mean=[0., 0., 0.], std=[255., 255., 255.]))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', key='img', color_type='color',
+         channel_order='rgb', imdecode_backend='cv2'),
+    dict(type='LoadImageFromFile', key='gt', color_type='color',
+         channel_order='rgb', imdecode_backend='cv2'),
+    dict(type='SetValues', dictionary=dict(scale=1)),
+    dict(type='PairedRandomCrop', gt_patch_size={crop}),
+    dict(type='Flip', keys=['img', 'gt'], flip_ratio=0.5,
+         direction='horizontal'),
+    dict(type='PackInputs'),
+]
+val_pipeline = [
+    dict(type='LoadImageFromFile', key='img', color_type='color',
+         channel_order='rgb', imdecode_backend='cv2'),
+    dict(type='LoadImageFromFile', key='gt', color_type='color',
+         channel_order='rgb', imdecode_backend='cv2'),
+    dict(type='PackInputs'),
+]
+dataset = dict(
+    type='BasicImageDataset',
+    metainfo=dict(dataset_type='tiny', task_name='deblur'),
+    data_root={data_root!r},
+    data_prefix=dict(img='lq', gt='gt'))
+
+train_dataloader = dict(
+    num_workers={num_workers},
+    batch_size={batch_size},
+    persistent_workers=False,
+    drop_last=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(dataset, pipeline=train_pipeline))
+val_dataloader = dict(
+    num_workers=0,
+    batch_size=1,
+    persistent_workers=False,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(dataset, pipeline=val_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = [
+    dict(type='PSNR', prefix='tiny'),
+    dict(type='SSIM', prefix='tiny'),
+]
+test_evaluator = val_evaluator
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters={max_iters},
+                 val_interval={interval})
+val_cfg = dict(type='MultiValLoop')
+test_cfg = dict(type='MultiTestLoop')
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='Adam', lr=1e-3, betas=(0.9, 0.999)))
+param_scheduler = dict(
+    type='MultiStepLR', by_epoch=False, milestones=[3], gamma=0.5)
+auto_scale_lr = dict(enable=False, base_batch_size={batch_size})
+
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(interval={interval}, max_keep_ckpts=100))
+# TensorBoard is exercised elsewhere; keep the tool runs light.
+visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
+randomness = dict(seed={seed}, deterministic=True)
+'''
+
+
+def write_tiny_config(path: str, data_root: str, **kwargs) -> str:
+    """Write :func:`tiny_config_text` to ``path``.
+
+    Args:
+        path (str): Destination ``.py`` file.
+        data_root (str): Folder with ``lq/`` and ``gt/``.
+        **kwargs: Passed to :func:`tiny_config_text`.
+
+    Returns:
+        str: ``path``.
+    """
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(tiny_config_text(data_root, **kwargs))
+    return path

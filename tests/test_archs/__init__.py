@@ -1,0 +1,1 @@
+"""Tests of the torch-only networks (mirrors ``diffir_mm/archs``)."""

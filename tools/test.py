@@ -1,0 +1,163 @@
+#!/usr/bin/env python
+"""Test (and evaluate) a diffir_mm (MMagic) model with mmengine's ``Runner``.
+
+Same command line as MMagic 1.2.0's ``tools/test.py``::
+
+    python tools/test.py CONFIG CHECKPOINT [--out metrics.json]
+        [--work-dir DIR] [--cfg-options KEY=VAL ...]
+        [--launcher {none,pytorch,slurm,mpi}] [--local-rank N]
+
+The config needs ``test_dataloader``, ``test_evaluator`` and
+``test_cfg = dict(type='MultiTestLoop')``. ``--out`` writes the metrics
+(JSON/YAML/pickle by extension) from rank 0. Like ``tools/train.py`` it puts
+the repository root on ``sys.path``, imports ``diffir_mm``, silences
+third-party import warnings, allows the safe ``torch.load`` of full mmengine
+checkpoints and works with distributed launchers on CPU.
+"""
+import argparse
+import importlib.util
+import os
+import os.path as osp
+import sys
+from typing import Callable, ContextManager, Optional
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+
+def _quiet_mm_import_warnings() -> Callable[[], ContextManager[None]]:
+    """Load ``quiet_mm_import_warnings`` without importing ``diffir_mm``.
+
+    Returns:
+        Callable: :func:`diffir_mm.utils.warnings.quiet_mm_import_warnings`.
+    """
+    path = osp.join(REPO_ROOT, 'diffir_mm', 'utils', 'warnings.py')
+    spec = importlib.util.spec_from_file_location('_diffir_mm_entry_warnings',
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.quiet_mm_import_warnings
+
+
+quiet_mm_import_warnings = _quiet_mm_import_warnings()
+
+with quiet_mm_import_warnings():
+    from mmengine.config import Config, DictAction
+
+
+def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list, optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', help='the file to save metric results.')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torchrun / torch.distributed.launch (torch>=2) pass `--local-rank`.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv: Optional[list] = None) -> None:
+    """Entry point.
+
+    Args:
+        argv (list, optional): Command-line arguments (``sys.argv[1:]`` when
+            None).
+    """
+    args = parse_args(argv)
+
+    with quiet_mm_import_warnings():
+        import diffir_mm  # noqa: F401  (registers our modules)
+        import mmengine
+        from mmagic.utils import print_colored_log, register_all_modules
+        from mmengine.dist import is_main_process
+        from mmengine.hooks import Hook
+        from mmengine.logging import print_log
+        from mmengine.runner import Runner
+
+        register_all_modules(init_default_scope=False)
+        from diffir_mm.utils.checkpoint import \
+            allow_mmengine_checkpoint_globals
+        from diffir_mm.utils.dist import prepare_cpu_distributed
+
+    allow_mmengine_checkpoint_globals()
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir priority: CLI > config > ./work_dirs/<config name>
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    cfg.load_from = args.checkpoint
+
+    prepare_cpu_distributed(
+        cfg, args.launcher, logger=lambda msg: print_log(msg, 'current'))
+
+    runner = Runner.from_cfg(cfg)
+
+    print_colored_log(f'Working directory: {cfg.work_dir}')
+    print_colored_log(f'Log directory: {runner._log_dir}')
+
+    if args.out:
+        out_file = osp.abspath(args.out)
+
+        class SaveMetricHook(Hook):
+            """Dump the test metrics to ``--out`` (rank 0 only)."""
+
+            def after_test_epoch(self, runner, metrics=None) -> None:
+                """Write ``metrics`` when the test epoch ends.
+
+                Args:
+                    runner (Runner): The runner.
+                    metrics (dict, optional): The evaluation results.
+                """
+                if metrics is not None and is_main_process():
+                    out_dir = osp.dirname(out_file)
+                    if out_dir:
+                        os.makedirs(out_dir, exist_ok=True)
+                    mmengine.dump(metrics, out_file)
+
+        runner.register_hook(SaveMetricHook(), 'LOWEST')
+
+    runner.test()
+
+    if args.out:
+        print_colored_log(f'Metrics written to {osp.abspath(args.out)}')
+
+
+if __name__ == '__main__':
+    main()

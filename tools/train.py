@@ -1,0 +1,231 @@
+#!/usr/bin/env python
+"""Train a diffir_mm (MMagic) model with mmengine's ``Runner``.
+
+Same command line as MMagic 1.2.0's ``tools/train.py``::
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
+        [--auto-scale-lr] [--cfg-options KEY=VAL ...]
+        [--launcher {none,pytorch,slurm,mpi}] [--local-rank N]
+
+Differences from MMagic's script:
+
+* the repository root is put on ``sys.path`` and ``diffir_mm`` is imported
+  (configs also carry ``custom_imports``);
+* third-party import-time warnings are silenced (scoped filters, see
+  :mod:`diffir_mm.utils.warnings`);
+* ``--auto-scale-lr`` works: it enables ``cfg.auto_scale_lr`` (the config
+  must define ``auto_scale_lr.base_batch_size``);
+* ``--resume`` works on torch>=2.6 with safe loading kept on
+  (:func:`diffir_mm.utils.checkpoint.allow_mmengine_checkpoint_globals`);
+* resuming is exact: random states are stored in checkpoints and restored
+  (:class:`diffir_mm.utils.checkpoint.RandomStateCheckpointHook`);
+* distributed launchers work on CPU-only machines (``gloo``, see
+  :mod:`diffir_mm.utils.dist`).
+"""
+import argparse
+import importlib.util
+import logging
+import os
+import os.path as osp
+import sys
+from typing import Any, Callable, ContextManager, Optional
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+
+def _quiet_mm_import_warnings() -> Callable[[], ContextManager[None]]:
+    """Load ``quiet_mm_import_warnings`` without importing ``diffir_mm``.
+
+    ``diffir_mm/__init__.py`` imports the mm stack, so the warning filters
+    must be in place *before* the package is imported. The helper module is
+    standard-library only and is loaded straight from its file.
+
+    Returns:
+        Callable: :func:`diffir_mm.utils.warnings.quiet_mm_import_warnings`.
+    """
+    path = osp.join(REPO_ROOT, 'diffir_mm', 'utils', 'warnings.py')
+    spec = importlib.util.spec_from_file_location('_diffir_mm_entry_warnings',
+                                                  path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.quiet_mm_import_warnings
+
+
+quiet_mm_import_warnings = _quiet_mm_import_warnings()
+
+with quiet_mm_import_warnings():
+    from mmengine.config import Config, DictAction
+
+
+def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv (list, optional): Arguments; ``sys.argv[1:]`` when None.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        help='resume from the latest checkpoint in the work dir, or from '
+        '`load_from` when it is set')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by (world size * batch size) / '
+        'auto_scale_lr.base_batch_size')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torchrun / torch.distributed.launch (torch>=2) pass `--local-rank`.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_amp(cfg: Config, log: Callable[..., Any]) -> None:
+    """Turn ``OptimWrapper`` into ``AmpOptimWrapper(loss_scale='dynamic')``.
+
+    Handles a single wrapper and ``MultiOptimWrapperConstructor`` configs
+    (one wrapper per sub-module).
+
+    Args:
+        cfg (Config): The config, modified in place.
+        log (Callable): ``print_log``-like logging function.
+    """
+    optim_wrapper = cfg.optim_wrapper
+    constructor = optim_wrapper.get('constructor',
+                                    'DefaultOptimWrapperConstructor')
+    if constructor == 'DefaultOptimWrapperConstructor':
+        wrapper_type = optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper_type == 'AmpOptimWrapper':
+            log('AMP training is already enabled in your config.',
+                logger='current',
+                level=logging.WARNING)
+            return
+        assert wrapper_type == 'OptimWrapper', (
+            '`--amp` is only supported when the optimizer wrapper type is '
+            f'`OptimWrapper`, but got {wrapper_type}.')
+        optim_wrapper.type = 'AmpOptimWrapper'
+        optim_wrapper.loss_scale = 'dynamic'
+        return
+    for value in optim_wrapper.values():
+        if isinstance(value, dict) and 'type' in value:
+            assert value.type in ('OptimWrapper', 'AmpOptimWrapper'), (
+                '`--amp` is only supported when the optimizer wrapper type '
+                f'is `OptimWrapper`, but got {value.type}.')
+            value.type = 'AmpOptimWrapper'
+            value.setdefault('loss_scale', 'dynamic')
+
+
+def enable_auto_scale_lr(cfg: Config) -> None:
+    """Enable mmengine's linear LR scaling (``cfg.auto_scale_lr``).
+
+    mmengine's ``Runner`` multiplies the learning rates by
+    ``world_size * train_dataloader.batch_size / base_batch_size`` when
+    ``auto_scale_lr.enable`` is True.
+
+    Args:
+        cfg (Config): The config, modified in place.
+
+    Raises:
+        RuntimeError: If the config has no ``auto_scale_lr.base_batch_size``.
+    """
+    auto_scale_lr = cfg.get('auto_scale_lr')
+    if not auto_scale_lr or 'base_batch_size' not in auto_scale_lr:
+        raise RuntimeError(
+            '`--auto-scale-lr` needs `auto_scale_lr = dict(enable=False, '
+            'base_batch_size=<batch size the LR was tuned for>)` in the '
+            'config (total batch size over all processes).')
+    cfg.auto_scale_lr.enable = True
+
+
+def main(argv: Optional[list] = None) -> None:
+    """Entry point.
+
+    Args:
+        argv (list, optional): Command-line arguments (``sys.argv[1:]`` when
+            None).
+    """
+    args = parse_args(argv)
+
+    with quiet_mm_import_warnings():
+        import diffir_mm  # noqa: F401  (registers our modules)
+        from mmagic.utils import print_colored_log, register_all_modules
+        from mmengine.logging import print_log
+        from mmengine.runner import Runner
+
+        # Import the whole mmagic stack now, under the filters, instead of
+        # lazily (and noisily) in the first registry build.
+        register_all_modules(init_default_scope=False)
+        from diffir_mm.utils.checkpoint import (
+            RandomStateCheckpointHook, allow_mmengine_checkpoint_globals)
+        from diffir_mm.utils.dist import prepare_cpu_distributed
+
+    # Resuming reads full mmengine checkpoints with torch.load; keep the
+    # weights-only unpickler and allow-list what those checkpoints contain.
+    allow_mmengine_checkpoint_globals()
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir priority: CLI > config > ./work_dirs/<config name>
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        enable_amp(cfg, print_log)
+    if args.auto_scale_lr:
+        enable_auto_scale_lr(cfg)
+    if args.resume:
+        cfg.resume = True
+
+    prepare_cpu_distributed(
+        cfg, args.launcher, logger=lambda msg: print_log(msg, 'current'))
+
+    runner = Runner.from_cfg(cfg)
+    if not any(isinstance(h, RandomStateCheckpointHook) for h in runner.hooks):
+        runner.register_hook(RandomStateCheckpointHook(), 'VERY_HIGH')
+
+    print_colored_log(f'Working directory: {cfg.work_dir}')
+    print_colored_log(f'Log directory: {runner._log_dir}')
+
+    runner.train()
+
+    print_colored_log(f'Log saved under {runner._log_dir}')
+    print_colored_log(f'Checkpoint saved under {cfg.work_dir}')
+
+
+if __name__ == '__main__':
+    main()
