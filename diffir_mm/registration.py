@@ -1,3 +1,6 @@
 """Importing this module registers every diffir_mm class into MMagic's registries."""
 from . import engine  # noqa: F401
 from . import models  # noqa: F401
+from . import datasets  # noqa: F401
+from . import evaluation  # noqa: F401
+from . import apis  # noqa: F401  (must come last: adds 'diffir' to MMagicInferencer)

@@ -296,7 +296,6 @@ val_pipeline = [
 ]
 dataset = dict(
     type='BasicImageDataset',
-    metainfo=dict(dataset_type='tiny', task_name='deblur'),
     data_root={data_root!r},
     data_prefix=dict(img='lq', gt='gt'))
 
@@ -335,7 +334,11 @@ auto_scale_lr = dict(enable=False, base_batch_size={batch_size})
 
 default_hooks = dict(
     logger=dict(interval=1),
-    checkpoint=dict(interval={interval}, max_keep_ckpts=100))
+    checkpoint=dict(
+        interval={interval},
+        max_keep_ckpts=100,
+        save_best='tiny/PSNR',
+        rule='greater'))
 # TensorBoard is exercised elsewhere; keep the tool runs light.
 visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
 randomness = dict(seed={seed}, deterministic=True)

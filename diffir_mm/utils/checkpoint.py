@@ -42,6 +42,7 @@ Exact resumption
     ``diff_rank_seed=True`` non-zero ranks keep their freshly seeded streams
     and a warning is logged.
 """
+import pickle
 import random
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
@@ -58,25 +59,110 @@ __all__ = [
 
 SafeGlobal = Union[Callable, Tuple[Callable, str]]
 
-#: Dotted names of the globals, found empirically, that mmengine 0.10.7 +
-#: mmagic 1.2.0 training checkpoints pickle (numpy 1.26). See
-#: :func:`mmengine_checkpoint_globals` for the objects.
-MMENGINE_CHECKPOINT_GLOBALS: Tuple[str, ...] = ()
+#: Dotted names (as referenced by the pickles) of everything a full
+#: mmengine 0.10.7 / mmagic 1.2.0 training checkpoint needs beyond torch's
+#: default allow-list, found empirically with
+#: ``torch.serialization.get_unsafe_globals_in_checkpoint`` and by resuming
+#: real checkpoints (numpy 1.26, torch 2.14.1; ``tests/test_tools``):
+#:
+#: * ``message_hub.log_scalars`` holds ``HistoryBuffer`` objects whose state
+#:   has numpy arrays (``_reconstruct``, ``ndarray``, ``dtype`` with the
+#:   float64 history and int64 count dtypes) and the statistics methods
+#:   ``HistoryBuffer.min/max/current/mean``, which pickle protocol 2 stores
+#:   as ``getattr(HistoryBuffer, 'mean')``;
+#: * ``message_hub.runtime_info['best_score']`` (``save_best``) and numpy
+#:   metric values are numpy scalars (``multiarray.scalar``).
+#:
+#: ``builtins.getattr`` is *not* the real ``getattr``: it is bound to
+#: :func:`_history_buffer_getattr`, which only resolves ``HistoryBuffer``
+#: statistics methods and rejects everything else.
+MMENGINE_CHECKPOINT_GLOBALS: Tuple[str, ...] = (
+    'mmengine.logging.history_buffer.HistoryBuffer',
+    'builtins.getattr',
+    'numpy.core.multiarray._reconstruct',
+    'numpy.core.multiarray.scalar',
+    'numpy.ndarray',
+    'numpy.dtype',
+    'numpy.dtypes.Float64DType',
+    'numpy.dtypes.Int64DType',
+)
+
+#: ``HistoryBuffer`` attributes that checkpoints may reference by getattr.
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 
 #: Key under which :class:`RandomStateCheckpointHook` stores RNG states.
 RNG_STATE_KEY = 'rng_state'
 
 
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Restricted stand-in for ``builtins.getattr`` during safe unpickling.
+
+    mmengine's ``HistoryBuffer.__getstate__`` stores its statistics methods
+    (e.g. ``HistoryBuffer.mean``); pickle protocol 2 (``torch.save``'s
+    default) serialises such nested functions as
+    ``getattr(HistoryBuffer, 'mean')``. Allow-listing the real ``getattr``
+    would let a checkpoint fetch arbitrary attributes, so only these lookups
+    are resolved.
+
+    Args:
+        obj (Any): The object whose attribute is requested.
+        name (str): The attribute name.
+
+    Returns:
+        Any: The statistics method.
+
+    Raises:
+        pickle.UnpicklingError: For any other lookup.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    allowed = set(_HISTORY_BUFFER_STATISTICS)
+    allowed.update(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and isinstance(name, str) and \
+            not name.startswith('_') and name in allowed:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed in checkpoints '
+        '(diffir_mm only allows HistoryBuffer statistics methods).')
+
+
+def _numpy_multiarray() -> Any:
+    """Return numpy's ``multiarray`` module (``numpy._core`` on numpy 2).
+
+    Returns:
+        module: ``numpy.core.multiarray`` or ``numpy._core.multiarray``.
+    """
+    try:
+        from numpy._core import multiarray  # numpy>=2
+    except ImportError:  # numpy<2
+        from numpy.core import multiarray
+    return multiarray
+
+
 def mmengine_checkpoint_globals() -> List[SafeGlobal]:
     """Return the objects that must be allow-listed to resume checkpoints.
 
+    See :data:`MMENGINE_CHECKPOINT_GLOBALS` for the names and why each one
+    is needed.
+
     Returns:
         List[Union[Callable, Tuple[Callable, str]]]: Entries accepted by
-        :func:`torch.serialization.add_safe_globals`. Objects whose
-        ``__module__``/``__qualname__`` differ from the name the pickle
-        refers to are given as ``(obj, 'dotted.name')`` tuples.
+        :func:`torch.serialization.add_safe_globals`; the restricted
+        ``getattr`` is given as a ``(function, 'builtins.getattr')`` tuple.
     """
-    raise NotImplementedError
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    multiarray = _numpy_multiarray()
+    return [
+        HistoryBuffer,
+        (_history_buffer_getattr, 'builtins.getattr'),
+        multiarray._reconstruct,
+        multiarray.scalar,
+        np.ndarray,
+        np.dtype,
+        type(np.dtype(np.float64)),  # numpy.dtypes.Float64DType
+        type(np.dtype(np.int64)),  # numpy.dtypes.Int64DType
+    ]
 
 
 def allow_mmengine_checkpoint_globals() -> List[SafeGlobal]:

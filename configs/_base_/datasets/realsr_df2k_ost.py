@@ -1,0 +1,318 @@
+# Real-world (blind) SR data of DiffIR-RealSR (x4 by default).
+#
+# Train: GT-only DF2K (DIV2K + Flickr2K, multi-scale) + OST sub-images; the LQ
+#   input is synthesised on the fly with the official second-order
+#   Real-ESRGAN degradation (options/train_DiffIRS1_x4.yml), gt_size 256,
+#   hflip on, rotation off.
+# Val:  NTIRE2020-Track1 validation, PSNR-Y crop 0 (official x4 validation).
+# Test: RealSR-Canon Test/<scale> and NTIRE2020-Track1 validation with the
+#   official metric scripts' protocol: PSNR on Y crop 4, LPIPS-VGG, DISTS
+#   (whole image) and NIQE.
+# LR-only test: `lr_only_test_dataloader` / `lr_only_test_evaluator` (no GT).
+#
+# x2 / x1: change `scale` (see configs/_base_/datasets/README.md: the
+# pipelines read the scale from their SetValues step; test folders use
+# Test/<scale>; the official x2/x1 models validate on RealSR Canon).
+#
+# Weights of LPIPS/DISTS are read from local files (never downloaded):
+# `lpips_vgg_backbone`, `dists_backbone`, `dists_weights` below.
+
+scale = 4
+gt_size = 256  # training GT patch (LQ patch = gt_size // scale)
+crop_pad_size = 400  # GT crop (reflect-padded if smaller) before degradation
+
+data_root = 'data/DF2K_OST'  # GT sub-images in data_root/GT_sub
+train_ann_file = ''  # e.g. 'meta_info_DF2Kmultiscale+OST_sub.txt'
+ntire2020_data_root = 'data/NTIRE2020-Track1'
+realsr_data_root = 'data/RealSR'  # RealSR(V3): Canon/Test/<scale>/{LR,HR}
+lr_only_data_root = 'data/RealSR_LR'  # any folder of LR images
+
+# Local metric weights (torchvision / DISTS release files).
+lpips_vgg_backbone = 'checkpoints/vgg16-397923af.pth'
+dists_backbone = 'checkpoints/vgg16-397923af.pth'
+dists_weights = 'checkpoints/DISTS_weights.pt'
+
+# ---------------------------------------------------------------------------
+# official degradation settings (DiffIR-RealSR/options/train_DiffIRS1_x4.yml)
+# ---------------------------------------------------------------------------
+# kernel_list + sinc: the official `sinc_prob=0.1` is folded into the list
+# (the other probabilities [0.45, 0.25, 0.12, 0.03, 0.12, 0.03] are x0.9).
+blur_kernel_list = [
+    'iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso',
+    'plateau_aniso', 'sinc'
+]
+blur_kernel_prob = [0.405, 0.225, 0.108, 0.027, 0.108, 0.027, 0.1]
+blur_kernel_size = [7, 9, 11, 13, 15, 17, 19, 21]  # blur_kernel_size: 21
+resize_opt = ['area', 'bilinear', 'bicubic']
+resize_prob = [1 / 3., 1 / 3., 1 / 3.]
+
+first_blur = dict(
+    kernel_list=blur_kernel_list,
+    kernel_prob=blur_kernel_prob,
+    kernel_size=blur_kernel_size,
+    sigma_x=[0.2, 3],  # blur_sigma
+    sigma_y=[0.2, 3],
+    rotate_angle=[-3.1416, 3.1416],
+    beta_gaussian=[0.5, 4],  # betag_range
+    beta_plateau=[1, 2])  # betap_range
+first_resize = dict(
+    reference='input',
+    resize_mode_prob=[0.2, 0.7, 0.1],  # up, down, keep
+    resize_scale=[0.15, 1.5],
+    resize_opt=resize_opt,
+    resize_prob=resize_prob)
+first_noise = dict(
+    noise_type=['gaussian', 'poisson'],
+    noise_prob=[0.5, 0.5],  # gaussian_noise_prob
+    gaussian_sigma=[1, 30],  # noise_range (0-255 units)
+    poisson_scale=[0.05, 3],  # poisson_scale_range
+    gray_noise_prob=0.4)
+first_jpeg = dict(quality=[30, 95])  # jpeg_range
+
+second_blur = dict(first_blur, sigma_x=[0.2, 1.5], sigma_y=[0.2, 1.5],
+                   prob=0.8)  # blur_sigma2, second_blur_prob
+second_resize = dict(
+    reference='target',  # int(gt / scale * factor), as the official code
+    resize_mode_prob=[0.3, 0.4, 0.3],
+    resize_scale=[0.3, 1.2],
+    resize_opt=resize_opt,
+    resize_prob=resize_prob)
+second_noise = dict(
+    first_noise, gaussian_sigma=[1, 25], poisson_scale=[0.05, 2.5])
+second_jpeg = dict(quality=[30, 95])  # jpeg_range2
+
+final_resize = dict(
+    reference='target', resize_opt=resize_opt, resize_prob=resize_prob)
+final_sinc = dict(
+    prob=0.8,  # final_sinc_prob
+    kernel_list=['sinc'],
+    kernel_prob=[1],
+    kernel_size=blur_kernel_size,
+    omega=[3.1416 / 3, 3.1416])
+
+# The LQ is synthesised from `img`, a copy of the GT (S1, S2 and GAN V1).
+# For the GAN V2 recipe (degrade the unsharp-masked GT) use
+# `train_pipeline_usm_source` below instead of `train_pipeline`.
+degradations = [
+    dict(type='RealESRGANRandomBlur', params=first_blur, keys=['img']),
+    dict(type='RealESRGANRandomResize', params=first_resize, keys=['img']),
+    dict(type='RealESRGANRandomNoise', params=first_noise, keys=['img']),
+    dict(
+        type='RandomJPEGCompression',
+        params=first_jpeg,
+        keys=['img'],
+        bgr2rgb=True),  # the images are RGB: encode them as OpenCV expects
+    dict(type='RealESRGANRandomBlur', params=second_blur, keys=['img']),
+    dict(type='RealESRGANRandomResize', params=second_resize, keys=['img']),
+    dict(type='RealESRGANRandomNoise', params=second_noise, keys=['img']),
+    # 50/50: [resize to gt/scale + final sinc] then JPEG, or the reverse
+    dict(
+        type='RandomChoice',
+        transforms=[
+            [
+                dict(
+                    type='RealESRGANRandomResize',
+                    params=final_resize,
+                    keys=['img']),
+                dict(
+                    type='RealESRGANRandomBlur',
+                    params=final_sinc,
+                    keys=['img']),
+                dict(
+                    type='RandomJPEGCompression',
+                    params=second_jpeg,
+                    keys=['img'],
+                    bgr2rgb=True),
+            ],
+            [
+                dict(
+                    type='RandomJPEGCompression',
+                    params=second_jpeg,
+                    keys=['img'],
+                    bgr2rgb=True),
+                dict(
+                    type='RealESRGANRandomResize',
+                    params=final_resize,
+                    keys=['img']),
+                dict(
+                    type='RealESRGANRandomBlur',
+                    params=final_sinc,
+                    keys=['img']),
+            ],
+        ],
+        prob=[0.5, 0.5]),
+    dict(type='Quantize', keys=['img']),  # clamp((x * 255).round())
+]
+usm_gt = dict(
+    type='UnsharpMasking',
+    keys=['gt'],
+    kernel_size=51,
+    sigma=0,
+    weight=0.5,
+    threshold=10)
+
+train_load_and_crop = [
+    dict(
+        type='LoadImageFromFile',
+        key='gt',
+        color_type='color',
+        channel_order='rgb',
+        imdecode_backend='cv2'),
+    dict(type='SetValues', dictionary=dict(scale=scale)),
+    dict(type='Flip', keys=['gt'], flip_ratio=0.5,
+         direction='horizontal'),  # use_hflip: True, use_rot: False
+    dict(type='PadToMinSize', keys=['gt'], min_size=crop_pad_size),
+    dict(
+        type='Crop',
+        keys=['gt'],
+        crop_size=(crop_pad_size, crop_pad_size),
+        random_crop=True),
+]
+train_crop_and_pack = [
+    dict(type='PairedRandomCrop', gt_patch_size=gt_size),
+    # `gt_unsharp` (USM of the cropped GT, as the official models compute it)
+    # is packed into data_samples.gt_unsharp for the *_gt_usm losses.
+    usm_gt,
+    dict(type='PackInputs'),
+]
+train_pipeline = train_load_and_crop + [
+    dict(type='CopyValues', src_keys=['gt'], dst_keys=['img'])
+] + degradations + train_crop_and_pack
+train_pipeline_usm_source = train_load_and_crop + [
+    usm_gt,
+    dict(type='CopyValues', src_keys=['gt_unsharp'], dst_keys=['img']),
+] + degradations + train_crop_and_pack
+
+# Paired LR/HR evaluation: GT only reaches the metrics (never the network).
+val_pipeline = [
+    dict(
+        type='LoadImageFromFile',
+        key='img',
+        color_type='color',
+        channel_order='rgb',
+        imdecode_backend='cv2'),
+    dict(
+        type='LoadImageFromFile',
+        key='gt',
+        color_type='color',
+        channel_order='rgb',
+        imdecode_backend='cv2'),
+    dict(type='PackInputs'),
+]
+test_pipeline = val_pipeline
+# LR only: no GT, no degradation (also used by inferencers).
+inference_pipeline = [
+    dict(
+        type='LoadImageFromFile',
+        key='img',
+        color_type='color',
+        channel_order='rgb',
+        imdecode_backend='cv2'),
+    dict(type='PackInputs'),
+]
+
+dataset_type = 'BasicImageDataset'
+
+train_dataloader = dict(
+    num_workers=12,
+    batch_size=9,  # per GPU; official: 9 x 8 GPUs
+    persistent_workers=False,
+    drop_last=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        metainfo=dict(dataset_type='df2k_ost', task_name='real_sr'),
+        data_root=data_root,
+        ann_file=train_ann_file,
+        data_prefix=dict(gt='GT_sub'),
+        pipeline=train_pipeline))
+
+eval_loader_cfg = dict(
+    num_workers=4,
+    batch_size=1,
+    persistent_workers=False,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False))
+
+ntire2020_dataset = dict(
+    type=dataset_type,
+    metainfo=dict(dataset_type='ntire2020_track1', task_name='real_sr'),
+    data_root=ntire2020_data_root,
+    data_prefix=dict(img='track1-valid-input', gt='track1-valid-gt'),
+    pipeline=test_pipeline)
+realsr_canon_dataset = dict(
+    type=dataset_type,
+    metainfo=dict(dataset_type='realsr_canon', task_name='real_sr'),
+    data_root=realsr_data_root,
+    data_prefix=dict(
+        img=f'Canon/Test/{scale}/LR', gt=f'Canon/Test/{scale}/HR'),
+    pipeline=test_pipeline)
+
+val_dataloader = dict(eval_loader_cfg, dataset=dict(ntire2020_dataset,
+                                                 pipeline=val_pipeline))
+val_evaluator = [
+    dict(type='PSNR', crop_border=0, convert_to='Y', prefix='NTIRE2020-T1'),
+]
+
+
+# official metric scripts: PSNR-Y crop 4, LPIPS-VGG and DISTS on the whole
+# image, plus NIQE (no reference)
+realsr_canon_metrics = [
+    dict(type='PSNR', crop_border=4, convert_to='Y', prefix='RealSR-Canon'),
+    dict(
+        type='LPIPS',
+        net='vgg',
+        backbone_path=lpips_vgg_backbone,
+        prefix='RealSR-Canon'),
+    dict(
+        type='DISTS',
+        backbone_path=dists_backbone,
+        weights_path=dists_weights,
+        prefix='RealSR-Canon'),
+    dict(type='NoRefNIQE', convert_to='y', prefix='RealSR-Canon'),
+]
+ntire2020_metrics = [
+    dict(type='PSNR', crop_border=4, convert_to='Y', prefix='NTIRE2020-T1'),
+    dict(
+        type='LPIPS',
+        net='vgg',
+        backbone_path=lpips_vgg_backbone,
+        prefix='NTIRE2020-T1'),
+    dict(
+        type='DISTS',
+        backbone_path=dists_backbone,
+        weights_path=dists_weights,
+        prefix='NTIRE2020-T1'),
+    dict(type='NoRefNIQE', convert_to='y', prefix='NTIRE2020-T1'),
+]
+
+test_dataloader = [
+    dict(eval_loader_cfg, dataset=realsr_canon_dataset),
+    dict(eval_loader_cfg, dataset=ntire2020_dataset),
+]
+test_evaluator = [
+    dict(type='Evaluator', metrics=realsr_canon_metrics),
+    dict(type='Evaluator', metrics=ntire2020_metrics),
+]
+
+# LR-only test set (only `img` in data_prefix, no GT): GT-free NIQE only.
+# Use it in a test config with
+#   test_dataloader = _base_.lr_only_test_dataloader
+#   test_evaluator = _base_.lr_only_test_evaluator      # or metrics=None
+# and save the outputs with the visualizer (see the README).
+lr_only_test_dataloader = dict(
+    eval_loader_cfg,
+    dataset=dict(
+        type=dataset_type,
+        metainfo=dict(dataset_type='real_lr', task_name='real_sr'),
+        data_root=lr_only_data_root,
+        data_prefix=dict(img=''),
+        pipeline=inference_pipeline))
+lr_only_test_evaluator = dict(
+    type='Evaluator',
+    metrics=[dict(type='NoRefNIQE', convert_to='y', prefix='RealLR')])
+# No metric at all (only saved results):
+lr_only_no_metric_evaluator = dict(type='Evaluator', metrics=None)
+
+val_cfg = dict(type='MultiValLoop')
+test_cfg = dict(type='MultiTestLoop')

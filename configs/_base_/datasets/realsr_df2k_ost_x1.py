@@ -1,0 +1,31 @@
+# x1 variant of realsr_df2k_ost.py (DiffIR-RealSR x1): only `scale` changes.
+# The lines below are those of realsr_df2k_ost_x2.py (re-deriving what
+# depends on the scale). Like the official x2/x1 configs, validation
+# and test use RealSR Canon Test/<scale> (NTIRE2020-Track1 is x4 only).
+_base_ = ['./realsr_df2k_ost.py']
+
+scale = 1
+
+# the training pipelines read the scale from their SetValues step
+train_pipeline = _base_.train_pipeline
+train_pipeline_usm_source = _base_.train_pipeline_usm_source
+for _step in train_pipeline + train_pipeline_usm_source:
+    if _step['type'] == 'SetValues':
+        _step['dictionary']['scale'] = scale
+del _step
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+# RealSR Canon Test/<scale>
+realsr_canon_dataset = dict(
+    _base_.realsr_canon_dataset,
+    data_prefix=dict(
+        img=f'Canon/Test/{scale}/LR', gt=f'Canon/Test/{scale}/HR'))
+val_dataloader = dict(
+    _base_.eval_loader_cfg,
+    dataset=dict(
+        realsr_canon_dataset, pipeline=_base_.val_pipeline, _delete_=True))
+val_evaluator = [
+    dict(type='PSNR', crop_border=0, convert_to='Y', prefix='RealSR-Canon'),
+]
+test_dataloader = [dict(_base_.eval_loader_cfg, dataset=realsr_canon_dataset)]
+test_evaluator = [_base_.test_evaluator[0]]

@@ -1,0 +1,156 @@
+"""Make ``MMagicInferencer('diffir', ...)`` work without touching installed files.
+
+MMagic 1.2.0 only serves model names from a hard-coded list whose metafiles live inside the
+mmagic package, and it re-roots every config path into that package. At ``import diffir_mm``
+:func:`register_mmagic_inferencer` (idempotent) therefore
+
+1. appends ``'diffir'`` to ``MMagicInferencer.inference_supported_models`` with the settings of
+   our ``configs/metafile.yml`` (after MMagic has read its own metafiles), and
+2. wraps ``MMagicInferencer._get_inferencer_kwargs`` so that, for DiffIR, config paths resolve
+   inside this repository and checkpoints are validated and -- when they are official
+   BasicSR / LaMa files -- converted once (cached next to the file's hash) to our format.
+
+Other model names go through MMagic's original code unchanged. The task of our first metafile
+entry is ``Image Restoration``, which MMagic serves with its ``ImageSuperResolutionInferencer``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import os.path as osp
+from functools import wraps
+from typing import Any, Dict, List, Optional
+
+import torch
+import yaml
+
+from diffir_mm.archs import (CheckpointMismatchError, detect_layout, extract_network_state,
+                             official_to_ours, read_checkpoint)
+
+__all__ = ['DIFFIR_MODEL_NAME', 'register_mmagic_inferencer', 'diffir_settings',
+           'prepare_checkpoint', 'CONFIG_ROOT']
+
+DIFFIR_MODEL_NAME = 'diffir'
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
+METAFILE = osp.join(CONFIG_ROOT, 'metafile.yml')
+CACHE_DIR = osp.join(osp.expanduser(os.environ.get('DIFFIR_CACHE', '~/.cache/diffir_mm')),
+                     'converted')
+
+
+def diffir_settings() -> Dict[str, Any]:
+    """``{'task', 'settings'}`` for ``'diffir'`` read from our ``configs/metafile.yml``."""
+    with open(METAFILE, encoding='utf-8') as f:
+        meta = yaml.safe_load(f)
+    models = meta['Models']
+    return {'task': models[0]['Results'][0]['Task'], 'settings': models}
+
+
+def _resolve_config(path: str) -> str:
+    if osp.isabs(path) and osp.isfile(path):
+        return path
+    candidate = osp.join(REPO_ROOT, path)
+    if osp.isfile(candidate):
+        return candidate
+    raise FileNotFoundError(f'DiffIR config not found: {path} (looked in {REPO_ROOT})')
+
+
+def _generator_cfg(config: str) -> Dict[str, Any]:
+    from mmengine import Config
+    return dict(Config.fromfile(config).model.generator)
+
+
+def _is_diffir_config(config: str) -> bool:
+    try:
+        return str(_generator_cfg(config).get('type', '')).startswith('DiffIR')
+    except Exception:  # noqa: BLE001 - not readable as a DiffIR config: let MMagic decide
+        return False
+
+
+def prepare_checkpoint(ckpt: str, config: str) -> str:
+    """Validate ``ckpt`` against ``config``; convert official files to our format (cached).
+
+    Returns:
+        A path mmengine's ``load_checkpoint`` loads into the config's model.
+
+    Raises:
+        FileNotFoundError / CheckpointMismatchError: with a one-line reason.
+    """
+    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
+    allow_mmengine_checkpoint_globals()
+    raw = read_checkpoint(ckpt)
+    sd = extract_network_state(raw)
+    found = detect_layout(sd)
+    gen = _generator_cfg(config)
+    stage = 2 if gen['type'] == 'DiffIRS2Net' else 1
+    task, scale = gen.get('task'), gen.get('scale', 4)
+    if (found.stage, found.task) != (stage, task) or (task == 'sr' and found.scale != scale):
+        want = f'stage-{stage} {task}' + (f' x{scale}' if task == 'sr' else '')
+        raise CheckpointMismatchError(
+            f'{ckpt} holds a {found.describe()}, but {osp.basename(config)} needs a {want} model')
+    state = raw.get('state_dict') if isinstance(raw, dict) else None
+    if state is not None and any(k.startswith('generator.dirformer.') for k in state):
+        return ckpt  # already ours
+    with open(ckpt, 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    out = osp.join(CACHE_DIR, f'{digest}.pth')
+    if not osp.isfile(out):
+        ours = official_to_ours(sd, stage)
+        converted = {'state_dict': {f'{p}.{k}': v for p in ('generator', 'generator_ema')
+                                    for k, v in ours.items()},
+                     'meta': {'diffir_mm': {'converted_from': osp.basename(ckpt)}}}
+        os.makedirs(CACHE_DIR, exist_ok=True)
+        tmp = f'{out}.tmp{os.getpid()}'
+        torch.save(converted, tmp)
+        os.replace(tmp, out)
+    return out
+
+
+def register_mmagic_inferencer() -> None:
+    """Teach ``mmagic.apis.MMagicInferencer`` the model name ``'diffir'`` (idempotent)."""
+    from mmagic.apis import MMagicInferencer
+    if getattr(MMagicInferencer, '_diffir_registered', False):
+        return
+    original_init = MMagicInferencer.init_inference_supported_models_cfg
+    original_kwargs = MMagicInferencer._get_inferencer_kwargs
+
+    def init_cfg() -> None:
+        original_init()  # reads mmagic's own metafiles first ('diffir' is not there)
+        if DIFFIR_MODEL_NAME not in MMagicInferencer.inference_supported_models:
+            MMagicInferencer.inference_supported_models.append(DIFFIR_MODEL_NAME)
+        MMagicInferencer.inference_supported_models_cfg[DIFFIR_MODEL_NAME] = diffir_settings()
+
+    @wraps(original_kwargs)
+    def get_kwargs(self, model_name: Optional[str], model_setting: Optional[int],
+                   config_name: Optional[str], model_config: Optional[str],
+                   model_ckpt: Optional[str], extra_parameters: Optional[Dict]) -> Dict:
+        if model_name is None and model_config and _is_diffir_config(model_config):
+            model_name = DIFFIR_MODEL_NAME  # config + checkpoint only, no name needed
+        if model_name != DIFFIR_MODEL_NAME:
+            return original_kwargs(self, model_name, model_setting, config_name, model_config,
+                                   model_ckpt, extra_parameters)
+        cfgs = self.get_model_config(model_name)
+        settings: List[Dict[str, Any]] = cfgs['settings']
+        chosen = settings[model_setting or 0]
+        if config_name:
+            named = [s for s in settings if s['Name'] == config_name]
+            if not named:
+                raise ValueError(f'unknown DiffIR config_name {config_name!r}; choose from '
+                                 f'{[s["Name"] for s in settings]}')
+            chosen = named[0]
+        config = _resolve_config(model_config or chosen['Config'])
+        ckpt = model_ckpt or chosen.get('Weights')
+        if not ckpt:
+            raise ValueError(f'no weights for DiffIR setting {chosen["Name"]!r}: pass '
+                             'model_ckpt= (our checkpoint or the official release file)')
+        kwargs = {'task': cfgs['task'], 'config': config,
+                  'ckpt': prepare_checkpoint(ckpt, config)}
+        if extra_parameters is not None:
+            kwargs['extra_parameters'] = extra_parameters
+        return kwargs
+
+    MMagicInferencer.init_inference_supported_models_cfg = staticmethod(init_cfg)
+    MMagicInferencer._get_inferencer_kwargs = get_kwargs
+    MMagicInferencer._diffir_registered = True
+    if MMagicInferencer.inference_supported_models_cfg_inited:
+        init_cfg()

@@ -1,0 +1,148 @@
+"""Unit tests of the DiffIR editors: train/val steps, phases, stage-1 loading, EMA, GAN."""
+import copy
+
+import pytest
+import torch
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+
+import diffir_mm  # noqa: F401  (registers)
+from diffir_mm.archs import CheckpointMismatchError
+from mmagic.registry import MODELS
+from mmagic.structures import DataSample
+from mmengine.registry import init_default_scope
+
+init_default_scope('mmagic')
+
+TINY = dict(task='sr', scale=2, dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1,
+            heads=[1, 2, 4, 8], ffn_expansion_factor=2.0, bias=False,
+            LayerNorm_type='BiasFree', n_encoder_res=1)
+PRE = dict(type='DataPreprocessor', mean=[0.] * 3, std=[255.] * 3, output_channel_order='RGB')
+
+
+def _data(batch=2, h=16, scale=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for _ in range(batch):
+        inputs.append(torch.randint(0, 255, (3, h, h), generator=g).float())
+        s = DataSample(gt_img=torch.randint(0, 255, (3, h * scale, h * scale), generator=g)
+                       .float())
+        s.set_metainfo(dict(img_channel_order='rgb', gt_channel_order='rgb'))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def _s1():
+    return MODELS.build(dict(type='DiffIRS1', generator=dict(type='DiffIRS1Net', **TINY),
+                             pixel_loss=dict(type='L1Loss'), data_preprocessor=PRE))
+
+
+def _s2(ckpt, encoder_iters=0):
+    return MODELS.build(dict(
+        type='DiffIRS2', generator=dict(type='DiffIRS2Net', **TINY),
+        pixel_loss=dict(type='L1Loss'), stage1_checkpoint=ckpt, data_preprocessor=PRE,
+        train_cfg=dict(encoder_iters=encoder_iters)))
+
+
+def _opt(model):
+    return OptimWrapperDict(
+        generator=OptimWrapper(torch.optim.Adam(model.generator.parameters(), lr=1e-3)),
+        encoder=OptimWrapper(torch.optim.Adam(
+            list(model.generator.cpen.parameters()) + list(model.generator.denoiser.parameters()),
+            lr=1e-3)))
+
+
+@pytest.fixture(scope='module')
+def s1_ckpt(tmp_path_factory):
+    model = _s1()
+    opt = OptimWrapper(torch.optim.Adam(model.generator.parameters(), lr=1e-3))
+    for _ in range(2):
+        log = model.train_step(_data(), opt)
+    assert set(log) >= {'loss', 'loss_pix'}
+    path = tmp_path_factory.mktemp('s1') / 's1.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
+    return str(path), model
+
+
+def test_s1_val_uses_gt_and_ema(s1_ckpt):
+    _, model = s1_ckpt
+    model.eval()
+    out = model.val_step(_data(batch=1))
+    assert out[0].output.pred_img.shape == (3, 32, 32)
+    data = _data(batch=1)
+    data['data_samples'][0] = DataSample(gt_img=torch.zeros(0))  # no GT
+    del data['data_samples'][0].gt_img
+    with pytest.raises(ValueError, match='ground truth'):
+        model.val_step(data)
+
+
+def test_s2_init_from_stage1_and_phases(s1_ckpt):
+    path, s1 = s1_ckpt
+    model = _s2(path, encoder_iters=1)
+    model.init_weights()
+    s1_net = s1.generator_ema  # EMA weights are what stage 2 starts from
+    for k, v in s1_net.state_dict().items():
+        assert torch.equal(model.teacher.state_dict()[k], v)
+        if k.startswith('dirformer.'):
+            assert torch.equal(model.generator.state_dict()[k], v)
+    opt = _opt(model)
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_current_instance()
+    before = copy.deepcopy(model.generator.state_dict())
+    hub.update_info('iter', 0)
+    log = model.train_step(_data(), opt)
+    assert 'loss_pix' not in log and 'loss_prior' in log and 'kd_kl' in log
+    after = copy.deepcopy(model.generator.state_dict())
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith('dirformer.'))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith('cpen.'))
+    hub.update_info('iter', 1)
+    log = model.train_step(_data(), opt)
+    assert 'loss_pix' in log
+    after2 = model.generator.state_dict()
+    assert any(not torch.equal(after[k], after2[k]) for k in after if k.startswith('dirformer.'))
+    model.eval()
+    out = model.val_step(_data(batch=1))
+    assert out[0].output.pred_img.shape == (3, 32, 32)
+
+
+def test_s2_requires_stage1_checkpoint(tmp_path, s1_ckpt):
+    with pytest.raises(CheckpointMismatchError, match='stage1_checkpoint'):
+        _s2(None).init_weights()
+    with pytest.raises(FileNotFoundError):
+        _s2(str(tmp_path / 'missing.pth')).init_weights()
+    path, s1 = s1_ckpt
+    wrong = dict(TINY, scale=4)
+    model = MODELS.build(dict(type='DiffIRS2', generator=dict(type='DiffIRS2Net', **wrong),
+                              pixel_loss=dict(type='L1Loss'), stage1_checkpoint=path,
+                              data_preprocessor=PRE))
+    with pytest.raises(CheckpointMismatchError, match='x2'):
+        model.init_weights()
+
+
+def test_s2_gan_step(s1_ckpt, tmp_path):
+    path, _ = s1_ckpt
+    s2 = _s2(path)
+    s2.init_weights()
+    s2_path = tmp_path / 's2.pth'
+    torch.save({'state_dict': s2.state_dict()}, s2_path)
+    gan = MODELS.build(dict(
+        type='DiffIRS2GAN', generator=dict(type='DiffIRS2Net', **TINY),
+        discriminator=dict(type='UNetDiscriminatorWithSpectralNorm', in_channels=3,
+                           mid_channels=8, skip_connection=True),
+        pixel_loss=dict(type='L1Loss'),
+        perceptual_loss=dict(type='VGGPerceptualLoss', allow_random_weights=True,
+                             layer_weights={'conv1_2': 0.1, 'conv2_2': 1.0}),
+        gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=1.0),
+        stage2_checkpoint=str(s2_path), data_preprocessor=PRE))
+    gan.init_weights()
+    assert torch.equal(gan.generator.state_dict()['cpen.mlp.0.weight'],
+                       s2.generator.state_dict()['cpen.mlp.0.weight'])
+    opt = OptimWrapperDict(
+        generator=OptimWrapper(torch.optim.Adam(gan.generator.parameters(), lr=1e-3)),
+        discriminator=OptimWrapper(torch.optim.Adam(gan.discriminator.parameters(), lr=1e-3)))
+    g0 = copy.deepcopy(gan.generator.state_dict())
+    d0 = copy.deepcopy(gan.discriminator.state_dict())
+    log = gan.train_step(_data(), opt)
+    assert set(log) >= {'loss_pix', 'loss_prior', 'loss_perceptual', 'loss_gan', 'loss_d_real',
+                        'loss_d_fake'}
+    assert any(not torch.equal(g0[k], v) for k, v in gan.generator.state_dict().items())
+    assert any(not torch.equal(d0[k], v) for k, v in gan.discriminator.state_dict().items())
