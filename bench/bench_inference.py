@@ -203,12 +203,14 @@ def child_tiling(args) -> dict:
             self.inner = inner
             self.task, self.scale = inner.task, inner.scale
             self.input_multiple, self.lq_unshuffle = inner.input_multiple, inner.lq_unshuffle
+            self.rel = []
 
         def estimate_prior(self, *a, **k):
             return self.inner.estimate_prior(*a, **k)
 
         def restore(self, tile, prior):
             own = self.inner.estimate_prior(tile, noise=noise.expand(tile.shape[0], -1))
+            self.rel.extend(((own - prior).norm(dim=1) / prior.norm(dim=1)).tolist())
             return self.inner.restore(tile, own)
 
     rows = []
@@ -222,13 +224,18 @@ def child_tiling(args) -> dict:
             rows.append(dict(case=f'tiles {tile}/{overlap}, shared global prior',
                              seconds=time.perf_counter() - t, **metrics(out, ref)))
         tile, overlap = args.tiles[-1]
-        out = restore_tiled(PerTilePrior(net), x, noise=noise, tile=tile, tile_overlap=overlap)
+        global_prior = net.estimate_prior(x, noise=noise)
+        per_tile = PerTilePrior(net)
+        out = restore_tiled(per_tile, x, prior=global_prior, tile=tile, tile_overlap=overlap)
         rows.append(dict(case=f'tiles {tile}/{overlap}, prior per tile (not used)', seconds=0.0,
-                         **metrics(out, ref)))
+                         prior_rel=max(per_tile.rel), **metrics(out, ref)))
         side = max(8, s // 4 // 2)  # halve the CPEN grid: prior from a 2x downscaled image
-        out = restore_tiled(net, x, noise=noise, prior_max_side=side)
+        small_prior = net.estimate_prior(
+            diffir_mm.inference.prior_input(net, x, side), noise=noise)
+        out = restore_tiled(net, x, prior=small_prior)
         rows.append(dict(case=f'untiled, prior from {s // 2}px downscale', seconds=0.0,
-                         **metrics(out, ref)))
+                         prior_rel=float((small_prior - global_prior).norm()
+                                         / global_prior.norm()), **metrics(out, ref)))
     return dict(size=f'{s}x{s}', params=n_params, untiled_s=t_ref, rows=rows,
                 peak_rss_gb=_rss_gb())
 
@@ -278,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='tiles run for real in the memory part (0 = all; default 2, quick 1)')
     p.add_argument('--precision-size', type=int, default=None, help='default 256 (quick 128)')
     p.add_argument('--precisions', default='fp32,bf16')
-    p.add_argument('--repeats', type=int, default=None, help='default 2 (quick 1)')
+    p.add_argument('--repeats', type=int, default=None, help='default 2')
     p.add_argument('--photo-size', type=int, default=None, help='default 768 (quick 384)')
     p.add_argument('--tiles', default=None,
                    help='tiling part: tile/overlap list (default 128/16,256/32,256/64)')
@@ -292,7 +299,7 @@ def _defaults(args) -> None:
     args.tile = args.tile or (256 if q else 512)
     args.max_tiles = args.max_tiles if args.max_tiles is not None else (1 if q else 2)
     args.precision_size = args.precision_size or (128 if q else 256)
-    args.repeats = args.repeats or (1 if q else 2)
+    args.repeats = args.repeats or 2
     args.photo_size = args.photo_size or (384 if q else 768)
     args.tiles = _parse_tiles(args.tiles or ('128/16,192/32' if q else '128/16,256/32,256/64'))
     args.precisions = [p.strip() for p in args.precisions.split(',')]
@@ -352,8 +359,11 @@ def main(argv=None) -> int:
         print(f"3) tiled vs untiled, astronaut {tl['size']}, random-init deblur model "
               f"({tl['params'] / 1e6:.2f} M params); untiled {tl['untiled_s']:.1f} s")
         rows = [(r['case'], f"{r['max_abs']:.2e}", f"{r['mean_abs']:.2e}",
-                 f"{r['psnr']:.1f} dB") for r in tl['rows']]
-        print(_table(['vs untiled', 'max abs', 'mean abs', 'PSNR'], rows))
+                 f"{r['psnr']:.1f} dB",
+                 f"{r['prior_rel']:.1e}" if 'prior_rel' in r else '0 (shared)')
+                for r in tl['rows']]
+        print(_table(['vs untiled', 'max abs', 'mean abs', 'PSNR',
+                      '|z - z_global| / |z_global|'], rows))
         print()
     for part, r in results.items():
         if 'error' in r:

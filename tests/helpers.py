@@ -148,8 +148,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def subprocess_env(extra: Optional[Dict[str, str]] = None,
-                   pythonpath: Sequence[str] = ()) -> Dict[str, str]:
+def subprocess_env(
+    extra: Optional[Dict[str, str]] = None,
+    pythonpath: Sequence[str] = ()
+) -> Dict[str, str]:
     """Environment for tool subprocesses.
 
     Single-threaded BLAS/OpenMP keeps two concurrent processes from
@@ -339,8 +341,6 @@ default_hooks = dict(
         max_keep_ckpts=100,
         save_best='tiny/PSNR',
         rule='greater'))
-# TensorBoard is exercised elsewhere; keep the tool runs light.
-visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
 randomness = dict(seed={seed}, deterministic=True)
 '''
 

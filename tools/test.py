@@ -24,6 +24,9 @@ from typing import Callable, ContextManager, Optional
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+# albumentations (imported by mmagic.datasets) checks PyPI for a newer
+# version on import; runs must not touch the network.
+os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 
 def _quiet_mm_import_warnings() -> Callable[[], ContextManager[None]]:

@@ -1,8 +1,9 @@
 """Evaluation: image-quality metrics for mmagic evaluators.
 
-Importing this package registers ``LPIPS``, ``DISTS`` and ``NoRefNIQE`` into
-``mmagic.registry.METRICS``.
+Importing this package registers ``LPIPS``, ``DISTS``, ``NoRefNIQE`` and
+``ImageCount`` into ``mmagic.registry.METRICS``.
 """
-from .metrics import DISTS, LPIPS, BasePerceptualMetric, NoRefNIQE
+from .metrics import (DISTS, LPIPS, BasePerceptualMetric, ImageCount,
+                      NoRefNIQE)
 
-__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE']
+__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE', 'ImageCount']

@@ -404,7 +404,8 @@ class Restorer:
         if lq.dim() != 4 or lq.shape[1] != 3:
             raise ValueError(f'expected (B, 3, H, W) RGB images, got {tuple(lq.shape)}')
         seed = self.seed if isinstance(seed, str) and seed == 'default' else seed
-        x = lq.to(self.device, torch.float32)
+        # standard NCHW layout: convolutions may round differently on permuted (NHWC) strides
+        x = lq.to(self.device, torch.float32).contiguous()
         net_in = (x - self._mean) / self._std
         m = None
         if self.task == 'inpaint':

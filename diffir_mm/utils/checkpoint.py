@@ -233,9 +233,9 @@ def set_rng_state(state: Dict[str, Any]) -> None:
     if 'numpy' in state:
         npst = state['numpy']
         keys = torch.as_tensor(npst['keys']).cpu().numpy().astype(np.uint32)
-        np.random.set_state((npst['bit_generator'], keys, int(npst['pos']),
-                             int(npst['has_gauss']),
-                             float(npst['cached_gaussian'])))
+        np.random.set_state(
+            (npst['bit_generator'], keys, int(npst['pos']),
+             int(npst['has_gauss']), float(npst['cached_gaussian'])))
     if 'torch' in state:
         torch.set_rng_state(torch.as_tensor(state['torch']).cpu())
     cuda_states = state.get('cuda')

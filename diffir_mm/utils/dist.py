@@ -82,10 +82,10 @@ def _init_process_group(launcher: str, backend: str,
         **kwargs)
 
 
-def prepare_cpu_distributed(
-        cfg: Any,
-        launcher: str,
-        logger: Optional[Callable[[str], Any]] = None) -> bool:
+def prepare_cpu_distributed(cfg: Any,
+                            launcher: str,
+                            logger: Optional[Callable[[str],
+                                                      Any]] = None) -> bool:
     """Adapt ``cfg`` and the process group for distributed runs without CUDA.
 
     Does nothing when ``launcher == 'none'`` or CUDA is available. Otherwise:
@@ -114,8 +114,9 @@ def prepare_cpu_distributed(
     dist_cfg = cfg.env_cfg.dist_cfg
     if dist_cfg.get('backend', 'nccl') == 'nccl':
         dist_cfg.backend = 'gloo'
-        _log(logger, 'No CUDA device available: switching '
-             "env_cfg.dist_cfg.backend from 'nccl' to 'gloo'.")
+        _log(
+            logger, 'No CUDA device available: switching '
+            "env_cfg.dist_cfg.backend from 'nccl' to 'gloo'.")
 
     wrapper_cfg = cfg.get('model_wrapper_cfg')
     if wrapper_cfg is None:

@@ -57,8 +57,8 @@ NOISY_MODULES: Tuple[str, ...] = (
 )
 
 #: Warning categories that are silenced for :data:`NOISY_MODULES`.
-NOISY_CATEGORIES: Tuple[Type[Warning], ...] = (FutureWarning, UserWarning,
-                                               DeprecationWarning)
+NOISY_CATEGORIES: Tuple[Type[Warning],
+                        ...] = (FutureWarning, UserWarning, DeprecationWarning)
 
 
 def noisy_module_regex(modules: Sequence[str] = NOISY_MODULES) -> str:
@@ -98,8 +98,8 @@ def install_mm_import_filters(
 
 @contextlib.contextmanager
 def quiet_mm_import_warnings(
-    modules: Sequence[str] = NOISY_MODULES,
-    categories: Sequence[Type[Warning]] = NOISY_CATEGORIES
+        modules: Sequence[str] = NOISY_MODULES,
+        categories: Sequence[Type[Warning]] = NOISY_CATEGORIES
 ) -> Iterator[None]:
     """Context manager that hides third-party import-time warnings.
 

@@ -27,9 +27,8 @@ def test_runtime_base_matches_mmagic_structure():
     assert cfg.env_cfg.dist_cfg.backend == 'nccl'
     assert cfg.log_processor.by_epoch is False
     assert cfg.visualizer.type == 'ConcatImageVisualizer'
-    assert [b['type'] for b in cfg.visualizer.vis_backends] == [
-        'LocalVisBackend', 'TensorboardVisBackend'
-    ]
+    assert [b['type'] for b in cfg.visualizer.vis_backends
+            ] == ['LocalVisBackend', 'TensorboardVisBackend']
     assert cfg.load_from is None and cfg.resume is False
 
 

@@ -15,15 +15,15 @@ from diffir_mm.utils.warnings import (noisy_module_regex,
 
 def _load_tool(name: str):
     """Import ``tools/<name>.py`` as a module (without running main)."""
-    spec = importlib.util.spec_from_file_location(f'_diffir_tools_{name}',
-                                                  osp.join(TOOLS_DIR,
-                                                           f'{name}.py'))
+    spec = importlib.util.spec_from_file_location(
+        f'_diffir_tools_{name}', osp.join(TOOLS_DIR, f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def _warn_from(module: str, category=FutureWarning) -> None:
+    """Emit a warning attributed to ``module``."""
     warnings.warn_explicit(
         'noise', category, filename=f'{module}.py', lineno=1, module=module)
 
@@ -80,9 +80,9 @@ def test_random_state_hook_isolates_validation():
 
 def test_safe_globals_names_match_objects():
     """The documented names are exactly what gets registered."""
-    from diffir_mm.utils.checkpoint import (
-        MMENGINE_CHECKPOINT_GLOBALS, allow_mmengine_checkpoint_globals,
-        mmengine_checkpoint_globals)
+    from diffir_mm.utils.checkpoint import (MMENGINE_CHECKPOINT_GLOBALS,
+                                            allow_mmengine_checkpoint_globals,
+                                            mmengine_checkpoint_globals)
 
     entries = mmengine_checkpoint_globals()
     names = set()
@@ -148,12 +148,10 @@ def test_train_cli_flags_and_helpers():
     train = _load_tool('train')
     args = train.parse_args([
         'cfg.py', '--work-dir', 'w', '--resume', '--amp', '--auto-scale-lr',
-        '--cfg-options', 'a.b=1', '--launcher', 'pytorch', '--local-rank',
-        '1'
+        '--cfg-options', 'a.b=1', '--launcher', 'pytorch', '--local-rank', '1'
     ])
-    assert (args.config, args.work_dir, args.resume, args.amp) == ('cfg.py',
-                                                                  'w', True,
-                                                                  True)
+    assert (args.config, args.work_dir, args.resume,
+            args.amp) == ('cfg.py', 'w', True, True)
     assert args.auto_scale_lr and args.launcher == 'pytorch'
     assert args.cfg_options == {'a.b': 1} and args.local_rank == 1
     assert train.parse_args(['c.py', '--local_rank', '3']).local_rank == 3

@@ -311,8 +311,10 @@ lr_only_test_dataloader = dict(
 lr_only_test_evaluator = dict(
     type='Evaluator',
     metrics=[dict(type='NoRefNIQE', convert_to='y', prefix='RealLR')])
-# No metric at all (only saved results):
-lr_only_no_metric_evaluator = dict(type='Evaluator', metrics=None)
+# No quality metric at all, only saved results. (mmagic's `metrics=None`
+# cannot run: MultiTestLoop fails on it and would not run the model.)
+lr_only_no_metric_evaluator = dict(
+    type='Evaluator', metrics=[dict(type='ImageCount', prefix='RealLR')])
 
 val_cfg = dict(type='MultiValLoop')
 test_cfg = dict(type='MultiTestLoop')

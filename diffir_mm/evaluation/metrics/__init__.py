@@ -1,7 +1,8 @@
 """Metrics registered into ``mmagic.registry.METRICS``."""
 from .base_perceptual_metric import BasePerceptualMetric
 from .dists_metric import DISTS
+from .image_count_metric import ImageCount
 from .lpips_metric import LPIPS
 from .niqe_metric import NoRefNIQE
 
-__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE']
+__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE', 'ImageCount']
