@@ -105,6 +105,7 @@ def child_memory(args) -> dict:
             t = time.perf_counter()
             out = self.inner.estimate_prior(*a, **k)
             timings['prior'] += time.perf_counter() - t
+            timings['rss_prior'] = _rss_gb()
             return out
 
         def restore(self, x, prior):
@@ -115,6 +116,7 @@ def child_memory(args) -> dict:
             t = time.perf_counter()
             out = self.inner.restore(x, prior)
             timings['tile'].append(time.perf_counter() - t)
+            timings['rss_tile'] = _rss_gb()
             return out
 
     restorer = Restorer(Budgeted(net), device=args.device, precision=args.precision,
@@ -136,7 +138,9 @@ def child_memory(args) -> dict:
                 real_tiles=min(n_tiles, real_batches * args.tile_batch),
                 prior_s=timings['prior'], per_tile_s=per_batch / args.tile_batch,
                 other_s=max(0.0, overhead) + t_write, measured_s=t_restore + t_write,
-                est_total_s=est_total, rss_model_gb=rss_model, peak_rss_gb=_rss_gb(),
+                est_total_s=est_total, rss_model_gb=rss_model,
+                rss_prior_gb=timings.get('rss_prior', 0.0), rss_tile_gb=timings.get('rss_tile', 0.0),
+                peak_rss_gb=_rss_gb(), load=os.getloadavg()[0],
                 setup_s=t0 - t_start, threads=torch.get_num_threads())
 
 
@@ -275,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--quick', action='store_true', help='reduced run')
     p.add_argument('--parts', default='memory,precision,tiling')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--threads', type=int, default=0, help='torch CPU threads (0 = default)')
     p.add_argument('--width', type=int, default=3840)
     p.add_argument('--height', type=int, default=2160)
     p.add_argument('--tile', type=int, default=None, help='memory run tile (default 512; quick 256)')
@@ -311,6 +316,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.child:
         _defaults(args)
+        if args.threads > 0:
+            import torch
+            torch.set_num_threads(args.threads)
         print(json.dumps(CHILDREN[args.child](args)))
         return 0
     raw_argv = list(sys.argv[1:] if argv is None else argv)
@@ -330,7 +338,7 @@ def main(argv=None) -> int:
     if m and 'error' not in m:
         print(f"1) {m['size']} deblurring, full 'deblur' preset, {m['device']}, "
               f"{m['precision']}, {m['threads']} threads, tiles {m['tile']}/{m['overlap']} "
-              f"x{m['tile_batch']}")
+              f"x{m['tile_batch']} (1-min load average at the end: {m['load']:.1f})")
         rows = [
             ('tiles (run for real)', f"{m['n_tiles']} ({m['real_tiles']})"),
             ('global prior (CPEN+diffusion)', f"{m['prior_s']:.1f} s"),
@@ -340,6 +348,8 @@ def main(argv=None) -> int:
             ('wall time, all tiles (est.)' if m['real_tiles'] < m['n_tiles']
              else 'wall time, all tiles', f"{m['est_total_s']:.0f} s"),
             ('RSS after model build', f"{m['rss_model_gb']:.2f} GB"),
+            ('peak RSS after the prior pass', f"{m['rss_prior_gb']:.2f} GB"),
+            ('peak RSS after the real tiles', f"{m['rss_tile_gb']:.2f} GB"),
             ('peak RSS (getrusage)', f"{m['peak_rss_gb']:.2f} GB  (target < 6 GB: "
                                      f"{'OK' if m['peak_rss_gb'] < 6 else 'EXCEEDED'})"),
         ]

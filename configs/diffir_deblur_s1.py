@@ -39,8 +39,8 @@ param_scheduler = dict(
     eta_mins=[2.85e-4, 1e-6])
 
 custom_hooks = [
-    dict(type='ExponentialMovingAverageHook', module_keys=('generator_ema', ), interval=1,
-         interp_cfg=dict(momentum=0.001)),  # EMA decay 0.999
+    dict(type='GeneratorEMAHook', module_keys=('generator_ema', ), interval=1,
+         momentum=0.001),  # EMA decay 0.999
     dict(type='BasicVisualizationHook', interval=1, on_train=False, on_val=False),
 ]
 

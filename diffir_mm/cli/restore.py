@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=0, help='seed of the diffusion start vector')
     p.add_argument('--device', default='auto', help="'cpu', 'cuda', 'cuda:1' or 'auto'")
     p.add_argument('--batch-size', type=int, default=1, help='images of equal size per forward')
+    p.add_argument('--threads', type=int, default=0,
+                   help='CPU threads for torch (0 = torch default)')
     p.add_argument('--ext', help='output format, e.g. png (default: that of each input)')
     p.add_argument('--suffix', default='', help='appended to the output file stem')
     p.add_argument('--compare', action='store_true',
@@ -388,6 +390,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if problem:
         print(f'error: {problem}', file=sys.stderr)
         return EXIT_SETUP
+    if args.threads > 0:
+        import torch
+        torch.set_num_threads(args.threads)
     try:
         restorer = _build_restorer(args)
     except Exception as err:  # noqa: BLE001 - report setup problems in one line

@@ -1,4 +1,5 @@
-"""Engine pieces: learning-rate schedulers."""
+"""Engine pieces: learning-rate schedulers and hooks."""
+from .hooks import GeneratorEMAHook
 from .schedulers import CosineRestartCyclicLR
 
-__all__ = ['CosineRestartCyclicLR']
+__all__ = ['CosineRestartCyclicLR', 'GeneratorEMAHook']

@@ -310,6 +310,10 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
                                dir=folder)
     try:
+        try:  # mkstemp creates 0600 files; give the result the usual umask-based mode
+            os.fchmod(fd, 0o666 & ~_umask())
+        except (AttributeError, OSError):  # pragma: no cover - e.g. Windows
+            pass
         with os.fdopen(fd, 'wb') as fh:
             fh.write(data)
             fh.flush()
@@ -323,6 +327,12 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
         if isinstance(err, OSError):
             raise ImageIOError(f'cannot write {path}: {err.strerror or err}') from None
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 0) -> np.ndarray:

@@ -37,8 +37,12 @@ Exact resumption
     registers the hook automatically.
 
     Limitation: only rank 0 writes checkpoints, so in multi-process runs
-    every rank gets rank 0's states back. That is exact when all ranks share
-    the seed (mmengine's default, ``diff_rank_seed=False``); with
+    every rank gets rank 0's states back. That is exact when the ranks'
+    main-process random streams coincide: same seed (mmengine's default
+    ``diff_rank_seed=False``) and the same number of draws per rank (true for
+    the model's noise and for pipelines that draw a fixed number of values
+    per sample, or whose augmentation runs in dataloader workers, which
+    mmengine seeds per worker and the skip re-plays). With
     ``diff_rank_seed=True`` non-zero ranks keep their freshly seeded streams
     and a warning is logged.
 """

@@ -8,7 +8,8 @@
 #   AlexNet backbone on the whole image, GT cropped to a multiple of the
 #   scale (the official script crops it to a multiple of 4 for x4).
 #
-# x2: change `scale` (see configs/_base_/datasets/README.md).
+# x2: df2k_bicubic_x2.py sets `scale = 2` and re-derives what depends on it
+# (see configs/_base_/datasets/README.md).
 
 scale = 4
 gt_size = 256  # training GT patch (LQ patch = gt_size // scale)

@@ -10,9 +10,10 @@
 #   (whole image) and NIQE.
 # LR-only test: `lr_only_test_dataloader` / `lr_only_test_evaluator` (no GT).
 #
-# x2 / x1: change `scale` (see configs/_base_/datasets/README.md: the
-# pipelines read the scale from their SetValues step; test folders use
-# Test/<scale>; the official x2/x1 models validate on RealSR Canon).
+# x2 / x1: realsr_df2k_ost_x2.py / _x1.py set `scale` and re-derive what
+# depends on it (the training pipeline reads the scale from its SetValues
+# step; test folders use Test/<scale>; x2/x1 validate on RealSR Canon as the
+# official configs). See configs/_base_/datasets/README.md.
 #
 # Weights of LPIPS/DISTS are read from local files (never downloaded):
 # `lpips_vgg_backbone`, `dists_backbone`, `dists_weights` below.
@@ -90,10 +91,34 @@ final_sinc = dict(
     kernel_size=blur_kernel_size,
     omega=[3.1416 / 3, 3.1416])
 
-# The LQ is synthesised from `img`, a copy of the GT (S1, S2 and GAN V1).
-# For the GAN V2 recipe (degrade the unsharp-masked GT) use
-# `train_pipeline_usm_source` below instead of `train_pipeline`.
-degradations = [
+usm_gt = dict(
+    type='UnsharpMasking',
+    keys=['gt'],
+    kernel_size=51,
+    sigma=0,
+    weight=0.5,
+    threshold=10)
+
+# The LQ `img` is synthesised from a copy of the GT (S1, S2 and GAN V1). For
+# the GAN V2 recipe (degrade the unsharp-masked GT) see the README.
+train_pipeline = [
+    dict(
+        type='LoadImageFromFile',
+        key='gt',
+        color_type='color',
+        channel_order='rgb',
+        imdecode_backend='cv2'),
+    dict(type='SetValues', dictionary=dict(scale=scale)),
+    dict(type='Flip', keys=['gt'], flip_ratio=0.5,
+         direction='horizontal'),  # use_hflip: True, use_rot: False
+    dict(type='PadToMinSize', keys=['gt'], min_size=crop_pad_size),
+    dict(
+        type='Crop',
+        keys=['gt'],
+        crop_size=(crop_pad_size, crop_pad_size),
+        random_crop=True),
+    dict(type='CopyValues', src_keys=['gt'], dst_keys=['img']),
+    # first-order degradation
     dict(type='RealESRGANRandomBlur', params=first_blur, keys=['img']),
     dict(type='RealESRGANRandomResize', params=first_resize, keys=['img']),
     dict(type='RealESRGANRandomNoise', params=first_noise, keys=['img']),
@@ -102,6 +127,7 @@ degradations = [
         params=first_jpeg,
         keys=['img'],
         bgr2rgb=True),  # the images are RGB: encode them as OpenCV expects
+    # second-order degradation
     dict(type='RealESRGANRandomBlur', params=second_blur, keys=['img']),
     dict(type='RealESRGANRandomResize', params=second_resize, keys=['img']),
     dict(type='RealESRGANRandomNoise', params=second_noise, keys=['img']),
@@ -142,46 +168,19 @@ degradations = [
         ],
         prob=[0.5, 0.5]),
     dict(type='Quantize', keys=['img']),  # clamp((x * 255).round())
-]
-usm_gt = dict(
-    type='UnsharpMasking',
-    keys=['gt'],
-    kernel_size=51,
-    sigma=0,
-    weight=0.5,
-    threshold=10)
-
-train_load_and_crop = [
-    dict(
-        type='LoadImageFromFile',
-        key='gt',
-        color_type='color',
-        channel_order='rgb',
-        imdecode_backend='cv2'),
-    dict(type='SetValues', dictionary=dict(scale=scale)),
-    dict(type='Flip', keys=['gt'], flip_ratio=0.5,
-         direction='horizontal'),  # use_hflip: True, use_rot: False
-    dict(type='PadToMinSize', keys=['gt'], min_size=crop_pad_size),
-    dict(
-        type='Crop',
-        keys=['gt'],
-        crop_size=(crop_pad_size, crop_pad_size),
-        random_crop=True),
-]
-train_crop_and_pack = [
     dict(type='PairedRandomCrop', gt_patch_size=gt_size),
     # `gt_unsharp` (USM of the cropped GT, as the official models compute it)
     # is packed into data_samples.gt_unsharp for the *_gt_usm losses.
     usm_gt,
     dict(type='PackInputs'),
 ]
-train_pipeline = train_load_and_crop + [
-    dict(type='CopyValues', src_keys=['gt'], dst_keys=['img'])
-] + degradations + train_crop_and_pack
-train_pipeline_usm_source = train_load_and_crop + [
-    usm_gt,
-    dict(type='CopyValues', src_keys=['gt_unsharp'], dst_keys=['img']),
-] + degradations + train_crop_and_pack
+# The settings above live on inside train_pipeline; dropping the helper
+# names keeps the dumped config small (mmengine formats it with yapf at
+# every start).
+del blur_kernel_list, blur_kernel_prob, blur_kernel_size, resize_opt
+del resize_prob, first_blur, first_resize, first_noise, first_jpeg
+del second_blur, second_resize, second_noise, second_jpeg, final_resize
+del final_sinc
 
 # Paired LR/HR evaluation: GT only reaches the metrics (never the network).
 val_pipeline = [

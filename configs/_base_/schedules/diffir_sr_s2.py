@@ -7,7 +7,7 @@ param_scheduler = dict(
     encoder=[dict(type='MultiStepLR', by_epoch=False, milestones=[60000], gamma=0.1)],
     generator=[dict(type='MultiStepLR', by_epoch=False, milestones=[700000], gamma=0.5)])
 
-ema_hook = dict(type='ExponentialMovingAverageHook', module_keys=('generator_ema', ), interval=1,
-                interp_cfg=dict(momentum=0.001))
+ema_hook = dict(type='GeneratorEMAHook', module_keys=('generator_ema', ), interval=1,
+                momentum=0.001)
 visualization_hook = dict(type='BasicVisualizationHook', interval=1, on_train=False, on_val=False)
 custom_hooks = [ema_hook, visualization_hook]

@@ -49,7 +49,7 @@ numbers from NumPy's global generator, like mmagic's.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -208,6 +208,8 @@ class RealESRGANRandomResize(BaseTransform):
       the factor is 1 and the output is exactly ``(h_gt // scale,
       w_gt // scale)`` (the official final resize).
 
+    Resized images are float32 (not rounded, as in the official pipeline).
+
     Args:
         params (dict): Settings:
 
@@ -296,7 +298,8 @@ class RealESRGANRandomResize(BaseTransform):
                 if img.shape[:2] == size:
                     return img
                 out = cv2.resize(
-                    img, (size[1], size[0]), interpolation=interpolation)
+                    img.astype(np.float32), (size[1], size[0]),
+                    interpolation=interpolation)
                 return _keep_channel_dim(out, img)
 
             results[key] = _apply(results[key], resize)

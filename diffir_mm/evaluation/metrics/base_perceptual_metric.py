@@ -230,8 +230,8 @@ class BasePerceptualMetric(BaseSampleWiseMetric):
             gt = gt[..., :h // m * m, :w // m * m]
         if gt.shape != pred.shape:
             raise ValueError(
-                f'{self.metric}: GT shape {tuple(gt.shape[1:])} and prediction '
-                f'shape {tuple(pred.shape[1:])} differ (set gt_crop_multiple '
+                f'{self.metric}: GT shape {tuple(gt.shape[1:])} and '
+                f'prediction shape {tuple(pred.shape[1:])} differ (set gt_crop_multiple '
                 'or crop the GT in the test pipeline, e.g. ModCrop)')
         if self.crop_border:
             c = self.crop_border

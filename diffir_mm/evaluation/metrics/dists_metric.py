@@ -154,7 +154,8 @@ class DISTSNet(nn.Module):
         """
         if path.endswith('.mat'):
             if not os.path.isfile(path):
-                raise FileNotFoundError(f'DISTS alpha/beta not found: {path!r}')
+                raise FileNotFoundError(
+                    f'DISTS alpha/beta not found: {path!r}')
             from scipy.io import loadmat
             mat = loadmat(path)
             state = {k: torch.from_numpy(np.asarray(mat[k], np.float32))
@@ -239,7 +240,8 @@ class DISTS(BasePerceptualMetric):
             weights instead (meaningless values, tests only). Default: False.
         gt_key, pred_key, crop_border, gt_crop_multiple, input_order,
         device, collect_device, prefix: See
-            :class:`~diffir_mm.evaluation.metrics.base_perceptual_metric.BasePerceptualMetric`.
+            :class:`~diffir_mm.evaluation.metrics.base_perceptual_metric.\
+            BasePerceptualMetric`.
 
     Metrics:
         - DISTS (float): mean DISTS distance over the images.

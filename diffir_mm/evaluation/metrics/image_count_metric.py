@@ -28,7 +28,7 @@ class ImageCount(BaseSampleWiseMetric):
         prefix (str, optional): Prefix of the metric key.
 
     Metrics:
-        - ImageCount (int): how many images were restored.
+        - ImageCount (float): how many images were restored.
     """
 
     metric = 'ImageCount'
@@ -56,6 +56,7 @@ class ImageCount(BaseSampleWiseMetric):
             results (list): One ``{'ImageCount': 1}`` per image.
 
         Returns:
-            dict: ``{'ImageCount': n}``.
+            dict: ``{'ImageCount': n}`` (a float: mmengine's JSON log drops
+            NumPy integers).
         """
-        return {self.metric: sum(r[self.metric] for r in results)}
+        return {self.metric: float(sum(r[self.metric] for r in results))}

@@ -58,7 +58,8 @@ class LPIPS(BasePerceptualMetric):
             raises ``ValueError``).
         gt_key, pred_key, crop_border, gt_crop_multiple, input_order,
         device, collect_device, prefix: See
-            :class:`~diffir_mm.evaluation.metrics.base_perceptual_metric.BasePerceptualMetric`.
+            :class:`~diffir_mm.evaluation.metrics.base_perceptual_metric.\
+            BasePerceptualMetric`.
 
     Metrics:
         - LPIPS (float): mean LPIPS distance over the images.

@@ -13,7 +13,25 @@ from diffir_mm.archs import (CheckpointMismatchError, detect_layout, extract_net
 from diffir_mm.archs.official import OfficialLayout
 
 __all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
-           'current_iter', 'load_into']
+           'current_iter', 'load_into',
+           'strip_wrapper_prefixes']
+
+
+def strip_wrapper_prefixes(module: nn.Module, state_dict: Dict[str, torch.Tensor], prefix: str,
+                           local_metadata: Any) -> Dict[str, torch.Tensor]:
+    """State-dict hook: save ``generator.module.x`` (a DDP-wrapped child) as ``generator.x``.
+
+    mmengine saves ``model.state_dict()`` but its loader unwraps wrapped children, so without
+    this, checkpoints written under ``MMSeparateDistributedDataParallel`` would not load back
+    (resume) nor into an unwrapped model (test, inference).
+    """
+    for name, child in module._modules.items():
+        if child is None or not hasattr(child, 'module') or not isinstance(child.module, nn.Module):
+            continue
+        old, new = f'{prefix}{name}.module.', f'{prefix}{name}.'
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[new + key[len(old):]] = state_dict.pop(key)
+    return state_dict
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
@@ -79,6 +97,14 @@ def load_into(module: nn.Module, state: Dict[str, torch.Tensor], what: str,
     """Strictly load ``state`` (optionally only keys under ``prefix``) with a clear error."""
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    own = module.state_dict()
+    wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if wrong:
+        k = wrong[0]
+        raise CheckpointMismatchError(
+            f'{what} does not fit the network: {len(wrong)} tensors of another shape (e.g. {k}: '
+            f'{tuple(state[k].shape)} in the checkpoint, {tuple(own[k].shape)} in the model); '
+            'check the architecture settings (dim, num_blocks, ffn_expansion_factor, ...)')
     result = module.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         parts = []

@@ -22,7 +22,7 @@ class DiffIRS1(BaseEditModel):
     Args:
         generator: Config of a ``DiffIRS1Net``.
         pixel_loss: Config of the pixel loss (official: ``L1Loss``, weight 1).
-        is_use_ema: Keep ``generator_ema`` (updated by ``ExponentialMovingAverageHook``) and use
+        is_use_ema: Keep ``generator_ema`` (updated by ``GeneratorEMAHook``) and use
             it for validation, testing and inference.
         train_cfg: Optional ``progressive=dict(iters, mini_batch_sizes, gt_sizes)`` for the
             Restormer-style progressive patch schedule (deblurring).

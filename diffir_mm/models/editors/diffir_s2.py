@@ -17,7 +17,7 @@ from diffir_mm.archs import CheckpointMismatchError
 from diffir_mm.archs.official import OfficialLayout
 
 from .common import (ProgressiveCrop, current_iter, frozen_copy, gt_in_input_space,
-                     load_into, load_network_checkpoint)
+                     load_into, load_network_checkpoint, strip_wrapper_prefixes)
 
 _DIFFUSION_KEYS = ('n_denoise_res', 'timesteps', 'linear_start', 'linear_end')
 
@@ -57,7 +57,7 @@ class DiffIRS2(BaseEditModel):
         stage1_checkpoint: Stage-1 checkpoint (ours or the official release). Loaded in
             :meth:`init_weights` (i.e. when training starts) into the teacher, and its DIRformer
             initialises the stage-2 DIRformer. Required for training.
-        is_use_ema: Keep ``generator_ema`` for evaluation (``ExponentialMovingAverageHook``).
+        is_use_ema: Keep ``generator_ema`` for evaluation (``GeneratorEMAHook``).
         kd_tau: Temperature of the logged KL term.
         train_cfg: ``encoder_iters`` (default 0: joint from the start) and optional
             ``progressive`` (see :class:`DiffIRS1`).
@@ -83,6 +83,7 @@ class DiffIRS2(BaseEditModel):
         self.progressive = ProgressiveCrop(**progressive) if progressive else None
         self._crop_rng = random.Random(0)
         self.noise_seed = int(train_cfg.get('noise_seed', 2023))
+        self._register_state_dict_hook(strip_wrapper_prefixes)
 
     # ------------------------------------------------------------------ weights
     @property
