@@ -67,7 +67,6 @@ def _photo(height: int, width: int):
 
 # ------------------------------------------------------------------------------------ children
 def child_memory(args) -> dict:
-    import numpy as np
     import torch
 
     import diffir_mm.inference  # noqa: F401  (torch-only import first)
@@ -139,7 +138,8 @@ def child_memory(args) -> dict:
                 prior_s=timings['prior'], per_tile_s=per_batch / args.tile_batch,
                 other_s=max(0.0, overhead) + t_write, measured_s=t_restore + t_write,
                 est_total_s=est_total, rss_model_gb=rss_model,
-                rss_prior_gb=timings.get('rss_prior', 0.0), rss_tile_gb=timings.get('rss_tile', 0.0),
+                rss_prior_gb=timings.get('rss_prior', 0.0),
+                rss_tile_gb=timings.get('rss_tile', 0.0),
                 peak_rss_gb=_rss_gb(), load=os.getloadavg()[0],
                 setup_s=t0 - t_start, threads=torch.get_num_threads())
 
@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--threads', type=int, default=0, help='torch CPU threads (0 = default)')
     p.add_argument('--width', type=int, default=3840)
     p.add_argument('--height', type=int, default=2160)
-    p.add_argument('--tile', type=int, default=None, help='memory run tile (default 512; quick 256)')
+    p.add_argument('--tile', type=int, default=None,
+                   help='memory run tile (default 512; quick 256)')
     p.add_argument('--overlap', type=int, default=32)
     p.add_argument('--tile-batch', type=int, default=1)
     p.add_argument('--precision', default='fp32', help='precision of the memory run')

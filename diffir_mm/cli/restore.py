@@ -6,8 +6,8 @@ Examples::
     diffir-restore photos/ -o restored/ --task deblur --checkpoint DiffIRS2-GoPro.pth --tile 512
 
     # real-world SR x4 of two globs in bf16, side-by-side comparisons next to the results
-    diffir-restore 'lr/*.png' 'more/*.jpg' -o sr/ --task sr --checkpoint RealworldSR-DiffIRS2-GANx4.pth \
-        --precision bf16 --compare
+    diffir-restore 'lr/*.png' 'more/*.jpg' -o sr/ --task sr \
+        --checkpoint RealworldSR-DiffIRS2-GANx4.pth --precision bf16 --compare
 
     # architecture and task read from an mmengine config (data-preprocessor mean/std honoured)
     diffir-restore img.png -o out/ --config configs/diffir_sr_x2_s2.py --checkpoint iter_1000000.pth
@@ -299,9 +299,13 @@ class _Runner:
                                           f'{_one_line(err)}')
                 self.advance()
                 return
+        seen = set()
         for w in caught:
             if issubclass(w.category, PrecisionFallbackWarning):
-                self.warn(', '.join(it.path for it in items), str(w.message))
+                text = str(w.message)
+                if text not in seen:  # one line per batch, however many tiles fell back
+                    seen.add(text)
+                    self.warn(', '.join(it.path for it in items), text)
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         for it, out in zip(items, outs):
