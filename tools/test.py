@@ -126,6 +126,10 @@ def main(argv: Optional[list] = None) -> None:
                                 osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
+    # Testing never needs the training set. Without this, MMagic's visualization hook asks the
+    # runner for its iteration, which builds the training loop and its dataset.
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler'):
+        cfg[key] = None
 
     prepare_cpu_distributed(
         cfg, args.launcher, logger=lambda msg: print_log(msg, 'current'))

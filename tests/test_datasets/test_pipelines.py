@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import os.path as osp
+import uuid
 
 import cv2
 import numpy as np
@@ -201,27 +202,24 @@ def test_realsr_train_degradation(data, base, scale):
         assert tuple(sample['data_samples'].gt_unsharp.shape) == (3, 256, 256)
 
 
-def test_realsr_v2_usm_source_recipe(data, tmp_path):
-    """The README's V2 recipe: the LQ is synthesised from the USM GT."""
-    cfg_path = tmp_path / 'realsr_v2.py'
-    cfg_path.write_text(f'''
-_base_ = [{osp.join(BASES, 'realsr_df2k_ost_x2.py')!r}]
-train_pipeline = _base_.train_pipeline
-_i = [step['type'] for step in train_pipeline].index('CopyValues')
-train_pipeline[_i:_i + 1] = [
-    _base_.usm_gt,
-    dict(type='CopyValues', src_keys=['gt_unsharp'], dst_keys=['img']),
-]
-del _i
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-''')
-    cfg = Config.fromfile(str(cfg_path))
-    types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
-    assert types[5:7] == ['UnsharpMasking', 'CopyValues']
-    assert cfg.train_dataloader.dataset.pipeline[6].src_keys == ['gt_unsharp']
-    ds = build(cfg.train_dataloader.dataset, f'{data}/DF2K_OST')
+@pytest.mark.parametrize('base,scale', [('realsr_df2k_ost.py', 4),
+                                        ('realsr_df2k_ost_x2.py', 2)])
+def test_realsr_usm_source_pipeline(data, base, scale):
+    """GAN V2: the LQ is synthesised from the unsharp-masked GT."""
+    cfg = load(base)
+    plain = [t['type'] for t in cfg.train_pipeline]
+    usm = [t['type'] for t in cfg.train_pipeline_usm_source]
+    i = plain.index('CopyValues')
+    assert usm[:i] == plain[:i] and usm[i + 2:] == plain[i + 1:]
+    assert usm[i:i + 2] == ['UnsharpMasking', 'CopyValues']
+    assert cfg.train_pipeline_usm_source[i + 1].src_keys == ['gt_unsharp']
+    assert [t for t in cfg.train_pipeline_usm_source
+            if t['type'] == 'SetValues'][0].dictionary.scale == scale
+    ds = build(
+        dict(cfg.train_dataloader.dataset,
+             pipeline=cfg.train_pipeline_usm_source), f'{data}/DF2K_OST')
     np.random.seed(1)
-    assert chw(ds[0]) == ((3, 128, 128), (3, 256, 256))
+    assert chw(ds[0]) == ((3, 256 // scale, 256 // scale), (3, 256, 256))
 
 
 def test_realsr_official_degradation_settings():
@@ -316,6 +314,9 @@ def _run_test(cfg_path, work_dir):
     full = Config.fromfile(cfg_path)
     cfg = Config({k: full[k] for k in RUN_KEYS if k in full})
     cfg.work_dir = work_dir
+    # mmengine's visualizer / message hub are global instances named after
+    # the experiment: two runs within the same second must not share one.
+    cfg.experiment_name = f'{osp.basename(cfg_path)}_{uuid.uuid4().hex}'
     runner = Runner.from_cfg(cfg)
     runner.test()
     logs = glob.glob(osp.join(work_dir, '*', '*.json'))
@@ -324,7 +325,21 @@ def _run_test(cfg_path, work_dir):
         return json.loads(f.readline())
 
 
-def test_realsr_test_loop_end_to_end(data, tmp_path):
+@pytest.fixture
+def fast_lpips_vgg(monkeypatch):
+    """Random VGG16 for LPIPS without building (and initialising) its
+    138M-parameter classifier; the features are torchvision's."""
+    import types
+
+    import lpips.pretrained_networks as pn
+    from torchvision.models.vgg import cfgs, make_layers
+    monkeypatch.setattr(
+        pn.tv, 'vgg16',
+        lambda *args, **kwargs: types.SimpleNamespace(
+            features=make_layers(cfgs['D'])))
+
+
+def test_realsr_test_loop_end_to_end(data, tmp_path, fast_lpips_vgg):
     """MultiTestLoop over both paired RealSR test sets with all metrics
     (random metric weights), as the base config defines them."""
     base = osp.join(BASES, 'realsr_df2k_ost.py')

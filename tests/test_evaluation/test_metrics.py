@@ -65,8 +65,23 @@ def test_registered_names():
     assert isinstance(metric, LPIPS) and metric.prefix == 'Set14'
 
 
+@pytest.fixture
+def fast_lpips_vgg(monkeypatch):
+    """Random VGG16 for LPIPS without building (and initialising) its
+    138M-parameter classifier; the features are torchvision's."""
+    import types
+
+    import lpips.pretrained_networks as pn
+    from torchvision.models.vgg import cfgs, make_layers
+    monkeypatch.setattr(
+        pn.tv, 'vgg16',
+        lambda *args, **kwargs: types.SimpleNamespace(
+            features=make_layers(cfgs['D'])))
+
+
 @pytest.mark.parametrize('net', ['vgg', 'alex'])
-def test_lpips_identical_zero_different_positive(net, images, lpips_alex):
+def test_lpips_identical_zero_different_positive(net, images, lpips_alex,
+                                                 fast_lpips_vgg):
     metric = lpips_alex if net == 'alex' else _random(LPIPS, net=net)
     img, noisy, other = images
     assert metric.process_image(img, img.clone()) == pytest.approx(0, abs=1e-6)

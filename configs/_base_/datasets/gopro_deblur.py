@@ -127,7 +127,7 @@ hide_test_dataset = dict(
 val_dataloader = dict(
     eval_loader_cfg, dataset=dict(gopro_test_dataset, pipeline=val_pipeline))
 val_evaluator = [
-    dict(type='PSNR', crop_border=0, prefix='GoPro-val'),
+    dict(type='PSNR', crop_border=0, prefix='GoPro'),  # key GoPro/PSNR
 ]
 
 test_dataloader = [

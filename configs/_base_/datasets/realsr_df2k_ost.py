@@ -100,7 +100,8 @@ usm_gt = dict(
     threshold=10)
 
 # The LQ `img` is synthesised from a copy of the GT (S1, S2 and GAN V1). For
-# the GAN V2 recipe (degrade the unsharp-masked GT) see the README.
+# the GAN V2 recipe (degrade the unsharp-masked GT) use
+# `train_pipeline_usm_source` (below) instead.
 train_pipeline = [
     dict(
         type='LoadImageFromFile',
@@ -174,7 +175,14 @@ train_pipeline = [
     usm_gt,
     dict(type='PackInputs'),
 ]
-# The settings above live on inside train_pipeline; dropping the helper
+# GAN V2: the same, but the LQ is synthesised from the unsharp-masked GT.
+_copy = [step['type'] for step in train_pipeline].index('CopyValues')
+train_pipeline_usm_source = train_pipeline[:_copy] + [
+    usm_gt,
+    dict(type='CopyValues', src_keys=['gt_unsharp'], dst_keys=['img']),
+] + train_pipeline[_copy + 1:]
+del _copy
+# The settings above live on inside the training pipelines; dropping the helper
 # names keeps the dumped config small (mmengine formats it with yapf at
 # every start).
 del blur_kernel_list, blur_kernel_prob, blur_kernel_size, resize_opt

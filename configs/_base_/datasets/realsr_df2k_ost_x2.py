@@ -6,9 +6,10 @@ _base_ = ['./realsr_df2k_ost.py']
 
 scale = 2
 
-# the training pipeline reads the scale from their SetValues step
+# the training pipelines read the scale from their SetValues step
 train_pipeline = _base_.train_pipeline
-for _step in train_pipeline:
+train_pipeline_usm_source = _base_.train_pipeline_usm_source
+for _step in train_pipeline + train_pipeline_usm_source:
     if _step['type'] == 'SetValues':
         _step['dictionary']['scale'] = scale
 del _step

@@ -231,8 +231,9 @@ class BasePerceptualMetric(BaseSampleWiseMetric):
         if gt.shape != pred.shape:
             raise ValueError(
                 f'{self.metric}: GT shape {tuple(gt.shape[1:])} and '
-                f'prediction shape {tuple(pred.shape[1:])} differ (set gt_crop_multiple '
-                'or crop the GT in the test pipeline, e.g. ModCrop)')
+                f'prediction shape {tuple(pred.shape[1:])} differ (set '
+                'gt_crop_multiple or crop the GT in the test pipeline, e.g. '
+                'ModCrop)')
         if self.crop_border:
             c = self.crop_border
             if gt.shape[-1] <= 2 * c or gt.shape[-2] <= 2 * c:

@@ -71,8 +71,11 @@ class DiffIRS2(BaseEditModel):
         super().__init__(generator, pixel_loss, train_cfg=train_cfg, test_cfg=test_cfg,
                          init_cfg=init_cfg, data_preprocessor=data_preprocessor)
         self.prior_loss = MODELS.build(prior_loss or dict(type='L1Loss', loss_weight=1.0))
-        self.teacher = MODELS.build(teacher or teacher_config(generator))
-        self.teacher.requires_grad_(False).eval()
+        # The frozen teacher is deliberately not a registered submodule: it is reloaded from
+        # `stage1_checkpoint` whenever training starts, so it is never saved in checkpoints,
+        # wrapped by DDP, optimised, or required at test time. It follows the input's device.
+        frozen = MODELS.build(teacher or teacher_config(generator)).requires_grad_(False).eval()
+        object.__setattr__(self, '_teacher', frozen)
         self.stage1_checkpoint = stage1_checkpoint
         self.is_use_ema = is_use_ema
         self.generator_ema = frozen_copy(self.generator) if is_use_ema else None
@@ -86,6 +89,11 @@ class DiffIRS2(BaseEditModel):
         self._register_state_dict_hook(strip_wrapper_prefixes)
 
     # ------------------------------------------------------------------ weights
+    @property
+    def teacher(self) -> torch.nn.Module:
+        """The frozen stage-1 network (not part of ``state_dict``)."""
+        return self._teacher
+
     @property
     def inference_net(self) -> torch.nn.Module:
         """The network used outside training (the EMA copy when there is one)."""
@@ -154,6 +162,9 @@ class DiffIRS2(BaseEditModel):
 
     def teacher_prior(self, lq: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         """``z_S1`` from the frozen teacher."""
+        param = next(self.teacher.parameters())
+        if param.device != lq.device:
+            self.teacher.to(lq.device)
         with torch.no_grad():
             return self.teacher.extract_prior(lq, gt)
 

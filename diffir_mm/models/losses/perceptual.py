@@ -48,19 +48,12 @@ class VGGPerceptualLoss(nn.Module):
         if unknown:
             raise ValueError(f'unknown VGG19 layers {sorted(unknown)}; use {list(VGG19_LAYERS)}')
         net = vgg19(weights=None)
-        if vgg_path:
-            if not os.path.isfile(vgg_path):
-                raise FileNotFoundError(
-                    f'VGG19 weights not found: {vgg_path} (set the config key vgg_path to a '
-                    'local torchvision vgg19 state dict; nothing is downloaded)')
-            state = torch.load(vgg_path, map_location='cpu', weights_only=True)
-            state = state.get('state_dict', state)
-            net.load_state_dict(state)
-        elif not allow_random_weights:
+        if not vgg_path and not allow_random_weights:
             raise ValueError('VGGPerceptualLoss needs vgg_path (a local torchvision vgg19 '
                              'state dict); nothing is downloaded')
-        else:
-            warnings.warn('VGGPerceptualLoss uses random VGG19 weights (testing only)')
+        self.vgg_path = vgg_path
+        self.allow_random_weights = allow_random_weights
+        self._loaded = False
         last = max(VGG19_LAYERS[k] for k in self.layer_weights)
         self.features = net.features[:last + 1].requires_grad_(False).eval()
         self._taps = {VGG19_LAYERS[k]: k for k in self.layer_weights}
@@ -72,6 +65,27 @@ class VGGPerceptualLoss(nn.Module):
         if criterion not in ('l1', 'mse'):
             raise ValueError(f"criterion must be 'l1' or 'mse', got {criterion!r}")
         self.criterion = F.l1_loss if criterion == 'l1' else F.mse_loss
+
+    def init_weights(self) -> None:
+        """Load the VGG19 weights from ``vgg_path`` (called when training starts).
+
+        Evaluation and inference never need the file, so it is not read at construction.
+        """
+        if self._loaded:
+            return
+        if self.vgg_path:
+            if not os.path.isfile(self.vgg_path):
+                raise FileNotFoundError(
+                    f'VGG19 weights not found: {self.vgg_path} (set the config key vgg_path to a '
+                    'local torchvision vgg19 state dict; nothing is downloaded)')
+            state = torch.load(self.vgg_path, map_location='cpu', weights_only=True)
+            state = state.get('state_dict', state)
+            state = {k[len('features.'):]: v for k, v in state.items()
+                     if k.startswith('features.') and int(k.split('.')[1]) < len(self.features)}
+            self.features.load_state_dict(state)
+        else:
+            warnings.warn('VGGPerceptualLoss uses random VGG19 weights (testing only)')
+        self._loaded = True
 
     def train(self, mode: bool = True) -> 'VGGPerceptualLoss':
         super().train(mode)
@@ -96,6 +110,8 @@ class VGGPerceptualLoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor):
         """Return ``(perceptual, style)``; a term is ``None`` when its weight is 0."""
+        if not self._loaded:
+            self.init_weights()
         fp = self._extract(pred)
         with torch.no_grad():
             ft = self._extract(target.detach())
