@@ -140,16 +140,49 @@ def network_macs(preset: str, stage: int, shape: Shape, dirformer_only: bool = F
 # ------------------------------------------------------------------------------------ latency
 
 
-def time_runs(fn: Callable[[], object], runs: int, warmup: int) -> List[float]:
-    """Wall-clock seconds of ``runs`` calls of ``fn`` after ``warmup`` untimed calls."""
+def _busy_cpu_seconds() -> Optional[float]:
+    """CPU-seconds all processes have spent busy so far (``/proc/stat``), None if unknown."""
+    try:
+        with open('/proc/stat') as f:
+            fields = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf('SC_CLK_TCK')
+
+
+def timed_call(fn: Callable[[], object]) -> Tuple[float, Optional[float]]:
+    """Wall-clock seconds of ``fn()`` and the CPU cores other processes used meanwhile."""
+    busy0, own0, start = _busy_cpu_seconds(), time.process_time(), time.perf_counter()
+    fn()
+    elapsed = time.perf_counter() - start
+    own, busy1 = time.process_time() - own0, _busy_cpu_seconds()
+    foreign = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0 - own)
+                                                               / elapsed)
+    return elapsed, foreign
+
+
+def time_runs(fn: Callable[[], object], runs: int, warmup: int, max_foreign: float = 0.25,
+              max_attempts: Optional[int] = None) -> Tuple[List[float], int]:
+    """Wall-clock seconds of ``runs`` calls of ``fn`` after ``warmup`` untimed calls.
+
+    A run during which other processes kept more than ``max_foreign`` CPU cores busy (read from
+    ``/proc/stat``) is discarded and repeated, up to ``max_attempts`` runs in all (default
+    ``3 * runs``); after that the disturbed runs are kept.
+
+    Returns:
+        The kept times and the number of discarded runs.
+    """
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+    max_attempts = max_attempts or 3 * runs
+    clean: List[float] = []
+    disturbed: List[float] = []
+    while len(clean) < runs and len(clean) + len(disturbed) < max_attempts:
+        elapsed, foreign = timed_call(fn)
+        (disturbed if foreign is not None and foreign > max_foreign else clean).append(elapsed)
+    kept = clean + sorted(disturbed)[:runs - len(clean)]
+    return kept, len(disturbed) - (len(kept) - len(clean))
 
 
 @dataclass
@@ -164,13 +197,15 @@ class Row:
     times_s: List[float] = field(default_factory=list)
     median_s: float = float('nan')
     official_s: Optional[float] = None
+    discarded_runs: int = 0
 
     @property
     def ratio(self) -> Optional[float]:
         return self.median_s / self.official_s if self.official_s else None
 
 
-def bench_case(case: Case, runs: int, warmup: int, profile_rows: int = 0) -> List[Row]:
+def bench_case(case: Case, runs: int, warmup: int, profile_rows: int = 0,
+               max_foreign: float = 0.25) -> List[Row]:
     """Latency and MACs of stage 2 and of the DIRformer alone for ``case``."""
     torch.manual_seed(0)
     net = build_diffir(case.preset, 2).eval()
@@ -182,14 +217,14 @@ def bench_case(case: Case, runs: int, warmup: int, profile_rows: int = 0) -> Lis
             ('stage 2', lambda: net(lq), False),
             ('DIRformer', lambda: net.dirformer(lq, prior), True)):
         with torch.inference_mode():
-            times = time_runs(fn, runs, warmup)
+            times, discarded = time_runs(fn, runs, warmup, max_foreign)
             if profile_rows and part == 'stage 2':
                 profile(fn, f'{case.name} {part}', profile_rows)
         gmacs = network_macs(case.preset, 2, case.shape, dirformer_only) / 1e9
         rows.append(Row(case.name, part, size, gmacs,
                         case.expected_s2_gmacs if part == 'stage 2' else None, times,
                         statistics.median(times),
-                        case.official_s2_s if part == 'stage 2' else None))
+                        case.official_s2_s if part == 'stage 2' else None, discarded))
     return rows
 
 
@@ -219,14 +254,14 @@ def mac_check() -> List[Dict[str, object]]:
 
 def format_latency(rows: Sequence[Row]) -> str:
     header = ('| case | part | input (C×H×W) | GMACs | §1.13 GMACs | ours median (s) | min (s) '
-              '| official (s) | ours / official |')
-    lines = [header, '|' + '---|' * 9]
+              '| official (s) | ours / official | discarded runs |')
+    lines = [header, '|' + '---|' * 10]
     for r in rows:
-        lines.append('| {} | {} | {} | {:.1f} | {} | {:.3f} | {:.3f} | {} | {} |'.format(
+        lines.append('| {} | {} | {} | {:.1f} | {} | {:.3f} | {:.3f} | {} | {} | {} |'.format(
             r.case, r.part, r.input, r.gmacs,
             f'{r.expected_gmacs:.1f}' if r.expected_gmacs else '–', r.median_s, min(r.times_s),
             f'{r.official_s:.1f}' if r.official_s else '–',
-            f'{r.ratio:.2f}' if r.ratio is not None else '–'))
+            f'{r.ratio:.2f}' if r.ratio is not None else '–', r.discarded_runs))
     return '\n'.join(lines)
 
 
@@ -262,6 +297,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
     parser.add_argument('--cases', nargs='+', choices=[c.name for c in CASES],
                         default=[c.name for c in CASES])
+    parser.add_argument('--max-foreign', type=float, default=0.25, metavar='CORES',
+                        help='repeat a timed run if other processes used more CPU cores than '
+                             'this meanwhile (default 0.25; up to 3x the runs)')
     parser.add_argument('--profile', type=int, default=0, metavar='N',
                         help='also print the top-N operators of one stage-2 run per case')
     parser.add_argument('--json', type=Path, default=None, metavar='OUT',
@@ -276,8 +314,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     env = environment()
     print(f"torch {env['torch']} | {env['cpu']} | {env['cores']} cores | "
           f"{env['threads']} threads | load average {env['load_average']}")
-    if env['load_average'] and env['load_average'][0] > 0.5 * (env['cores'] or 1):
-        print('WARNING: the machine is busy; latencies will be unreliable.')
+    busy = _busy_cpu_seconds()
+    time.sleep(1.0)
+    if busy is not None:
+        others = _busy_cpu_seconds() - busy
+        env['busy_cores_at_start'] = round(others, 2)
+        if others > 0.25:
+            print(f'WARNING: other processes keep {others:.1f} cores busy; disturbed runs are '
+                  'repeated (--max-foreign) but latencies may still be unreliable.')
 
     macs = mac_check()
     print('\nMACs (meta-device trace) vs diffir_method.md §1.13\n' + format_macs(macs))
@@ -285,9 +329,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rows: List[Row] = []
     for case in CASES:
         if case.name in args.cases:
-            rows.extend(bench_case(case, runs, warmup, args.profile))
+            rows.extend(bench_case(case, runs, warmup, args.profile, args.max_foreign))
     print(f'\nCPU fp32 latency, {args.threads} threads, inference_mode, median of {runs} '
-          f"run(s) after {warmup} warm-up\n" + format_latency(rows))
+          f"run(s) after {warmup} warm-up (runs disturbed by other processes repeated)\n"
+          + format_latency(rows))
 
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

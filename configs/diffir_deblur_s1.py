@@ -41,7 +41,7 @@ param_scheduler = dict(
 custom_hooks = [
     dict(type='GeneratorEMAHook', module_keys=('generator_ema', ), interval=1,
          momentum=0.001),  # EMA decay 0.999
-    dict(type='BasicVisualizationHook', interval=1, on_train=False, on_val=False),
+    dict(type='BasicVisualizationHook', interval=1, on_train=False),
 ]
 
 default_hooks = dict(

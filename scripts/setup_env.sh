@@ -57,7 +57,7 @@ import mmcv, mmcv._ext  # noqa: F401
 assert mmcv.__version__ == "$MMCV_VERSION"
 PYEOF
 }
-if mmcv_ok && [[ -n "$(ls "$WHEEL_DIR"/mmcv-*.whl 2>/dev/null)" ]]; then
+if mmcv_ok; then
   log "mmcv $MMCV_VERSION with ops already installed"
 else
   mkdir -p "$CACHE/wheels"

@@ -11,5 +11,5 @@ param_scheduler = dict(
 
 ema_hook = dict(type='GeneratorEMAHook', module_keys=('generator_ema', ), interval=1,
                 momentum=0.001)  # EMA decay 0.999
-visualization_hook = dict(type='BasicVisualizationHook', interval=1, on_train=False, on_val=False)
+visualization_hook = dict(type='BasicVisualizationHook', interval=1, on_train=False)
 custom_hooks = [ema_hook, visualization_hook]

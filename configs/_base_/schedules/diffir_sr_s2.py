@@ -9,5 +9,5 @@ param_scheduler = dict(
 
 ema_hook = dict(type='GeneratorEMAHook', module_keys=('generator_ema', ), interval=1,
                 momentum=0.001)
-visualization_hook = dict(type='BasicVisualizationHook', interval=1, on_train=False, on_val=False)
+visualization_hook = dict(type='BasicVisualizationHook', interval=1, on_train=False)
 custom_hooks = [ema_hook, visualization_hook]
