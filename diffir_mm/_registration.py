@@ -20,7 +20,7 @@ __all__ = ['register_all_modules', 'register_on_import', 'MM_LAYER_AVAILABLE',
            'TORCH_ONLY_PACKAGES']
 
 #: Subpackages that must stay importable without mmagic / mmcv / mmengine.
-TORCH_ONLY_PACKAGES = ('diffir_mm.archs', 'diffir_mm.inference')
+TORCH_ONLY_PACKAGES = ('diffir_mm.archs', 'diffir_mm.inference', 'diffir_mm.cli')
 #: Registries whose first lookup imports the mm layer in deferred mode.
 _REGISTRIES = ('MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS')
 _MM_LAYER = 'diffir_mm.registration'

@@ -26,6 +26,9 @@ class ChannelLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels)) if with_bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        if dtype in (torch.float16, torch.bfloat16):
+            x = x.float()  # statistics in fp32: large activations overflow fp16 variances
         var, mean = torch.var_mean(x, dim=1, keepdim=True, unbiased=False)
         if self.with_bias:
             x = x - mean
@@ -33,7 +36,7 @@ class ChannelLayerNorm(nn.Module):
         x = x * self.weight[:, None, None]
         if self.bias is not None:
             x = x + self.bias[:, None, None]
-        return x
+        return x.to(dtype)
 
 
 class LayerNorm2d(nn.Module):

@@ -268,6 +268,14 @@ def load_official(source: Union[str, os.PathLike, Mapping[str, Any]], task: str 
         raise CheckpointMismatchError(
             f'checkpoint holds a {found.describe()}, but a {wanted.describe()} was requested')
     ours = official_to_ours(sd, stage, net if stage == 2 else None)
+    own = net.state_dict()
+    wrong = [k for k, v in ours.items() if k in own and own[k].shape != v.shape]
+    if wrong:
+        k = wrong[0]
+        raise CheckpointMismatchError(
+            f'checkpoint ({found.describe()}) does not fit the requested {wanted.describe()}: '
+            f'{len(wrong)} tensors differ in shape (e.g. {k}: {tuple(ours[k].shape)} vs '
+            f'{tuple(own[k].shape)}); pass the official constructor arguments of this model')
     result = net.load_state_dict(ours, strict=False)
     problems = []
     if result.missing_keys:

@@ -245,9 +245,6 @@ def test_wrong_stage_in_a_basicsr_file(tmp_path: Path):
         load_official(path, task='sr', stage=2, scale=4)
 
 
-@pytest.mark.xfail(raises=RuntimeError, strict=True,
-                   reason='archs bug: load_official does not compare widths, so a size mismatch '
-                          'escapes as torch RuntimeError; remove this marker once fixed')
 def test_wrong_width_is_reported():
     """A dim=8 checkpoint requested as the released (dim=64) SR x4 preset."""
     data = load_official_fixture('sr_x4')
