@@ -8,7 +8,7 @@ Measures, for the full released presets (random weights; latency does not depend
 * multiply-accumulates, counted with forward hooks on ``Conv2d``/``Linear`` plus the two attention
   matmuls (``q @ k^T`` and ``A @ v``; LayerNorm, GELU and element-wise operations are excluded), on
   the ``meta`` device so no arithmetic is done. They must reproduce ``diffir_method.md`` section
-  1.13, which is checked for every row there.
+  1.13, which is checked for every row there (exit code 1 if a figure does not match).
 
 Usage::
 
@@ -18,7 +18,9 @@ Usage::
 
 The official latencies are those reported in the issue for the authors' code on this machine type
 (2-core CPU, fp32, stage 2). Close other CPU-heavy processes first: with 2 OpenMP threads, a busy
-core slows small kernels down by an order of magnitude.
+core slows the network down by an order of magnitude. Timed runs during which other processes used
+more than ``--max-foreign`` cores (read from ``/proc/stat``) are discarded and repeated, and the
+table reports how many were.
 """
 from __future__ import annotations
 

@@ -620,9 +620,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='a few iterations of every step (about 1-2 minutes)')
     parser.add_argument('--iters-s1', type=int, help='stage-1 iterations')
     parser.add_argument('--iters-s2', type=int, help='stage-2 iterations (warm-up included)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch threads of the training/test processes '
-                        '(default: torch decides)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads of every process (default 1: the small model runs '
+                        'tiny kernels, and more threads make it slower, dramatically so on a '
+                        'busy machine)')
     parser.add_argument('--seed', type=int, help='random seed of both stages')
     parser.add_argument('--force', action='store_true',
                         help='write into a non-empty folder the demo did not create')

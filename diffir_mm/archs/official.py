@@ -28,7 +28,8 @@ from .diffir_net import DiffIRS1Net, DiffIRS2Net
 from .presets import build_diffir, preset_name
 
 __all__ = ['OfficialLayout', 'load_official', 'read_checkpoint', 'extract_network_state',
-           'detect_layout', 'official_to_ours', 'ours_to_official', 'CheckpointMismatchError']
+           'detect_layout', 'official_to_ours', 'ours_to_official', 'CheckpointMismatchError',
+           'load_state_strict']
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -235,6 +236,31 @@ def _official_schedule(net: DiffIRS2Net) -> StateDict:
     return {k: v.float() for k, v in values.items()}
 
 
+def load_state_strict(module: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
+    """``module.load_state_dict(state)`` that reports any mismatch as one clear line.
+
+    Raises:
+        CheckpointMismatchError: tensors of another shape, missing or unexpected keys.
+    """
+    own = module.state_dict()
+    wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if wrong:
+        k = wrong[0]
+        raise CheckpointMismatchError(
+            f'{what} does not fit the network: {len(wrong)} tensors differ in shape (e.g. {k}: '
+            f'{tuple(state[k].shape)} in the checkpoint, {tuple(own[k].shape)} in the network); '
+            'check the architecture arguments (dim, num_blocks, ffn_expansion_factor, ...)')
+    result = module.load_state_dict(state, strict=False)
+    problems = []
+    if result.missing_keys:
+        problems.append(f'{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})')
+    if result.unexpected_keys:
+        problems.append(f'{len(result.unexpected_keys)} unexpected '
+                        f'(e.g. {result.unexpected_keys[0]})')
+    if problems:
+        raise CheckpointMismatchError(f'{what} does not fit the network: ' + '; '.join(problems))
+
+
 def load_official(source: Union[str, os.PathLike, Mapping[str, Any]], task: str = 'sr',
                   stage: int = 2, scale: int = 4, big: bool = False, component: str = 'generator',
                   **official_kwargs: Any) -> Union[DiffIRS1Net, DiffIRS2Net]:
@@ -268,23 +294,5 @@ def load_official(source: Union[str, os.PathLike, Mapping[str, Any]], task: str 
         raise CheckpointMismatchError(
             f'checkpoint holds a {found.describe()}, but a {wanted.describe()} was requested')
     ours = official_to_ours(sd, stage, net if stage == 2 else None)
-    own = net.state_dict()
-    wrong = [k for k, v in ours.items() if k in own and own[k].shape != v.shape]
-    if wrong:
-        k = wrong[0]
-        raise CheckpointMismatchError(
-            f'checkpoint ({found.describe()}) does not fit the requested {wanted.describe()}: '
-            f'{len(wrong)} tensors differ in shape (e.g. {k}: {tuple(ours[k].shape)} vs '
-            f'{tuple(own[k].shape)}); pass the official constructor arguments of this model')
-    result = net.load_state_dict(ours, strict=False)
-    problems = []
-    if result.missing_keys:
-        problems.append(f'{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})')
-    if result.unexpected_keys:
-        problems.append(f'{len(result.unexpected_keys)} unexpected '
-                        f'(e.g. {result.unexpected_keys[0]})')
-    if problems:
-        raise CheckpointMismatchError(
-            f'checkpoint ({found.describe()}) does not fit the requested architecture: '
-            + '; '.join(problems))
+    load_state_strict(net, ours, f'checkpoint ({found.describe()})')
     return net.eval()

@@ -42,6 +42,7 @@ from torch import nn
 from diffir_mm.archs import (IPR_DIM, PRESETS, CheckpointMismatchError, DiffIRS2Net,
                              detect_layout, extract_network_state, official_to_ours,
                              read_checkpoint)
+from diffir_mm.archs.official import load_state_strict
 
 from .precision import normalize_precision
 from .tiling import DEFAULT_PRIOR_MAX_SIDE, DEFAULT_TILE_OVERLAP, ProgressFn, restore_tiled
@@ -181,23 +182,7 @@ def load_network_weights(net: nn.Module, sd: Mapping[str, torch.Tensor],
         raise CheckpointMismatchError(f'{source} holds a {found.describe()}, but the network is '
                                       f'a stage-2 {want} model')
     ours = official_to_ours(sd, 2, net)
-    try:
-        result = net.load_state_dict(ours, strict=False)
-    except RuntimeError as err:
-        lines = [ln.strip() for ln in str(err).splitlines() if 'size mismatch' in ln]
-        first = lines[0] if lines else str(err).splitlines()[0]
-        raise CheckpointMismatchError(
-            f'{source} ({found.describe()}) does not fit the network: {len(lines) or 1} '
-            f'size mismatch(es), e.g. {first}') from None
-    problems = []
-    if result.missing_keys:
-        problems.append(f'{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})')
-    if result.unexpected_keys:
-        problems.append(f'{len(result.unexpected_keys)} unexpected '
-                        f'(e.g. {result.unexpected_keys[0]})')
-    if problems:
-        raise CheckpointMismatchError(f'{source} ({found.describe()}) does not fit the network: '
-                                      + '; '.join(problems))
+    load_state_strict(net, ours, f'{source} ({found.describe()})')
     return net.eval()
 
 

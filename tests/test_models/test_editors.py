@@ -132,10 +132,18 @@ def test_s2_gan_step(s1_ckpt, tmp_path):
         perceptual_loss=dict(type='VGGPerceptualLoss', allow_random_weights=True,
                              layer_weights={'conv1_2': 0.1, 'conv2_2': 1.0}),
         gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=1.0),
-        stage2_checkpoint=str(s2_path), data_preprocessor=PRE))
+        stage2_checkpoint=str(s2_path), stage1_checkpoint=path, data_preprocessor=PRE))
     gan.init_weights()
     assert torch.equal(gan.generator.state_dict()['cpen.mlp.0.weight'],
-                       s2.generator.state_dict()['cpen.mlp.0.weight'])
+                       s2.generator_ema.state_dict()['cpen.mlp.0.weight'])
+    assert not any(k.startswith('teacher.') for k in s2.state_dict())  # never saved
+    gan_no_teacher = MODELS.build(dict(
+        type='DiffIRS2GAN', generator=dict(type='DiffIRS2Net', **TINY),
+        discriminator=dict(type='UNetDiscriminatorWithSpectralNorm', in_channels=3,
+                           mid_channels=8), pixel_loss=dict(type='L1Loss'),
+        stage2_checkpoint=str(s2_path), data_preprocessor=PRE))
+    with pytest.raises(CheckpointMismatchError, match='stage1_checkpoint'):
+        gan_no_teacher.init_weights()
     opt = OptimWrapperDict(
         generator=OptimWrapper(torch.optim.Adam(gan.generator.parameters(), lr=1e-3)),
         discriminator=OptimWrapper(torch.optim.Adam(gan.discriminator.parameters(), lr=1e-3)))

@@ -10,6 +10,7 @@ from torch import nn
 
 from diffir_mm.archs import (CheckpointMismatchError, detect_layout, extract_network_state,
                              official_to_ours, read_checkpoint)
+from diffir_mm.archs.official import load_state_strict
 from diffir_mm.archs.official import OfficialLayout
 
 __all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
@@ -97,23 +98,7 @@ def load_into(module: nn.Module, state: Dict[str, torch.Tensor], what: str,
     """Strictly load ``state`` (optionally only keys under ``prefix``) with a clear error."""
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    own = module.state_dict()
-    wrong = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    if wrong:
-        k = wrong[0]
-        raise CheckpointMismatchError(
-            f'{what} does not fit the network: {len(wrong)} tensors of another shape (e.g. {k}: '
-            f'{tuple(state[k].shape)} in the checkpoint, {tuple(own[k].shape)} in the model); '
-            'check the architecture settings (dim, num_blocks, ffn_expansion_factor, ...)')
-    result = module.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        parts = []
-        if result.missing_keys:
-            parts.append(f'{len(result.missing_keys)} missing (e.g. {result.missing_keys[0]})')
-        if result.unexpected_keys:
-            parts.append(f'{len(result.unexpected_keys)} unexpected '
-                         f'(e.g. {result.unexpected_keys[0]})')
-        raise CheckpointMismatchError(f'{what} does not fit the network: ' + '; '.join(parts))
+    load_state_strict(module, state, what)
 
 
 class ProgressiveCrop:

@@ -2,22 +2,20 @@
 from __future__ import annotations
 
 import copy
-import random
-from typing import Dict, List, Optional, Union
+from typing import Dict, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from mmengine.dist import get_dist_info
 from mmengine.optim import OptimWrapperDict
-from mmagic.models import BaseEditModel
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
 from diffir_mm.archs import CheckpointMismatchError
 from diffir_mm.archs.official import OfficialLayout
 
-from .common import (ProgressiveCrop, current_iter, frozen_copy, gt_in_input_space,
-                     load_into, load_network_checkpoint, strip_wrapper_prefixes)
+from .base import DiffIREditorBase
+from .common import current_iter, load_into, load_network_checkpoint, strip_wrapper_prefixes
 
 _DIFFUSION_KEYS = ('n_denoise_res', 'timesteps', 'linear_start', 'linear_end')
 
@@ -36,7 +34,7 @@ def kd_divergence(student: torch.Tensor, teacher: torch.Tensor, tau: float) -> t
 
 
 @MODELS.register_module()
-class DiffIRS2(BaseEditModel):
+class DiffIRS2(DiffIREditorBase):
     """Stage 2 of DiffIR.
 
     The frozen stage-1 network (``teacher``) extracts the target IPR ``z_S1`` from (LQ, GT); the
@@ -68,8 +66,9 @@ class DiffIRS2(BaseEditModel):
                  is_use_ema: bool = True, kd_tau: float = 0.15, train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None) -> None:
-        super().__init__(generator, pixel_loss, train_cfg=train_cfg, test_cfg=test_cfg,
-                         init_cfg=init_cfg, data_preprocessor=data_preprocessor)
+        super().__init__(generator, pixel_loss, is_use_ema=is_use_ema, train_cfg=train_cfg,
+                         test_cfg=test_cfg, init_cfg=init_cfg,
+                         data_preprocessor=data_preprocessor)
         self.prior_loss = MODELS.build(prior_loss or dict(type='L1Loss', loss_weight=1.0))
         # The frozen teacher is deliberately not a registered submodule: it is reloaded from
         # `stage1_checkpoint` whenever training starts, so it is never saved in checkpoints,
@@ -77,14 +76,9 @@ class DiffIRS2(BaseEditModel):
         frozen = MODELS.build(teacher or teacher_config(generator)).requires_grad_(False).eval()
         object.__setattr__(self, '_teacher', frozen)
         self.stage1_checkpoint = stage1_checkpoint
-        self.is_use_ema = is_use_ema
-        self.generator_ema = frozen_copy(self.generator) if is_use_ema else None
         self.kd_tau = kd_tau
         train_cfg = train_cfg or {}
         self.encoder_iters = int(train_cfg.get('encoder_iters', 0))
-        progressive = train_cfg.get('progressive')
-        self.progressive = ProgressiveCrop(**progressive) if progressive else None
-        self._crop_rng = random.Random(0)
         self.noise_seed = int(train_cfg.get('noise_seed', 2023))
         self._register_state_dict_hook(strip_wrapper_prefixes)
 
@@ -93,11 +87,6 @@ class DiffIRS2(BaseEditModel):
     def teacher(self) -> torch.nn.Module:
         """The frozen stage-1 network (not part of ``state_dict``)."""
         return self._teacher
-
-    @property
-    def inference_net(self) -> torch.nn.Module:
-        """The network used outside training (the EMA copy when there is one)."""
-        return self.generator_ema if self.generator_ema is not None else self.generator
 
     def _layout(self) -> OfficialLayout:
         net = self.generator.module if hasattr(self.generator, 'module') else self.generator
@@ -133,20 +122,6 @@ class DiffIRS2(BaseEditModel):
         """Restore ``inputs`` (no ground truth needed)."""
         net = self.generator if training else self.inference_net
         return net(inputs, **kwargs)
-
-    def forward_inference(self, inputs: torch.Tensor, data_samples: Optional[DataSample] = None,
-                          **kwargs) -> DataSample:
-        feats = self.forward_tensor(inputs, data_samples, training=False, **kwargs)
-        feats = self.data_preprocessor.destruct(feats, data_samples)
-        return DataSample(pred_img=feats.cpu())
-
-    def val_step(self, data: dict) -> List[DataSample]:  # noqa: D102
-        with torch.no_grad():
-            return super().val_step(data)
-
-    def test_step(self, data: dict) -> List[DataSample]:  # noqa: D102
-        with torch.no_grad():
-            return super().test_step(data)
 
     # ------------------------------------------------------------------ training
     def training_noise(self, batch: int, it: int, like: torch.Tensor) -> torch.Tensor:
