@@ -20,9 +20,10 @@ __all__ = ['register_all_modules', 'register_on_import', 'MM_LAYER_AVAILABLE',
            'TORCH_ONLY_PACKAGES']
 
 #: Subpackages that must stay importable without mmagic / mmcv / mmengine.
-TORCH_ONLY_PACKAGES = ('diffir_mm.archs', 'diffir_mm.inference', 'diffir_mm.cli')
+TORCH_ONLY_PACKAGES = ('diffir_mm.archs', 'diffir_mm.inference', 'diffir_mm.cli',
+                       'diffir_mm.utils')
 #: Registries whose first lookup imports the mm layer in deferred mode.
-_REGISTRIES = ('MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS')
+_REGISTRIES = ('MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS', 'PARAM_SCHEDULERS')
 _MM_LAYER = 'diffir_mm.registration'
 
 MM_LAYER_AVAILABLE: bool = importlib.util.find_spec('mmagic') is not None

@@ -15,11 +15,10 @@ third-party import warnings, allows the safe ``torch.load`` of full mmengine
 checkpoints and works with distributed launchers on CPU.
 """
 import argparse
-import importlib.util
 import os
 import os.path as osp
 import sys
-from typing import Callable, ContextManager, Optional
+from typing import Optional
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -29,21 +28,9 @@ if REPO_ROOT not in sys.path:
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 
-def _quiet_mm_import_warnings() -> Callable[[], ContextManager[None]]:
-    """Load ``quiet_mm_import_warnings`` without importing ``diffir_mm``.
-
-    Returns:
-        Callable: :func:`diffir_mm.utils.warnings.quiet_mm_import_warnings`.
-    """
-    path = osp.join(REPO_ROOT, 'diffir_mm', 'utils', 'warnings.py')
-    spec = importlib.util.spec_from_file_location('_diffir_mm_entry_warnings',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.quiet_mm_import_warnings
-
-
-quiet_mm_import_warnings = _quiet_mm_import_warnings()
+# diffir_mm.utils is torch-only (it does not import the mm stack), so the warning filters are in
+# place before mmengine / mmagic are imported below.
+from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 with quiet_mm_import_warnings():
     from mmengine.config import Config, DictAction
@@ -98,7 +85,8 @@ def main(argv: Optional[list] = None) -> None:
     args = parse_args(argv)
 
     with quiet_mm_import_warnings():
-        import diffir_mm  # noqa: F401  (registers our modules)
+        import diffir_mm
+        diffir_mm.register_all_modules()  # registers our modules now
         import mmengine
         from mmagic.utils import print_colored_log, register_all_modules
         from mmengine.dist import is_main_process

@@ -23,12 +23,11 @@ Differences from MMagic's script:
   :mod:`diffir_mm.utils.dist`).
 """
 import argparse
-import importlib.util
 import logging
 import os
 import os.path as osp
 import sys
-from typing import Any, Callable, ContextManager, Optional
+from typing import Any, Callable, Optional
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
@@ -38,25 +37,9 @@ if REPO_ROOT not in sys.path:
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
 
 
-def _quiet_mm_import_warnings() -> Callable[[], ContextManager[None]]:
-    """Load ``quiet_mm_import_warnings`` without importing ``diffir_mm``.
-
-    ``diffir_mm/__init__.py`` imports the mm stack, so the warning filters
-    must be in place *before* the package is imported. The helper module is
-    standard-library only and is loaded straight from its file.
-
-    Returns:
-        Callable: :func:`diffir_mm.utils.warnings.quiet_mm_import_warnings`.
-    """
-    path = osp.join(REPO_ROOT, 'diffir_mm', 'utils', 'warnings.py')
-    spec = importlib.util.spec_from_file_location('_diffir_mm_entry_warnings',
-                                                  path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.quiet_mm_import_warnings
-
-
-quiet_mm_import_warnings = _quiet_mm_import_warnings()
+# diffir_mm.utils is torch-only (it does not import the mm stack), so the warning filters are in
+# place before mmengine / mmagic are imported below.
+from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 with quiet_mm_import_warnings():
     from mmengine.config import Config, DictAction
@@ -179,7 +162,8 @@ def main(argv: Optional[list] = None) -> None:
     args = parse_args(argv)
 
     with quiet_mm_import_warnings():
-        import diffir_mm  # noqa: F401  (registers our modules)
+        import diffir_mm
+        diffir_mm.register_all_modules()  # registers our modules now
         from mmagic.utils import print_colored_log, register_all_modules
         from mmengine.logging import print_log
         from mmengine.runner import Runner
