@@ -165,7 +165,7 @@ def timed_call(fn: Callable[[], object]) -> Tuple[float, Optional[float]]:
 
 
 def time_runs(fn: Callable[[], object], runs: int, warmup: int, max_foreign: float = 0.25,
-              max_attempts: Optional[int] = None) -> Tuple[List[float], int]:
+              max_attempts: Optional[int] = None) -> Tuple[List[float], int, int]:
     """Wall-clock seconds of ``runs`` calls of ``fn`` after ``warmup`` untimed calls.
 
     A run during which other processes kept more than ``max_foreign`` CPU cores busy (read from
@@ -173,7 +173,7 @@ def time_runs(fn: Callable[[], object], runs: int, warmup: int, max_foreign: flo
     ``3 * runs``); after that the disturbed runs are kept.
 
     Returns:
-        The kept times and the number of discarded runs.
+        The kept times, the number of discarded runs and the number of disturbed runs kept.
     """
     for _ in range(warmup):
         fn()
@@ -183,8 +183,8 @@ def time_runs(fn: Callable[[], object], runs: int, warmup: int, max_foreign: flo
     while len(clean) < runs and len(clean) + len(disturbed) < max_attempts:
         elapsed, foreign = timed_call(fn)
         (disturbed if foreign is not None and foreign > max_foreign else clean).append(elapsed)
-    kept = clean + sorted(disturbed)[:runs - len(clean)]
-    return kept, len(disturbed) - (len(kept) - len(clean))
+    kept_disturbed = sorted(disturbed)[:runs - len(clean)]
+    return clean + kept_disturbed, len(disturbed) - len(kept_disturbed), len(kept_disturbed)
 
 
 @dataclass
@@ -200,6 +200,7 @@ class Row:
     median_s: float = float('nan')
     official_s: Optional[float] = None
     discarded_runs: int = 0
+    disturbed_kept: int = 0
 
     @property
     def ratio(self) -> Optional[float]:
@@ -219,14 +220,15 @@ def bench_case(case: Case, runs: int, warmup: int, profile_rows: int = 0,
             ('stage 2', lambda: net(lq), False),
             ('DIRformer', lambda: net.dirformer(lq, prior), True)):
         with torch.inference_mode():
-            times, discarded = time_runs(fn, runs, warmup, max_foreign)
+            times, discarded, kept_disturbed = time_runs(fn, runs, warmup, max_foreign)
             if profile_rows and part == 'stage 2':
                 profile(fn, f'{case.name} {part}', profile_rows)
         gmacs = network_macs(case.preset, 2, case.shape, dirformer_only) / 1e9
         rows.append(Row(case.name, part, size, gmacs,
                         case.expected_s2_gmacs if part == 'stage 2' else None, times,
                         statistics.median(times),
-                        case.official_s2_s if part == 'stage 2' else None, discarded))
+                        case.official_s2_s if part == 'stage 2' else None, discarded,
+                        kept_disturbed))
     return rows
 
 
@@ -256,14 +258,15 @@ def mac_check() -> List[Dict[str, object]]:
 
 def format_latency(rows: Sequence[Row]) -> str:
     header = ('| case | part | input (C×H×W) | GMACs | §1.13 GMACs | ours median (s) | min (s) '
-              '| official (s) | ours / official | discarded runs |')
+              '| official (s) | ours / official | disturbed runs: discarded / kept |')
     lines = [header, '|' + '---|' * 10]
     for r in rows:
         lines.append('| {} | {} | {} | {:.1f} | {} | {:.3f} | {:.3f} | {} | {} | {} |'.format(
             r.case, r.part, r.input, r.gmacs,
             f'{r.expected_gmacs:.1f}' if r.expected_gmacs else '–', r.median_s, min(r.times_s),
             f'{r.official_s:.1f}' if r.official_s else '–',
-            f'{r.ratio:.2f}' if r.ratio is not None else '–', r.discarded_runs))
+            f'{r.ratio:.2f}' if r.ratio is not None else '–',
+            f'{r.discarded_runs} / {r.disturbed_kept}'))
     return '\n'.join(lines)
 
 
@@ -302,6 +305,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--max-foreign', type=float, default=0.25, metavar='CORES',
                         help='repeat a timed run if other processes used more CPU cores than '
                              'this meanwhile (default 0.25; up to 3x the runs)')
+    parser.add_argument('--skip-macs', action='store_true',
+                        help='skip the MACs check of every section-1.13 row')
     parser.add_argument('--profile', type=int, default=0, metavar='N',
                         help='also print the top-N operators of one stage-2 run per case')
     parser.add_argument('--json', type=Path, default=None, metavar='OUT',
@@ -325,8 +330,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f'WARNING: other processes keep {others:.1f} cores busy; disturbed runs are '
                   'repeated (--max-foreign) but latencies may still be unreliable.')
 
-    macs = mac_check()
-    print('\nMACs (meta-device trace) vs diffir_method.md §1.13\n' + format_macs(macs))
+    macs = [] if args.skip_macs else mac_check()
+    if macs:
+        print('\nMACs (meta-device trace) vs diffir_method.md §1.13\n' + format_macs(macs))
 
     rows: List[Row] = []
     for case in CASES:

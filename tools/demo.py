@@ -35,7 +35,10 @@ refused unless ``--force`` is given. Nothing is written outside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import json
+import logging
 import os
 import os.path as osp
 import re
@@ -43,8 +46,9 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -87,6 +91,7 @@ class DemoSettings:
         batch_size: Training batch size.
         gt_patch: Training GT patch side (the LR patch is ``gt_patch // 4``).
         lr_s1: Peak learning rate of stage 1 (cosine decay to 1%).
+        lr_warmup: Stage-1 linear learning-rate warm-up iterations.
         lr_s2: Peak learning rate of stage 2 (both optimizers).
         ema_momentum: EMA weight of the current parameters per step.
         ema_start: Fraction of each stage after which the EMA starts averaging
@@ -108,6 +113,7 @@ class DemoSettings:
     batch_size: int = 8
     gt_patch: int = 64
     lr_s1: float = 1e-3
+    lr_warmup: int = 50
     lr_s2: float = 5e-4
     ema_momentum: float = 0.02
     ema_start: float = 0.6
@@ -150,6 +156,53 @@ class Console:
 def info(msg: str) -> None:
     """Print an indented progress line."""
     print(f'      {msg}', flush=True)
+
+
+def show(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it, else absolute."""
+    rel = osp.relpath(path)
+    return path if rel.startswith('..') else rel
+
+
+def _quiet_mm_import_warnings() -> Callable[[], ContextManager[None]]:
+    """``diffir_mm.utils.warnings.quiet_mm_import_warnings``, loaded without the mm stack.
+
+    Returns:
+        Callable: The context-manager factory that silences third-party import noise.
+    """
+    path = osp.join(REPO_ROOT, 'diffir_mm', 'utils', 'warnings.py')
+    spec = importlib.util.spec_from_file_location('_diffir_demo_warnings', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.quiet_mm_import_warnings
+
+
+def import_mm_stack(threads: int) -> None:
+    """Import torch, MMagic and ``diffir_mm`` once, quietly, with ``threads`` torch threads."""
+    with _quiet_mm_import_warnings()():
+        import torch
+        torch.set_num_threads(threads)
+        import mmagic.apis  # noqa: F401
+        import mmagic.datasets.transforms  # noqa: F401
+        import mmagic.evaluation  # noqa: F401
+
+        import diffir_mm  # noqa: F401  (registers our modules and 'diffir' in the inferencer)
+
+
+@contextlib.contextmanager
+def quiet_mmengine() -> Iterator[None]:
+    """Hide mmengine's INFO/WARNING chatter (checkpoint loading, inferencer set-up)."""
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', category=UserWarning, module='mmengine')
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 # ---------------------------------------------------------------------------
@@ -356,14 +409,18 @@ randomness = dict(seed={settings.seed})
 def stage1_config(data_root: str, settings: DemoSettings) -> str:
     """Text of the demo's stage-1 config, derived from ``configs/diffir_sisr_x4_s1.py``."""
     iters = settings.iters_s1
+    warm = min(settings.lr_warmup, iters // 2)
     return f"""# DiffIR demo, stage 1 (written by tools/demo.py): a small DiffIR, a few minutes on a CPU.
 _base_ = [{osp.join(REPO_ROOT, 'configs', 'diffir_sisr_x4_s1.py')!r}]
 experiment_name = 'demo_diffir_sisr_x4_s1'
 """ + _common_config(data_root, settings, iters) + f"""
 model = dict(generator=dict({_arch(settings)}))
 optim_wrapper = dict(optimizer=dict(lr={settings.lr_s1}))
-param_scheduler = dict(_delete_=True, type='CosineAnnealingLR', by_epoch=False,
-                       T_max={iters}, eta_min={settings.lr_s1 * 0.01})
+# Linear warm-up over {warm} iterations, then cosine decay to 1% of the peak.
+param_scheduler = [
+    dict(type='LinearLR', by_epoch=False, start_factor=0.01, begin=0, end={warm}),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin={warm}, end={iters},
+         T_max={max(iters - warm, 1)}, eta_min={settings.lr_s1 * 0.01})]
 """
 
 
@@ -440,7 +497,7 @@ def run_tool(args: Sequence[str], log_path: str, label: str, threads: Optional[i
     """
     os.makedirs(osp.dirname(log_path), exist_ok=True)
     cmd = [sys.executable] + list(args)
-    info('$ ' + ' '.join(osp.relpath(a) if osp.isabs(a) else a for a in cmd[1:]))
+    info('$ python ' + ' '.join(show(a) if osp.isabs(a) else a for a in cmd[1:]))
     tail: List[str] = []
     with open(log_path, 'w', encoding='utf-8') as log:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=child_env(threads),
@@ -499,8 +556,8 @@ def score(gt_rgb: np.ndarray, pred_rgb: np.ndarray) -> Dict[str, float]:
 
     sample = _metric_sample(gt_rgb, np.clip(pred_rgb, 0, 255))
     out = {}
-    for metric in (PSNR(crop_border=CROP_BORDER, convert_to='Y'),
-                   SSIM(crop_border=CROP_BORDER, convert_to='Y')):
+    for metric in (PSNR(crop_border=CROP_BORDER, convert_to='Y', prefix='demo'),
+                   SSIM(crop_border=CROP_BORDER, convert_to='Y', prefix='demo')):
         metric.process([], [sample])
         out[metric.metric] = float(metric.compute_metrics(metric.results)[metric.metric])
     return out
@@ -538,8 +595,9 @@ def restore_with_inferencer(config: str, ckpt: str, lq_path: str, out_png: str) 
 
     import diffir_mm  # noqa: F401  (registers 'diffir' with MMagicInferencer)
 
-    inferencer = MMagicInferencer('diffir', model_config=config, model_ckpt=ckpt)
-    inferencer.infer(img=lq_path, result_out_dir=out_png)
+    with quiet_mmengine():
+        inferencer = MMagicInferencer('diffir', model_config=config, model_ckpt=ckpt)
+        inferencer.infer(img=lq_path, result_out_dir=out_png)
     if not osp.isfile(out_png):
         raise RuntimeError(f'the inferencer wrote no image to {out_png}')
     return read_rgb(out_png)
@@ -669,6 +727,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           + ('  [--quick]' if args.quick else ''), flush=True)
 
     t = console.step(1, total, 'data: HR sub-images + MATLAB-bicubic /4 LR')
+    import_mm_stack(args.threads)
     data = make_dataset(data_root, settings)
     console.done('data', t, f'{data["train_pairs"]} training pairs from '
                  f'{len(settings.train_photos)} photos; held out: '
@@ -715,7 +774,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     restored = restore_with_inferencer(s2_cfg, s2_ckpt, lq_path, restored_png)
     gt = read_rgb(osp.join(data_root, 'test', 'HR', f'{SHOWCASE}.png'))
     inferred = score(gt, restored)
-    info(f'wrote {osp.relpath(restored_png)}; PSNR-Y {inferred["PSNR"]:.2f} dB '
+    info(f'wrote {show(restored_png)}; PSNR-Y {inferred["PSNR"]:.2f} dB '
          f'(tools/test.py: {ours[SHOWCASE]["PSNR"]:.2f} dB before rounding to 8 bits)')
     console.done('inference', t)
 
@@ -758,7 +817,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                + (' (expected with --quick).' if args.quick else '.'))
     print(f'\n{verdict}\nTotal time {console.timings["total"]:.0f}s '
           f'(stage 1 {console.timings["stage1"]:.0f}s, stage 2 {console.timings["stage2"]:.0f}s)')
-    print(f'Figure: {figure}\nMetrics: {metrics_path}\nRestored: {restored_png}')
+    print(f'Figure: {show(figure)}\nMetrics: {show(metrics_path)}\n'
+          f'Restored: {show(restored_png)}')
     return 0
 
 

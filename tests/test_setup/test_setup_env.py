@@ -1,0 +1,29 @@
+"""scripts/setup_env.sh is idempotent: a second run reuses the environment and never rebuilds mmcv."""
+import os
+import subprocess
+import time
+
+from helpers import REPO_ROOT
+
+
+def test_second_setup_is_fast_and_does_not_rebuild_mmcv():
+    start = time.monotonic()
+    proc = subprocess.run(['bash', os.path.join(REPO_ROOT, 'scripts', 'setup_env.sh')],
+                          cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=600)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert 'mmcv 2.1.0 with ops already installed' in proc.stdout, proc.stdout
+    assert 'building mmcv' not in proc.stdout
+    assert 'environment ready' in proc.stdout
+    assert elapsed < 60, f'second set-up took {elapsed:.0f} s'
+
+
+def test_mmcv_ops_and_pins():
+    import mmagic
+    import mmcv
+    import mmcv._ext  # noqa: F401  (compiled ops)
+    import numpy
+    assert mmcv.__version__ == '2.1.0'
+    assert mmagic.__version__ == '1.2.0'
+    assert numpy.__version__.startswith('1.')
