@@ -13,7 +13,7 @@ where the keys are ours (``dirformer.*``, ``cpen.*``, ``denoiser.*``).
 
 Examples::
 
-    python tools/convert_official_ckpt.py DiffIRS2-GAN.pth diffir_sr_x4_s2gan.pth --task sr --stage 2
+    python tools/convert_official_ckpt.py DiffIRS2-GAN.pth sr_x4_s2gan.pth --task sr --stage 2
     python tools/convert_official_ckpt.py DiffIRS2.pth deblur_s2.pth --task deblur --stage 2 \\
         --teacher DiffIRS1.pth
     python tools/convert_official_ckpt.py last.ckpt places_s2.pth --task inpaint --stage 2

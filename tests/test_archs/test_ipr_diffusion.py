@@ -1,4 +1,4 @@
-"""The 4-step IPR diffusion (``diffir_mm.archs.ipr_diffusion``): schedule, reverse, training chain."""
+"""The 4-step IPR diffusion (``diffir_mm.archs.ipr_diffusion``): schedule, reverse, training."""
 from __future__ import annotations
 
 import pytest
