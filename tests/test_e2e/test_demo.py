@@ -10,6 +10,7 @@ import json
 import math
 import os
 import os.path as osp
+import sys
 
 import cv2
 import pytest
@@ -23,6 +24,7 @@ PHOTOS = ('chelsea', 'coffee')
 def _load_demo_module():
     spec = importlib.util.spec_from_file_location('_diffir_demo', DEMO)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -41,7 +43,8 @@ def test_quick_demo_prints_progress_and_table(quick_run):
     assert '[stage 1] iter' in stdout and '[stage 2] iter' in stdout
     assert 'loss_pix' in stdout and 'loss_prior' in stdout and '[warm-up]' in stdout
     lines = stdout.splitlines()
-    header = [i for i, line in enumerate(lines) if line.startswith('photo') and 'DiffIR PSNR' in line]
+    header = [i for i, line in enumerate(lines)
+              if line.startswith('photo') and 'DiffIR PSNR' in line]
     assert header, 'no results table'
     rows = {line.split()[0]: line.split()[1:] for line in lines[header[0] + 2:header[0] + 5]}
     assert set(rows) == set(PHOTOS) | {'mean'}
