@@ -62,21 +62,45 @@ def _add_registry_locations(registry_module: ModuleType) -> None:
             locations.append(_MM_LAYER)
 
 
+def _extend_inferencer(module: ModuleType) -> None:
+    from diffir_mm.apis.inferencer import register_mmagic_inferencer
+    register_mmagic_inferencer(module.MMagicInferencer)
+
+
+#: module -> what to do right after it has been loaded (deferred mode)
+_POST_IMPORT = {
+    'mmagic.registry': _add_registry_locations,
+    'mmagic.apis.mmagic_inferencer': _extend_inferencer,
+}
+
+
 class _DeferredRegistration(importlib.abc.MetaPathFinder):
-    """One-shot finder that hooks the mm layer into ``mmagic.registry`` once it is loaded."""
+    """Finder that hooks diffir_mm into MMagic modules once they are loaded.
+
+    ``mmagic.registry``: the mm layer joins the registries' lazy ``locations``;
+    ``mmagic.apis.mmagic_inferencer``: ``'diffir'`` is added to ``MMagicInferencer``.
+    """
+
+    def __init__(self) -> None:
+        self.pending = {k: v for k, v in _POST_IMPORT.items() if k not in sys.modules}
 
     def find_spec(self, fullname, path, target=None):  # noqa: D102
-        if fullname != 'mmagic.registry':
+        action = self.pending.pop(fullname, None)
+        if action is None:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        sys.meta_path.remove(self)  # let the other finders locate the real module
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            if self.pending:
+                sys.meta_path.insert(0, self)
         if spec is None or spec.loader is None:
             return spec
         exec_module = spec.loader.exec_module
 
         def exec_and_hook(module: ModuleType) -> None:
             exec_module(module)
-            _add_registry_locations(module)
+            action(module)
 
         spec.loader.exec_module = exec_and_hook  # type: ignore[method-assign]
         return spec
@@ -90,7 +114,11 @@ def register_on_import() -> None:
     torch_only = target is not None and target.startswith(TORCH_ONLY_PACKAGES)
     if not torch_only:
         register_all_modules()
-    elif 'mmagic.registry' in sys.modules:
-        _add_registry_locations(sys.modules['mmagic.registry'])
-    elif not any(isinstance(f, _DeferredRegistration) for f in sys.meta_path):
-        sys.meta_path.insert(0, _DeferredRegistration())
+        return
+    for name, action in _POST_IMPORT.items():
+        if name in sys.modules:
+            action(sys.modules[name])
+    if not any(isinstance(f, _DeferredRegistration) for f in sys.meta_path):
+        finder = _DeferredRegistration()
+        if finder.pending:
+            sys.meta_path.insert(0, finder)

@@ -3,4 +3,6 @@ from . import engine  # noqa: F401
 from . import models  # noqa: F401
 from . import datasets  # noqa: F401
 from . import evaluation  # noqa: F401
-from . import apis  # noqa: F401  (must come last: adds 'diffir' to MMagicInferencer)
+from .apis import register_mmagic_inferencer
+
+register_mmagic_inferencer()  # adds 'diffir' to MMagicInferencer

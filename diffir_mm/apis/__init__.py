@@ -4,5 +4,3 @@ from .inferencer import (DIFFIR_MODEL_NAME, diffir_settings, prepare_checkpoint,
 
 __all__ = ['DIFFIR_MODEL_NAME', 'diffir_settings', 'prepare_checkpoint',
            'register_mmagic_inferencer']
-
-register_mmagic_inferencer()

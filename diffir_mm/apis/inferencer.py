@@ -106,9 +106,15 @@ def prepare_checkpoint(ckpt: str, config: str) -> str:
     return out
 
 
-def register_mmagic_inferencer() -> None:
-    """Teach ``mmagic.apis.MMagicInferencer`` the model name ``'diffir'`` (idempotent)."""
-    from mmagic.apis import MMagicInferencer
+def register_mmagic_inferencer(MMagicInferencer: Optional[type] = None) -> None:  # noqa: N803
+    """Teach ``mmagic.apis.MMagicInferencer`` the model name ``'diffir'`` (idempotent).
+
+    Args:
+        MMagicInferencer: The class to extend; imported from ``mmagic.apis`` when omitted (the
+            deferred registration passes it while ``mmagic.apis`` is still being imported).
+    """
+    if MMagicInferencer is None:
+        from mmagic.apis import MMagicInferencer
     if getattr(MMagicInferencer, '_diffir_registered', False):
         return
     original_init = MMagicInferencer.init_inference_supported_models_cfg
