@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.util
+import os
 import sys
 from types import ModuleType
 from typing import Optional
@@ -110,6 +111,9 @@ def register_on_import() -> None:
     """Called by ``diffir_mm/__init__``: register now, or defer for torch-only imports."""
     if not MM_LAYER_AVAILABLE:
         return
+    # mmagic.datasets imports albumentations, which asks PyPI for a newer version on import;
+    # DiffIR never touches the network at run time (an explicit user setting wins).
+    os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
     target = _outer_import_target()
     torch_only = target is not None and target.startswith(TORCH_ONLY_PACKAGES)
     if not torch_only:

@@ -23,13 +23,10 @@ from typing import Optional
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
-# albumentations (imported by mmagic.datasets) checks PyPI for a newer
-# version on import; runs must not touch the network.
-os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
-
 
 # diffir_mm.utils is torch-only (it does not import the mm stack), so the warning filters are in
-# place before mmengine / mmagic are imported below.
+# place before mmengine / mmagic are imported below. Importing diffir_mm also turns off
+# albumentations' network version check.
 from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 with quiet_mm_import_warnings():

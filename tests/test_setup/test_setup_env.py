@@ -27,3 +27,12 @@ def test_mmcv_ops_and_pins():
     assert mmcv.__version__ == '2.1.0'
     assert mmagic.__version__ == '1.2.0'
     assert numpy.__version__.startswith('1.')
+
+
+def test_import_turns_off_albumentations_network_check():
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != 'NO_ALBUMENTATIONS_UPDATE'}
+    code = 'import os, diffir_mm; print(os.environ.get("NO_ALBUMENTATIONS_UPDATE"))'
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=300)
+    assert proc.stdout.strip().splitlines()[-1] == '1'
