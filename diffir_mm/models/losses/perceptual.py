@@ -56,6 +56,11 @@ class VGGPerceptualLoss(nn.Module):
         self._loaded = False
         last = max(VGG19_LAYERS[k] for k in self.layer_weights)
         self.features = net.features[:last + 1].requires_grad_(False).eval()
+        # torchvision's ReLUs are in-place: they would overwrite the stored conv outputs with
+        # their post-ReLU values. The official extractor keeps the pre-ReLU features.
+        for layer in self.features:
+            if isinstance(layer, nn.ReLU):
+                layer.inplace = False
         self._taps = {VGG19_LAYERS[k]: k for k in self.layer_weights}
         self.perceptual_weight = perceptual_weight
         self.style_weight = style_weight
