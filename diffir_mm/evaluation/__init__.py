@@ -1,9 +1,10 @@
 """Evaluation: image-quality metrics for mmagic evaluators.
 
-Importing this package registers ``LPIPS``, ``DISTS``, ``NoRefNIQE`` and
-``ImageCount`` into ``mmagic.registry.METRICS``.
+Importing this package registers ``LPIPS``, ``DISTS``, ``NoRefNIQE``,
+``ImageCount`` and ``MatlabSSIM`` into ``mmagic.registry.METRICS``.
 """
 from .metrics import (DISTS, LPIPS, BasePerceptualMetric, ImageCount,
-                      NoRefNIQE)
+                      MatlabSSIM, NoRefNIQE)
 
-__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE', 'ImageCount']
+__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE', 'ImageCount',
+           'MatlabSSIM']

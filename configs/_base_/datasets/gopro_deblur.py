@@ -9,7 +9,8 @@
 # Val:  the 256x256 centre crop of every GoPro test pair (cropped on the fly
 #   from data_root/test), PSNR on RGB, crop 0.
 # Test: full GoPro test (1111 frames) and HIDE (2025 frames), PSNR and SSIM
-#   on RGB, crop 0 (the paper's MATLAB script evaluates uint8 RGB too).
+#   on RGB, crop 0, plus `MatlabSSIM` (the paper's SSIM: MATLAB `ssim` of the
+#   uint8 RGB images as one 3-D volume, official evaluate_gopro_hide.m).
 
 data_root = 'data/GoPro'  # train/{input,target}, test/{input,target}
 hide_data_root = 'data/HIDE'  # test/{input,target}
@@ -134,18 +135,23 @@ test_dataloader = [
     dict(eval_loader_cfg, dataset=gopro_test_dataset),
     dict(eval_loader_cfg, dataset=hide_test_dataset),
 ]
+# `SSIM` is MMagic's (mean of three per-channel SSIMs); `MatlabSSIM` is the paper's number:
+# MATLAB `ssim` on the uint8 RGB results as one 3-D volume (official evaluate_gopro_hide.m).
+# Compare `GoPro/MatlabSSIM` / `HIDE/MatlabSSIM` with the paper's table.
 test_evaluator = [
     dict(
         type='Evaluator',
         metrics=[
             dict(type='PSNR', crop_border=0, prefix='GoPro'),
             dict(type='SSIM', crop_border=0, prefix='GoPro'),
+            dict(type='MatlabSSIM', prefix='GoPro'),
         ]),
     dict(
         type='Evaluator',
         metrics=[
             dict(type='PSNR', crop_border=0, prefix='HIDE'),
             dict(type='SSIM', crop_border=0, prefix='HIDE'),
+            dict(type='MatlabSSIM', prefix='HIDE'),
         ]),
 ]
 

@@ -3,6 +3,8 @@ from .base_perceptual_metric import BasePerceptualMetric
 from .dists_metric import DISTS
 from .image_count_metric import ImageCount
 from .lpips_metric import LPIPS
+from .matlab_ssim import MatlabSSIM, matlab_ssim
 from .niqe_metric import NoRefNIQE
 
-__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE', 'ImageCount']
+__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE', 'ImageCount', 'MatlabSSIM',
+           'matlab_ssim']
