@@ -21,7 +21,8 @@ model = dict(
 
 train_dataloader = dict(batch_size=8)
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=300000, val_interval=4000)
+# val_freq / save_checkpoint_freq 5e3 (official train_DiffIRS1.yml)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=300000, val_interval=5000)
 val_cfg = dict(type='MultiValLoop')
 test_cfg = dict(type='MultiTestLoop')
 
@@ -46,7 +47,7 @@ custom_hooks = [
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
-    checkpoint=dict(interval=4000, save_best='GoPro/PSNR', rule='greater'))
+    checkpoint=dict(interval=5000, save_best='GoPro/PSNR', rule='greater'))
 
 # Linear scaling from the official global batch (8 GPUs x 8) with --auto-scale-lr.
 auto_scale_lr = dict(enable=False, base_batch_size=64)

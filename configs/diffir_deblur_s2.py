@@ -16,7 +16,8 @@ model = dict(
             mini_batch_sizes=[8, 4, 2, 2, 1, 1],
             gt_sizes=[192, 256, 320, 384, 464, 512])))
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=400000, val_interval=4000)
+# val_freq / save_checkpoint_freq 5e3 (official train_DiffIRS2.yml; checkpoint hook of S1)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=400000, val_interval=5000)
 optim_wrapper = dict(_base_.stage2_optim_wrapper, _delete_=True)
 # Official manual rules: warm-up 2e-4 * 0.1^(it // 60k); joint 2e-4 * 0.5^((it - 100k) // 80k).
 param_scheduler = dict(

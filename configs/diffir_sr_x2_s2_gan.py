@@ -13,7 +13,7 @@ model = dict(
     stage2_checkpoint='work_dirs/diffir_sr_x2_s2/iter_1000000.pth',
     stage1_checkpoint='work_dirs/diffir_sr_x2_s1/iter_1000000.pth')
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=400000, val_interval=5000)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=400000, val_interval=50000)
 optim_wrapper = dict(_base_.gan_optim_wrapper, _delete_=True)
 # Official: generator lr 1e-4 * 0.5^(it // 300k); discriminator constant.
 param_scheduler = dict(
@@ -21,3 +21,10 @@ param_scheduler = dict(
     generator=[dict(type='MultiStepLR', by_epoch=False, milestones=[300000], gamma=0.5)],
     discriminator=[dict(type='ConstantLR', by_epoch=False, factor=1.0)])
 model_wrapper_cfg = _base_.gan_model_wrapper_cfg
+
+# Validation as official: RealSR-Canon Test/2, PSNR-Y crop 4;
+# val_freq / save_checkpoint_freq 5e4 (train_DiffIRS2_GAN_x2.yml).
+val_dataloader = _base_.gan_val_dataloader
+val_evaluator = _base_.gan_val_evaluator
+default_hooks = dict(
+    checkpoint=dict(interval=50000, save_best='RealSR-Canon/PSNR', rule='greater'))

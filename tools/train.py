@@ -17,8 +17,9 @@ Differences from MMagic's script:
   must define ``auto_scale_lr.base_batch_size``);
 * ``--resume`` works on torch>=2.6 with safe loading kept on
   (:func:`diffir_mm.utils.checkpoint.allow_mmengine_checkpoint_globals`);
-* resuming is exact: random states are stored in checkpoints and restored
-  (:class:`diffir_mm.utils.checkpoint.RandomStateCheckpointHook`);
+* resuming is exact when the config declares
+  :class:`diffir_mm.utils.checkpoint.RandomStateCheckpointHook` (the runtime
+  base does, in ``default_hooks``);
 * distributed launchers work on CPU-only machines (``gloo``, see
   :mod:`diffir_mm.utils.dist`).
 """
@@ -168,8 +169,8 @@ def main(argv: Optional[list] = None) -> None:
         # Import the whole mmagic stack now, under the filters, instead of
         # lazily (and noisily) in the first registry build.
         register_all_modules(init_default_scope=False)
-        from diffir_mm.utils.checkpoint import (
-            RandomStateCheckpointHook, allow_mmengine_checkpoint_globals)
+        from diffir_mm.utils.checkpoint import \
+            allow_mmengine_checkpoint_globals
         from diffir_mm.utils.dist import prepare_cpu_distributed
 
     # Resuming reads full mmengine checkpoints with torch.load; keep the
@@ -199,8 +200,6 @@ def main(argv: Optional[list] = None) -> None:
         cfg, args.launcher, logger=lambda msg: print_log(msg, 'current'))
 
     runner = Runner.from_cfg(cfg)
-    if not any(isinstance(h, RandomStateCheckpointHook) for h in runner.hooks):
-        runner.register_hook(RandomStateCheckpointHook(), 'VERY_HIGH')
 
     print_colored_log(f'Working directory: {cfg.work_dir}')
     print_colored_log(f'Log directory: {runner._log_dir}')

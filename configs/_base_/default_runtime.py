@@ -20,7 +20,15 @@ default_hooks = dict(
     # Checkpoints go to ``work_dir`` (no ``out_dir``), which is where
     # ``--resume`` looks for ``last_checkpoint``.
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Exact --resume: every rank's random states (and the model's progressive-crop RNG) go into
+    # each checkpoint and come back on resume; validation does not perturb the training stream.
+    # A default hook (merged key by key) so that configs setting `custom_hooks` keep it.
+    random_state=dict(type='RandomStateCheckpointHook', isolate_val=True),
 )
+
+# Reproducible runs whose ranks differ, as the official `manual_seed: 0` + rank (every
+# DiffIR-*/options/*.yml): mmengine seeds rank r with seed + r.
+randomness = dict(seed=0, diff_rank_seed=True)
 
 env_cfg = dict(
     cudnn_benchmark=False,

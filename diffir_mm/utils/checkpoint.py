@@ -22,29 +22,22 @@ Exact resumption
     diffusion forward does) or pipelines with random augmentation therefore
     diverge after a resume. :class:`RandomStateCheckpointHook` fixes that:
 
-    * it stores the RNG states in every checkpoint (key ``'rng_state'``);
+    * it stores the RNG states of every rank in every checkpoint (key
+      ``'rng_state'``), with the model's own random streams (DiffIR's
+      progressive-crop RNG);
     * it isolates validation from the training random stream (the RNG states
       are snapshotted in ``before_val`` and restored in ``after_val``), so a
       checkpoint written before a validation run holds exactly the state the
       next training iteration starts from;
-    * on resume, it re-installs the saved states right after mmengine has
-      skipped the already-trained batches, i.e. immediately before the first
-      new batch is fetched.
+    * on resume, it re-installs each rank's saved states right after mmengine
+      has skipped the already-trained batches, i.e. immediately before the
+      first new batch is fetched.
 
     With these, an interrupted-and-resumed run is bit-identical to an
-    uninterrupted one (on the same hardware, with
-    ``randomness=dict(seed=..., deterministic=True)``). ``tools/train.py``
-    registers the hook automatically.
-
-    Limitation: only rank 0 writes checkpoints, so in multi-process runs
-    every rank gets rank 0's states back. That is exact when the ranks'
-    main-process random streams coincide: same seed (mmengine's default
-    ``diff_rank_seed=False``) and the same number of draws per rank (true for
-    the model's noise and for pipelines that draw a fixed number of values
-    per sample, or whose augmentation runs in dataloader workers, which
-    mmengine seeds per worker and the skip re-plays). With
-    ``diff_rank_seed=True`` non-zero ranks keep their freshly seeded streams
-    and a warning is logged.
+    uninterrupted one (on the same hardware and number of processes, with
+    ``randomness=dict(seed=..., deterministic=True)``). The runtime base
+    (``configs/_base_/default_runtime.py``) declares the hook in
+    ``default_hooks``.
 """
 import pickle
 import random
@@ -248,6 +241,32 @@ def set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
 
 
+def _unwrap_model(runner) -> Any:
+    model = getattr(runner, 'model', None)
+    while hasattr(model, 'module'):
+        model = model.module
+    return model
+
+
+def _model_random_states(runner) -> Dict[str, Any]:
+    """Random streams owned by the model (e.g. DiffIR's progressive-crop RNG), if any."""
+    model = _unwrap_model(runner)
+    get = getattr(model, 'random_states', None)
+    return get() if callable(get) else {}
+
+
+def _capture(runner) -> Dict[str, Any]:
+    """This process's global random states and the model's own streams."""
+    return dict(state=get_rng_state(), model=_model_random_states(runner))
+
+
+def _install(runner, entry: Dict[str, Any]) -> None:
+    """Restore what :func:`_capture` returned (on the same rank)."""
+    set_rng_state(entry['state'])
+    if entry.get('model'):
+        _unwrap_model(runner).load_random_states(entry['model'])
+
+
 class _RestoreAfterSkip:
     """Iterator proxy: restore RNG states before the first *new* batch.
 
@@ -260,14 +279,14 @@ class _RestoreAfterSkip:
     Args:
         loop: The train loop whose ``dataloader_iterator`` is wrapped.
         num_skip (int): Number of batches mmengine skips.
-        state (dict): Random states to restore.
+        restore (Callable): Restores the random states.
     """
 
-    def __init__(self, loop: Any, num_skip: int, state: Dict[str, Any]):
+    def __init__(self, loop: Any, num_skip: int, restore: Callable[[], None]):
         self._loop = loop
         self._inner = loop.dataloader_iterator
         self._remaining = num_skip
-        self._state = state
+        self._restore = restore
 
     def __iter__(self) -> '_RestoreAfterSkip':
         return self
@@ -276,7 +295,7 @@ class _RestoreAfterSkip:
         if self._remaining > 0:
             self._remaining -= 1
             return next(self._inner)
-        set_rng_state(self._state)
+        self._restore()
         self._loop.dataloader_iterator = self._inner
         return next(self._inner)
 
@@ -285,13 +304,25 @@ class _RestoreAfterSkip:
 
 
 class RandomStateCheckpointHook(Hook):
-    """Save random states in checkpoints and restore them on resume.
+    """Save every rank's random states in checkpoints and restore them on resume.
 
-    See the module docstring for the rationale. Register it with high
-    priority so that the validation snapshot is taken before any other
-    ``before_val`` hook runs and restored after every ``after_val`` hook::
+    See the module docstring for the rationale. The configs declare it (the
+    runtime base has it in ``default_hooks``, key ``random_state``); its
+    priority is ``VERY_HIGH`` so that the validation snapshot is taken before
+    any other ``before_val`` hook runs and restored after every ``after_val``
+    hook, and so that its ``after_train_iter`` runs before the
+    ``CheckpointHook`` saves.
 
-        runner.register_hook(RandomStateCheckpointHook(), 'VERY_HIGH')
+    Besides the global generators, models may own random streams: a model
+    with ``random_states() -> dict`` and ``load_random_states(dict)`` (the
+    DiffIR editors' progressive-crop RNG) has them stored and restored too.
+
+    Only rank 0 writes checkpoints (``Runner.save_checkpoint`` runs on rank 0
+    only), so in multi-process runs the states of all ranks are gathered
+    after every training iteration and before validation (a few KB per rank);
+    on resume each rank gets its own entry back. A checkpoint written with
+    another number of processes leaves the freshly seeded states in place
+    (with a warning).
 
     Args:
         isolate_val (bool): Snapshot the random states before validation and
@@ -306,7 +337,17 @@ class RandomStateCheckpointHook(Hook):
     def __init__(self, isolate_val: bool = True) -> None:
         self.isolate_val = isolate_val
         self._val_snapshot: Optional[Dict[str, Any]] = None
+        self._val_states: Optional[List[Dict[str, Any]]] = None
+        self._gathered: Optional[List[Dict[str, Any]]] = None
         self._pending: Optional[Dict[str, Any]] = None
+
+    def _all_ranks(self, runner) -> List[Dict[str, Any]]:
+        """Every rank's :func:`_capture` (a collective call in distributed runs)."""
+        local = _capture(runner)
+        if getattr(runner, 'world_size', 1) > 1:
+            from mmengine.dist import all_gather_object
+            return all_gather_object(local)
+        return [local]
 
     # --- validation isolation -------------------------------------------
     def before_val(self, runner) -> None:
@@ -317,6 +358,8 @@ class RandomStateCheckpointHook(Hook):
         """
         if self.isolate_val:
             self._val_snapshot = get_rng_state()
+            if runner is not None:
+                self._val_states = self._all_ranks(runner)
 
     def after_val(self, runner) -> None:
         """Restore the training random state after validation.
@@ -326,11 +369,23 @@ class RandomStateCheckpointHook(Hook):
         """
         if self._val_snapshot is not None:
             set_rng_state(self._val_snapshot)
-            self._val_snapshot = None
+        self._val_snapshot = self._val_states = None
 
     # --- saving -----------------------------------------------------------
+    def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
+                         outputs: Any = None) -> None:
+        """Gather all ranks' states (distributed runs only) before a checkpoint may be saved.
+
+        Args:
+            runner (Runner): The runner.
+            batch_idx (int): Index of the batch.
+            data_batch, outputs: Unused.
+        """
+        if runner.world_size > 1:
+            self._gathered = self._all_ranks(runner)
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Store the training random state in the checkpoint.
+        """Store the training random states of every rank in the checkpoint.
 
         During validation (e.g. ``save_best`` checkpoints) the snapshot taken
         before validation is stored, i.e. the training stream's state.
@@ -339,13 +394,14 @@ class RandomStateCheckpointHook(Hook):
             runner (Runner): The runner.
             checkpoint (dict): The checkpoint about to be saved.
         """
-        state = self._val_snapshot if self._val_snapshot is not None \
-            else get_rng_state()
+        if self._val_states is not None:
+            states = self._val_states
+        elif runner.world_size > 1 and self._gathered is not None:
+            states = self._gathered
+        else:
+            states = [_capture(runner)]
         checkpoint[RNG_STATE_KEY] = dict(
-            version=1,
-            rank=int(runner.rank),
-            world_size=int(runner.world_size),
-            state=state)
+            version=2, world_size=int(runner.world_size), states=states)
 
     # --- resuming -----------------------------------------------------------
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -364,6 +420,9 @@ class RandomStateCheckpointHook(Hook):
         if saved is None or 'iter' not in meta:
             self._pending = None
             return
+        if 'states' not in saved:  # version 1: rank 0's global states only
+            saved = dict(world_size=saved.get('world_size', 1),
+                         states=[dict(state=saved['state'], model={})])
         self._pending = dict(saved, iter=int(meta['iter']))
 
     def before_train_epoch(self, runner) -> None:
@@ -376,22 +435,26 @@ class RandomStateCheckpointHook(Hook):
         if pending is None or runner.iter == 0 or \
                 runner.iter != pending['iter']:
             return  # fresh run or ``load_from`` (fine-tuning)
-        if runner.world_size > 1 and runner.rank != 0 and \
-                runner._randomness_cfg.get('diff_rank_seed', False):
+        states = pending['states']
+        if len(states) != runner.world_size:
             print_log(
-                'RandomStateCheckpointHook: diff_rank_seed=True, the random '
-                f'state of rank {runner.rank} is not stored in checkpoints '
-                'and is not restored.',
+                f'RandomStateCheckpointHook: the checkpoint holds the random states of '
+                f'{len(states)} process(es), this run has {runner.world_size}; the random '
+                'states are not restored.',
                 logger='current',
                 level=30)
             return
+        entry = states[runner.rank]
+
+        def restore() -> None:
+            _install(runner, entry)
+
         loop = runner.train_loop
         if hasattr(loop, 'dataloader_iterator') and runner.iter > 0:
             # IterBasedTrainLoop skips ``runner.iter`` batches next.
-            loop.dataloader_iterator = _RestoreAfterSkip(
-                loop, runner.iter, pending['state'])
+            loop.dataloader_iterator = _RestoreAfterSkip(loop, runner.iter, restore)
         else:
-            set_rng_state(pending['state'])
+            restore()
         print_log(
             'RandomStateCheckpointHook: random states restored from the '
             f'checkpoint of iter {pending["iter"]}.',

@@ -4,10 +4,14 @@
 #   input is synthesised on the fly with the official second-order
 #   Real-ESRGAN degradation (options/train_DiffIRS1_x4.yml), gt_size 256,
 #   hflip on, rotation off.
-# Val:  NTIRE2020-Track1 validation, PSNR-Y crop 0 (official x4 validation).
-# Test: RealSR-Canon Test/<scale> and NTIRE2020-Track1 validation with the
-#   official metric scripts' protocol: PSNR on Y crop 4, LPIPS-VGG, DISTS
-#   (whole image) and NIQE.
+# Val:  S1 / S2: NTIRE2020-Track1 validation, PSNR-Y crop 0 (official
+#   train_DiffIRS{1,2}_x4.yml). GAN stage: `gan_val_dataloader` /
+#   `gan_val_evaluator`, NTIRE2020-Track1 + AIM2019-Track2 + RealSR-Canon
+#   Test/4 with PSNR-Y and SSIM-Y crop 4 (official train_DiffIRS2_GAN_x4*.yml).
+# Test: RealSR-Canon Test/<scale>, NTIRE2020-Track1 validation and
+#   AIM2019-Track2 validation (official test_DiffIRS2_GAN_x4.yml) with the
+#   official metric scripts' protocol: PSNR and SSIM on Y crop 4
+#   (Metric/PSNR.py), LPIPS-VGG, DISTS (whole image) and NIQE.
 # LR-only test: `lr_only_test_dataloader` / `lr_only_test_evaluator` (no GT).
 #
 # x2 / x1: realsr_df2k_ost_x2.py / _x1.py set `scale` and re-derive what
@@ -25,6 +29,7 @@ crop_pad_size = 400  # GT crop (reflect-padded if smaller) before degradation
 data_root = 'data/DF2K_OST'  # GT sub-images in data_root/GT_sub
 train_ann_file = ''  # e.g. 'meta_info_DF2Kmultiscale+OST_sub.txt'
 ntire2020_data_root = 'data/NTIRE2020-Track1'
+aim2019_data_root = 'data/AIM2019-Track2'  # valid-input-noisy/, valid-gt-clean/
 realsr_data_root = 'data/RealSR'  # RealSR(V3): Canon/Test/<scale>/{LR,HR}
 lr_only_data_root = 'data/RealSR_LR'  # any folder of LR images
 
@@ -247,6 +252,12 @@ ntire2020_dataset = dict(
     data_root=ntire2020_data_root,
     data_prefix=dict(img='track1-valid-input', gt='track1-valid-gt'),
     pipeline=test_pipeline)
+aim2019_dataset = dict(
+    type=dataset_type,
+    metainfo=dict(dataset_type='aim2019_track2', task_name='real_sr'),
+    data_root=aim2019_data_root,
+    data_prefix=dict(img='valid-input-noisy', gt='valid-gt-clean'),
+    pipeline=test_pipeline)
 realsr_canon_dataset = dict(
     type=dataset_type,
     metainfo=dict(dataset_type='realsr_canon', task_name='real_sr'),
@@ -261,46 +272,57 @@ val_evaluator = [
     dict(type='PSNR', crop_border=0, convert_to='Y', prefix='NTIRE2020-T1'),
 ]
 
+# GAN stage validation (official train_DiffIRS2_GAN_x4.yml, _V2.yml, finetune_*_V2.yml):
+# three sets, PSNR-Y and SSIM-Y crop 4. Keys `<prefix>/PSNR`, `<prefix>/SSIM`.
+gan_val_sets = dict([('NTIRE2020-T1', ntire2020_dataset), ('AIM2019-T2', aim2019_dataset),
+                     ('RealSR-Canon', realsr_canon_dataset)])
+gan_val_dataloader = [
+    dict(eval_loader_cfg, dataset=dict(dataset, pipeline=val_pipeline))
+    for dataset in gan_val_sets.values()
+]
+gan_val_evaluator = [
+    dict(
+        type='Evaluator',
+        metrics=[
+            dict(type='PSNR', crop_border=4, convert_to='Y', prefix=name),
+            dict(type='SSIM', crop_border=4, convert_to='Y', prefix=name),
+        ]) for name in gan_val_sets
+]
+del gan_val_sets
 
-# official metric scripts: PSNR-Y crop 4, LPIPS-VGG and DISTS on the whole
-# image, plus NIQE (no reference)
-realsr_canon_metrics = [
-    dict(type='PSNR', crop_border=4, convert_to='Y', prefix='RealSR-Canon'),
-    dict(
-        type='LPIPS',
-        net='vgg',
-        backbone_path=lpips_vgg_backbone,
-        prefix='RealSR-Canon'),
-    dict(
-        type='DISTS',
-        backbone_path=dists_backbone,
-        weights_path=dists_weights,
-        prefix='RealSR-Canon'),
-    dict(type='NoRefNIQE', convert_to='y', prefix='RealSR-Canon'),
-]
-ntire2020_metrics = [
-    dict(type='PSNR', crop_border=4, convert_to='Y', prefix='NTIRE2020-T1'),
-    dict(
-        type='LPIPS',
-        net='vgg',
-        backbone_path=lpips_vgg_backbone,
-        prefix='NTIRE2020-T1'),
-    dict(
-        type='DISTS',
-        backbone_path=dists_backbone,
-        weights_path=dists_weights,
-        prefix='NTIRE2020-T1'),
-    dict(type='NoRefNIQE', convert_to='y', prefix='NTIRE2020-T1'),
-]
+
+# official metric scripts: PSNR-Y and SSIM-Y crop 4 (Metric/PSNR.py), LPIPS-VGG
+# and DISTS on the whole image, plus NIQE (no reference)
+test_metrics = {
+    name: [
+        dict(type='PSNR', crop_border=4, convert_to='Y', prefix=name),
+        dict(type='SSIM', crop_border=4, convert_to='Y', prefix=name),
+        dict(
+            type='LPIPS',
+            net='vgg',
+            backbone_path=lpips_vgg_backbone,
+            prefix=name),
+        dict(
+            type='DISTS',
+            backbone_path=dists_backbone,
+            weights_path=dists_weights,
+            prefix=name),
+        dict(type='NoRefNIQE', convert_to='y', prefix=name),
+    ]
+    for name in ('RealSR-Canon', 'NTIRE2020-T1', 'AIM2019-T2')
+}
+realsr_canon_metrics = test_metrics['RealSR-Canon']
 
 test_dataloader = [
     dict(eval_loader_cfg, dataset=realsr_canon_dataset),
     dict(eval_loader_cfg, dataset=ntire2020_dataset),
+    dict(eval_loader_cfg, dataset=aim2019_dataset),
 ]
 test_evaluator = [
-    dict(type='Evaluator', metrics=realsr_canon_metrics),
-    dict(type='Evaluator', metrics=ntire2020_metrics),
+    dict(type='Evaluator', metrics=test_metrics[name])
+    for name in ('RealSR-Canon', 'NTIRE2020-T1', 'AIM2019-T2')
 ]
+del test_metrics
 
 # LR-only test set (only `img` in data_prefix, no GT): GT-free NIQE only.
 # Use it in a test config with

@@ -1,14 +1,29 @@
-"""Behaviour shared by the DiffIR editors: EMA generator, progressive patches, no-grad eval."""
+"""Behaviour shared by the DiffIR editors: EMA generator, progressive patches, no-grad eval.
+
+The progressive-crop RNG is per rank, as in the official code (``manual_seed + rank``): it is
+seeded from this process's torch seed (mmengine's ``randomness.seed``, plus the rank with
+``diff_rank_seed=True``) and the rank, so ranks crop differently even with
+``diff_rank_seed=False``, and the same run crops the same way again. Its state travels in
+checkpoints (``random_states`` / ``load_random_states``, used by ``RandomStateCheckpointHook``)
+so that ``--resume`` continues the same crops.
+"""
 from __future__ import annotations
 
 import random
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
+from mmengine.dist import get_dist_info
 from mmagic.models import BaseEditModel
 from mmagic.structures import DataSample
 
 from .common import ProgressiveCrop, frozen_copy
+
+
+def progressive_crop_seed() -> str:
+    """Seed of this rank's progressive-crop RNG: the process's torch seed and the rank."""
+    rank, _ = get_dist_info()
+    return f'progressive-crop:{torch.initial_seed()}:{rank}'
 
 
 class DiffIREditorBase(BaseEditModel):
@@ -32,7 +47,17 @@ class DiffIREditorBase(BaseEditModel):
         self.generator_ema = frozen_copy(self.generator) if is_use_ema else None
         progressive = (train_cfg or {}).get('progressive')
         self.progressive = ProgressiveCrop(**progressive) if progressive else None
-        self._crop_rng = random.Random(0)  # same crops on every rank, as the official code
+        self.crop_rng = random.Random(progressive_crop_seed())
+
+    def random_states(self) -> Dict[str, Any]:
+        """The model's own random streams, for checkpoints (``RandomStateCheckpointHook``)."""
+        return {'progressive_crop': self.crop_rng.getstate()}
+
+    def load_random_states(self, states: Dict[str, Any]) -> None:
+        """Restore what :meth:`random_states` returned."""
+        if 'progressive_crop' in states:
+            version, internal, gauss = states['progressive_crop']
+            self.crop_rng.setstate((version, tuple(internal), gauss))
 
     @property
     def inference_net(self) -> torch.nn.Module:

@@ -40,6 +40,6 @@ class DiffIRS1(DiffIREditorBase):
         """Pixel loss of the restored image against the ground truth."""
         gt = data_samples.gt_img
         if self.progressive is not None:
-            inputs, gt = self.progressive(inputs, gt, current_iter(), self._crop_rng)
+            inputs, gt = self.progressive(inputs, gt, current_iter(), self.crop_rng)
         out = self.generator(inputs, gt)
         return dict(loss_pix=self.pixel_loss(out, gt))

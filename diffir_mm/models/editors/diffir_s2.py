@@ -33,6 +33,20 @@ def kd_divergence(student: torch.Tensor, teacher: torch.Tensor, tau: float) -> t
                     reduction='batchmean')
 
 
+def _drop_teacher(module: torch.nn.Module, state_dict: dict, prefix: str,
+                  local_metadata: dict) -> dict:
+    """State-dict hook: leave the frozen teacher (``teacher.*``) out of saved weights."""
+    for key in [k for k in state_dict if k.startswith(f'{prefix}teacher.')]:
+        del state_dict[key]
+    return state_dict
+
+
+def _keep_teacher(module: torch.nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Load pre-hook: a state dict without ``teacher.*`` keeps the current teacher weights."""
+    for key, value in module.teacher.state_dict().items():
+        state_dict.setdefault(f'{prefix}teacher.{key}', value)
+
+
 @MODELS.register_module()
 class DiffIRS2(DiffIREditorBase):
     """Stage 2 of DiffIR.
@@ -70,23 +84,22 @@ class DiffIRS2(DiffIREditorBase):
                          test_cfg=test_cfg, init_cfg=init_cfg,
                          data_preprocessor=data_preprocessor)
         self.prior_loss = MODELS.build(prior_loss or dict(type='L1Loss', loss_weight=1.0))
-        # The frozen teacher is deliberately not a registered submodule: it is reloaded from
-        # `stage1_checkpoint` whenever training starts, so it is never saved in checkpoints,
-        # wrapped by DDP, optimised, or required at test time. It follows the input's device.
-        frozen = MODELS.build(teacher or teacher_config(generator)).requires_grad_(False).eval()
-        object.__setattr__(self, '_teacher', frozen)
+        # The frozen stage-1 teacher: a plain submodule (moved with the model, never optimised,
+        # left unwrapped by MMSeparateDistributedDataParallel as it has no trainable
+        # parameters). It is reloaded from `stage1_checkpoint` whenever training starts, so it
+        # is left out of saved state dicts, and loading one without it keeps the current weights.
+        self.teacher = MODELS.build(teacher or teacher_config(generator)).requires_grad_(False)
+        self.teacher.eval()
         self.stage1_checkpoint = stage1_checkpoint
         self.kd_tau = kd_tau
         train_cfg = train_cfg or {}
         self.encoder_iters = int(train_cfg.get('encoder_iters', 0))
         self.noise_seed = int(train_cfg.get('noise_seed', 2023))
         self._register_state_dict_hook(strip_wrapper_prefixes)
+        self._register_state_dict_hook(_drop_teacher)
+        self.register_load_state_dict_pre_hook(_keep_teacher)
 
     # ------------------------------------------------------------------ weights
-    @property
-    def teacher(self) -> torch.nn.Module:
-        """The frozen stage-1 network (not part of ``state_dict``)."""
-        return self._teacher
 
     def _layout(self) -> OfficialLayout:
         net = self.generator.module if hasattr(self.generator, 'module') else self.generator
@@ -137,9 +150,6 @@ class DiffIRS2(DiffIREditorBase):
 
     def teacher_prior(self, lq: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         """``z_S1`` from the frozen teacher."""
-        param = next(self.teacher.parameters())
-        if param.device != lq.device:
-            self.teacher.to(lq.device)
         with torch.no_grad():
             return self.teacher.extract_prior(lq, gt)
 
@@ -149,7 +159,7 @@ class DiffIRS2(DiffIREditorBase):
         gt = samples.gt_img
         it = current_iter()
         if self.progressive is not None:
-            lq, gt = self.progressive(lq, gt, it, self._crop_rng)
+            lq, gt = self.progressive(lq, gt, it, self.crop_rng)
         return lq, gt, samples, it
 
     def train_step(self, data: dict,

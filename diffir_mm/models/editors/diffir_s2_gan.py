@@ -1,6 +1,7 @@
 """Stage-2 GAN editor of DiffIR (real-world and bicubic SR): adds perceptual and GAN losses."""
 from __future__ import annotations
 
+import re
 from typing import Dict, Optional, Union
 
 import torch
@@ -9,8 +10,9 @@ from mmengine.optim import OptimWrapperDict
 from mmagic.models.utils import set_requires_grad
 from mmagic.registry import MODELS
 
-from diffir_mm.archs import CheckpointMismatchError
+from diffir_mm.archs import CheckpointMismatchError, read_checkpoint
 from diffir_mm.archs.official import OfficialLayout
+from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
 
 from .common import frozen_copy, load_into, load_network_checkpoint
 from .diffir_s2 import DiffIRS2
@@ -37,6 +39,10 @@ class DiffIRS2GAN(DiffIRS2):
         stage2_checkpoint: Stage-2 checkpoint the generator starts from (ours or official).
         stage1_checkpoint: Stage-1 checkpoint of the teacher; may be omitted when
             ``stage2_checkpoint`` is ours and stores the teacher.
+        discriminator_checkpoint: Optional discriminator to start from (official
+            ``pretrain_network_d`` of ``finetune_DiffIRS2_GAN_x*_V2.yml``): one of our GAN
+            checkpoints (its ``discriminator.*`` weights) or an official ``net_d_*.pth``
+            (``params``). Loaded strictly in :meth:`init_weights`.
         train_cfg: ``l1_gt_usm``, ``percep_gt_usm``, ``gan_gt_usm`` (bools), ``disc_steps``
             (generator every N iterations, 1) and ``disc_init_steps`` (0).
     """
@@ -45,7 +51,8 @@ class DiffIRS2GAN(DiffIRS2):
                  perceptual_loss: Optional[dict] = None, gan_loss: Optional[dict] = None,
                  prior_loss: Optional[dict] = None, teacher: Optional[dict] = None,
                  stage2_checkpoint: Optional[str] = None,
-                 stage1_checkpoint: Optional[str] = None, is_use_ema: bool = True,
+                 stage1_checkpoint: Optional[str] = None,
+                 discriminator_checkpoint: Optional[str] = None, is_use_ema: bool = True,
                  kd_tau: float = 0.15, train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None) -> None:
@@ -57,6 +64,7 @@ class DiffIRS2GAN(DiffIRS2):
         self.perceptual_loss = MODELS.build(perceptual_loss) if perceptual_loss else None
         self.gan_loss = MODELS.build(gan_loss) if gan_loss else None
         self.stage2_checkpoint = stage2_checkpoint
+        self.discriminator_checkpoint = discriminator_checkpoint
         cfg = train_cfg or {}
         self.l1_gt_usm = bool(cfg.get('l1_gt_usm', False))
         self.percep_gt_usm = bool(cfg.get('percep_gt_usm', False))
@@ -92,6 +100,27 @@ class DiffIRS2GAN(DiffIRS2):
             source = f'teacher of {self.stage2_checkpoint}'
         load_into(self.teacher, teacher, f'stage-1 weights ({source})')
         self.teacher.eval()
+        if self.discriminator_checkpoint:
+            self.load_discriminator(self.discriminator_checkpoint)
+
+    def load_discriminator(self, path: str) -> None:
+        """Discriminator <- ``discriminator.*`` of our checkpoint or an official ``net_d`` file.
+
+        Raises:
+            FileNotFoundError / CheckpointMismatchError with a one-line explanation.
+        """
+        allow_mmengine_checkpoint_globals()  # our checkpoints also hold mmengine's meta
+        ckpt = read_checkpoint(path)
+        what = f'discriminator checkpoint {path} (model.discriminator_checkpoint)'
+        if 'state_dict' in ckpt:  # ours (mmengine)
+            state = {k[len('discriminator.'):]: v for k, v in ckpt['state_dict'].items()
+                     if k.startswith('discriminator.')}
+            if not state:
+                raise CheckpointMismatchError(f'{what} holds no discriminator.* weights')
+        else:  # official BasicSR net_d: {'params': ...}; its convN are MMagic's conv_N
+            state = {re.sub(r'^conv(\d)', r'conv_\1', re.sub(r'^module\.', '', k)): v
+                     for k, v in ckpt.get('params', ckpt).items()}
+        load_into(self.discriminator, state, what)
 
     def _usm_gt(self, samples, gt: torch.Tensor) -> torch.Tensor:
         usm = samples.get('gt_unsharp', None) if hasattr(samples, 'get') else None
