@@ -71,8 +71,8 @@ for _s in ('', '_x2', '_x1'):
         'sr', _scale, 2, 1000000, 9, 2e-4, ADAM_99,
         dict(encoder=[60000], encoder_gamma=0.1, generator=[700000], generator_gamma=0.5), True,
         dict(encoder_iters=100000, realsr=True))
-    for _v2 in (False, True):
-        TABLE[f'diffir_sr{_s}_s2_gan' + ('_v2' if _v2 else '')] = (
+    for _suffix, _v2 in (('', False), ('_v2', True), ('_v2_finetune', True)):
+        TABLE[f'diffir_sr{_s}_s2_gan{_suffix}'] = (
             'sr', _scale, 'gan', 400000, 9, 1e-4, ADAM_99,
             dict(generator=[300000], generator_gamma=0.5, d_lr=1e-4), True,
             dict(realsr=True, usm=_v2))

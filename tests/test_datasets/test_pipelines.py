@@ -157,7 +157,7 @@ def test_gopro_val_test_inference(data):
         ds = build(dl.dataset, f'{data}/{root}')
         assert chw(ds[1]) == ((3, 272, 288), (3, 272, 288))
     prefixes = [[m.prefix for m in ev.metrics] for ev in cfg.test_evaluator]
-    assert prefixes == [['GoPro', 'GoPro'], ['HIDE', 'HIDE']]
+    assert prefixes == [['GoPro'] * 3, ['HIDE'] * 3]  # PSNR, SSIM, MatlabSSIM
     assert cfg.test_cfg.type == 'MultiTestLoop'
     infer = build(
         dict(cfg.test_dataloader[0].dataset, pipeline=cfg.inference_pipeline),
@@ -256,7 +256,8 @@ def test_realsr_official_degradation_settings():
 
 def test_realsr_test_sets(data):
     cfg = load('realsr_df2k_ost.py')
-    canon, ntire = cfg.test_dataloader
+    canon, ntire, aim = cfg.test_dataloader
+    assert aim.dataset.data_prefix == dict(img='valid-input-noisy', gt='valid-gt-clean')
     for dl, root in ((canon, 'RealSR'), (ntire, 'NTIRE2020-Track1')):
         ds = build(dl.dataset, f'{data}/{root}')
         assert len(ds) == 3
@@ -264,9 +265,9 @@ def test_realsr_test_sets(data):
     ds = build(cfg.val_dataloader.dataset, f'{data}/NTIRE2020-Track1')
     assert chw(ds[0]) == ((3, 24, 24), (3, 96, 96))
     metrics = [[m.type for m in ev.metrics] for ev in cfg.test_evaluator]
-    assert metrics == [['PSNR', 'LPIPS', 'DISTS', 'NoRefNIQE']] * 2
-    assert cfg.test_evaluator[0].metrics[0].crop_border == 4
-    assert cfg.test_evaluator[0].metrics[0].convert_to == 'Y'
+    assert metrics == [['PSNR', 'SSIM', 'LPIPS', 'DISTS', 'NoRefNIQE']] * 3
+    for metric in cfg.test_evaluator[0].metrics[:2]:  # official Metric/PSNR.py
+        assert metric.crop_border == 4 and metric.convert_to == 'Y'
     # x2: RealSR Canon Test/2 only
     cfg2 = load('realsr_df2k_ost_x2.py')
     assert len(cfg2.test_dataloader) == 1
@@ -340,21 +341,21 @@ def fast_lpips_vgg(monkeypatch):
 
 
 def test_realsr_test_loop_end_to_end(data, tmp_path, fast_lpips_vgg):
-    """MultiTestLoop over both paired RealSR test sets with all metrics
-    (random metric weights), as the base config defines them."""
+    """MultiTestLoop over the RealSR-Canon and NTIRE2020 test sets with all
+    metrics (random metric weights), as the base config defines them."""
     base = osp.join(BASES, 'realsr_df2k_ost.py')
     cfg_path = tmp_path / 'realsr_test.py'
     cfg_path.write_text(f'''
 _base_ = [{RUNTIME!r}, {base!r}]
 model = {_tiny_sr_model()!r}
-test_dataloader = _base_.test_dataloader
+test_dataloader = _base_.test_dataloader[:2]
 test_dataloader[0]['dataset']['data_root'] = {data + '/RealSR'!r}
 test_dataloader[1]['dataset']['data_root'] = {data + '/NTIRE2020-Track1'!r}
 for _dl in test_dataloader:
     _dl['num_workers'] = 0
     _dl['dataset']['indices'] = 1
 del _dl
-test_evaluator = _base_.test_evaluator
+test_evaluator = _base_.test_evaluator[:2]
 visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
 log_level = 'WARNING'
 ''')
@@ -366,7 +367,7 @@ log_level = 'WARNING'
     metrics = _run_test(
         str(tmp_path / 'realsr_test_random.py'), str(tmp_path / 'work'))
     for prefix in ('RealSR-Canon', 'NTIRE2020-T1'):
-        for key in ('PSNR', 'LPIPS', 'DISTS', 'NIQE'):
+        for key in ('PSNR', 'SSIM', 'LPIPS', 'DISTS', 'NIQE'):
             assert np.isfinite(metrics[f'{prefix}/{key}'])
         assert metrics[f'{prefix}/LPIPS'] > 0
 

@@ -154,3 +154,110 @@ def test_s2_gan_step(s1_ckpt, tmp_path):
                         'loss_d_fake'}
     assert any(not torch.equal(g0[k], v) for k, v in gan.generator.state_dict().items())
     assert any(not torch.equal(d0[k], v) for k, v in gan.discriminator.state_dict().items())
+
+
+def _progressive_s1(monkeypatch, rank):
+    import diffir_mm.models.editors.base as base
+    monkeypatch.setattr(base, 'get_dist_info', lambda: (rank, 2))
+    return MODELS.build(dict(
+        type='DiffIRS1', generator=dict(type='DiffIRS1Net', **TINY),
+        pixel_loss=dict(type='L1Loss'), data_preprocessor=PRE,
+        train_cfg=dict(progressive=dict(iters=[2, 2], mini_batch_sizes=[2, 1],
+                                        gt_sizes=[16, 8], scale=2))))
+
+
+def _crops(model, n=6):
+    lq = torch.arange(4 * 3 * 16 * 16, dtype=torch.float32).view(4, 3, 16, 16)
+    gt = torch.arange(4 * 3 * 32 * 32, dtype=torch.float32).view(4, 3, 32, 32)
+    return [model.progressive(lq, gt, it, model.crop_rng)[0] for it in range(n)]
+
+
+def test_progressive_crops_differ_between_ranks_and_are_reproducible(monkeypatch):
+    torch.manual_seed(123)  # the run seed (mmengine's randomness.seed)
+    rank0, rank1 = _progressive_s1(monkeypatch, 0), _progressive_s1(monkeypatch, 1)
+    torch.manual_seed(123)
+    rank0_again = _progressive_s1(monkeypatch, 0)
+    a, b, again = _crops(rank0), _crops(rank1), _crops(rank0_again)
+    assert all(torch.equal(x, y) for x, y in zip(a, again))
+    assert any(not torch.equal(x, y) for x, y in zip(a, b))
+    torch.manual_seed(124)  # another run seed, other crops
+    assert any(not torch.equal(x, y) for x, y in zip(a, _crops(_progressive_s1(monkeypatch, 0))))
+
+
+def test_crop_rng_state_round_trips_through_a_checkpoint(monkeypatch, tmp_path):
+    model = _progressive_s1(monkeypatch, 0)
+    _crops(model, 3)
+    path = tmp_path / 'rng.pth'
+    torch.save(model.random_states(), path)
+    expected = _crops(model)
+    other = _progressive_s1(monkeypatch, 1)
+    other.load_random_states(torch.load(path, weights_only=True))
+    assert all(torch.equal(x, y) for x, y in zip(expected, _crops(other)))
+
+
+def test_teacher_is_a_frozen_submodule_left_out_of_state_dict(s1_ckpt):
+    path, s1 = s1_ckpt
+    model = _s2(path)
+    model.init_weights()
+    assert dict(model.named_children())['teacher'] is model.teacher
+    assert all(not p.requires_grad for p in model.teacher.parameters())
+    assert not any(k.startswith('teacher.') for k in model.state_dict())
+    # loading our (teacher-less) state dict keeps the teacher and reports nothing missing
+    teacher = copy.deepcopy(model.teacher.state_dict())
+    fresh = _s2(path)
+    result = fresh.load_state_dict(model.state_dict(), strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert not all(torch.equal(v, fresh.teacher.state_dict()[k]) for k, v in teacher.items())
+    model.train()
+    assert not model.teacher.training and model.generator.training
+
+
+def _gan(s2_path, s1_path, mid_channels=8, **kwargs):
+    return MODELS.build(dict(
+        type='DiffIRS2GAN', generator=dict(type='DiffIRS2Net', **TINY),
+        discriminator=dict(type='UNetDiscriminatorWithSpectralNorm', in_channels=3,
+                           mid_channels=mid_channels, skip_connection=True),
+        pixel_loss=dict(type='L1Loss'), stage2_checkpoint=str(s2_path),
+        stage1_checkpoint=s1_path, data_preprocessor=PRE, **kwargs))
+
+
+def test_gan_discriminator_checkpoint(s1_ckpt, tmp_path):
+    """model.discriminator_checkpoint: ours or an official net_d file; one-line errors."""
+    path, _ = s1_ckpt
+    s2 = _s2(path)
+    s2.init_weights()
+    s2_path = tmp_path / 's2.pth'
+    torch.save({'state_dict': s2.state_dict()}, s2_path)
+    v1 = _gan(s2_path, path)
+    v1.init_weights()
+    with torch.no_grad():  # a "trained" V1 discriminator
+        for p in v1.discriminator.parameters():
+            p.add_(torch.randn_like(p))
+    v1_path = tmp_path / 'v1.pth'
+    torch.save({'state_dict': v1.state_dict(), 'meta': {'iter': 400000}}, v1_path)
+    want = v1.discriminator.state_dict()
+
+    # V2 fine-tuning: generator and discriminator from the V1 checkpoint
+    v2 = _gan(v1_path, path, discriminator_checkpoint=str(v1_path))
+    v2.init_weights()
+    assert all(torch.equal(v, v2.discriminator.state_dict()[k]) for k, v in want.items())
+    assert torch.equal(v2.generator.state_dict()['cpen.mlp.0.weight'],
+                       v1.generator_ema.state_dict()['cpen.mlp.0.weight'])
+
+    # an official BasicSR net_d file: {'params': ...} with conv0..conv9 names
+    official = tmp_path / 'net_d_400000.pth'
+    torch.save({'params': {k.replace('conv_', 'conv'): v for k, v in want.items()}}, official)
+    v2_official = _gan(v1_path, path, discriminator_checkpoint=str(official))
+    v2_official.init_weights()
+    assert all(torch.equal(v, v2_official.discriminator.state_dict()[k])
+               for k, v in want.items())
+
+    wrong_width = _gan(v1_path, path, mid_channels=16, discriminator_checkpoint=str(v1_path))
+    with pytest.raises(CheckpointMismatchError, match='discriminator_checkpoint') as err:
+        wrong_width.init_weights()
+    assert '\n' not in str(err.value) and 'differ in shape' in str(err.value)
+    no_disc = _gan(v1_path, path, discriminator_checkpoint=str(s2_path))
+    with pytest.raises(CheckpointMismatchError, match='no discriminator'):
+        no_disc.init_weights()
+    with pytest.raises(FileNotFoundError):
+        _gan(v1_path, path, discriminator_checkpoint=str(tmp_path / 'nope.pth')).init_weights()
