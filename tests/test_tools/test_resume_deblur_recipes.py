@@ -5,7 +5,8 @@ DIRformer on 64x64 photo pairs; everything else (progressive patches drawn by th
 the stage-2 encoder warm-up, validation isolation, the runtime base's random-state hook) is the
 recipe's. Each run takes 6 iterations with a progressive phase boundary at iteration 3 and (S2)
 the warm-up boundary at iteration 4; a run resumed from the iteration-2 checkpoint crosses both
-and must reach bit-identical weights and optimizer states.
+and must reach bit-identical weights and optimizer states. The same holds for two processes
+(``tools/dist_train.sh``, gloo), whose ranks crop differently and get their own states back.
 """
 import os
 import os.path as osp
@@ -14,7 +15,8 @@ import shutil
 import cv2
 import pytest
 import torch
-from helpers import REPO_ROOT, TOOLS_DIR, run_python, sample_image
+from helpers import (REPO_ROOT, TOOLS_DIR, free_port, run_command, run_python, sample_image,
+                     subprocess_env)
 
 TRAIN = osp.join(TOOLS_DIR, 'train.py')
 TINY_DEBLUR = 'dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, n_encoder_res=1'
@@ -72,17 +74,24 @@ def _load(path):
     return torch.load(path, map_location='cpu', weights_only=True)
 
 
-def _train_and_resume(root, name, text):
+def _run_train(cfg, work_dir, processes, *args):
+    if processes == 1:
+        return run_python([TRAIN, str(cfg), '--work-dir', str(work_dir), *args], timeout=900)
+    env = subprocess_env({'PORT': str(free_port())})
+    return run_command(['bash', osp.join(TOOLS_DIR, 'dist_train.sh'), str(cfg), str(processes),
+                        '--work-dir', str(work_dir), *args], env=env, timeout=900)
+
+
+def _train_and_resume(root, name, text, processes=1):
     """Uninterrupted 6 iterations, and 4 more from a copy of the iteration-2 checkpoint."""
     cfg = root / f'{name}.py'
     cfg.write_text(text)
     full, resumed = root / f'{name}_full', root / f'{name}_resumed'
-    run_python([TRAIN, str(cfg), '--work-dir', str(full)], timeout=900)
+    _run_train(cfg, full, processes)
     resumed.mkdir()
     shutil.copy(full / 'iter_2.pth', resumed)
     (resumed / 'last_checkpoint').write_text(str(resumed / 'iter_2.pth'))
-    log = run_python([TRAIN, str(cfg), '--work-dir', str(resumed), '--resume'],
-                     timeout=900).stdout
+    log = _run_train(cfg, resumed, processes, '--resume').stdout
     assert 'random states restored from the checkpoint of iter 2' in log
     return _load(full / 'iter_6.pth'), _load(resumed / 'iter_6.pth'), full
 
@@ -129,3 +138,17 @@ def test_deblur_s2_resume_is_exact(gopro, stage1):
     full, resumed, _ = _train_and_resume(gopro, 's2', text)
     _assert_identical(full, resumed)
     assert not any(k.startswith('teacher.') for k in full['state_dict'])  # not saved
+
+
+def test_deblur_s1_two_processes_resume_exactly_with_per_rank_crops(gopro):
+    full, resumed, _ = _train_and_resume(gopro, 's1_dist', _config(gopro, 'diffir_deblur_s1.py'),
+                                         processes=2)
+    _assert_identical(full, resumed)
+    states = full['rng_state']['states']
+    assert full['rng_state']['world_size'] == 2 and len(states) == 2
+    crop0, crop1 = (s['model']['progressive_crop'] for s in states)
+    assert crop0 != crop1  # the ranks crop differently
+    assert not torch.equal(states[0]['state']['torch'], states[1]['state']['torch'])
+    # and the resumed run continued each rank's own streams
+    for a, b in zip(states, resumed['rng_state']['states']):
+        assert a['model'] == b['model'] and torch.equal(a['state']['torch'], b['state']['torch'])
