@@ -133,3 +133,17 @@ def test_v2_finetune_starts_from_v1_generator_and_discriminator(name):
     for key in ('train_cfg', 'optim_wrapper', 'param_scheduler', 'train_dataloader',
                 'val_dataloader', 'val_evaluator', 'default_hooks'):
         assert cfg[key] == v2[key], key
+
+
+@pytest.mark.parametrize('scale,base', [(4, 'realsr_df2k_ost'), (2, 'realsr_df2k_ost_x2'),
+                                        (1, 'realsr_df2k_ost_x1')])
+def test_realsr_test_protocol(scale, base):
+    """Test sets of test_DiffIRS2_GAN_x{scale}.yml, metrics of DiffIR-RealSR/Metric/PSNR.py."""
+    cfg = Config.fromfile(str(CONFIGS / '_base_' / 'datasets' / f'{base}.py'))
+    sets = [canon(scale), NTIRE, AIM] if scale == 4 else [canon(scale)]
+    assert [dl.dataset.data_prefix for dl in cfg.test_dataloader] == [
+        dict(img=lq, gt=gt) for _, lq, gt in sets]
+    for evaluator, (prefix, _, _) in zip(cfg.test_evaluator, sets, strict=True):
+        psnr, ssim = evaluator.metrics[:2]
+        assert [(m.type, m.crop_border, m.convert_to, m.prefix) for m in (psnr, ssim)] == [
+            ('PSNR', 4, 'Y', prefix), ('SSIM', 4, 'Y', prefix)]

@@ -8,35 +8,24 @@ the warm-up boundary at iteration 4; a run resumed from the iteration-2 checkpoi
 and must reach bit-identical weights and optimizer states. The same holds for two processes
 (``tools/dist_train.sh``, gloo), whose ranks crop differently and get their own states back.
 """
-import os
 import os.path as osp
 import shutil
 
-import cv2
 import pytest
 import torch
-from helpers import (REPO_ROOT, TOOLS_DIR, free_port, run_command, run_python, sample_image,
-                     subprocess_env)
+from helpers import (REPO_ROOT, TOOLS_DIR, free_port, make_paired_images, run_command,
+                     run_python, subprocess_env)
 
 TRAIN = osp.join(TOOLS_DIR, 'train.py')
 TINY_DEBLUR = 'dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, n_encoder_res=1'
-PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket')
-
-
-def _write(path, rgb):
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    cv2.imwrite(path, rgb[..., ::-1])
 
 
 @pytest.fixture(scope='module')
 def gopro(tmp_path_factory):
-    """A GoPro-like folder: 4 train pairs (64x64), 1 test pair (48x48)."""
+    """Blurred/sharp photo pairs: 3 for training (64x64), 1 for validation (48x48)."""
     root = tmp_path_factory.mktemp('gopro')
-    for i, name in enumerate(PHOTOS):
-        split, size = ('test', 48) if i == 3 else ('train', 64)
-        sharp = sample_image(name, size)
-        _write(str(root / split / 'target' / f'{name}.png'), sharp)
-        _write(str(root / split / 'input' / f'{name}.png'), cv2.GaussianBlur(sharp, (7, 7), 2))
+    make_paired_images(str(root / 'train'), num=3, size=64, mode='blur')
+    make_paired_images(str(root / 'test'), num=1, size=48, mode='blur', names=('rocket', ))
     return root
 
 
@@ -55,9 +44,10 @@ for _step in val_pipeline:
     if _step['type'] == 'Crop':
         _step['crop_size'] = (32, 32)
 del _step
-train_dataloader = dict(batch_size=2, num_workers=0,
-                        dataset=dict(data_root='{root}', pipeline=train_pipeline))
-val_dataloader = dict(num_workers=0, dataset=dict(data_root='{root}', pipeline=val_pipeline))
+train_dataloader = dict(batch_size=2, num_workers=0, dataset=dict(
+    data_root='{root}', data_prefix=dict(img='train/lq', gt='train/gt'), pipeline=train_pipeline))
+val_dataloader = dict(num_workers=0, dataset=dict(
+    data_root='{root}', data_prefix=dict(img='test/lq', gt='test/gt'), pipeline=val_pipeline))
 test_dataloader = None
 test_evaluator = None
 test_cfg = None

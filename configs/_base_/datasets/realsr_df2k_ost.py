@@ -289,6 +289,15 @@ gan_val_evaluator = [
         ]) for name in gan_val_sets
 ]
 del gan_val_sets
+# x2 / x1 GAN stage (official train_DiffIRS2_GAN_x{2,1}*.yml, finetune_*_x{2,1}_V2.yml): RealSR
+# Canon only, PSNR-Y crop 4, no SSIM; used by realsr_df2k_ost_x2.py / _x1.py.
+canon_gan_val_evaluator = [
+    dict(
+        type='Evaluator',
+        metrics=[
+            dict(type='PSNR', crop_border=4, convert_to='Y', prefix='RealSR-Canon')
+        ])
+]
 
 
 # official metric scripts: PSNR-Y and SSIM-Y crop 4 (Metric/PSNR.py), LPIPS-VGG

@@ -27,19 +27,8 @@ val_dataloader = dict(
 val_evaluator = [
     dict(type='PSNR', crop_border=0, convert_to='Y', prefix='RealSR-Canon'),
 ]
-# GAN stage (official train_DiffIRS2_GAN_x2.yml, _V2.yml, finetune_DiffIRS2_GAN_x2_V2.yml):
-# RealSR Canon only, PSNR-Y crop 4 (no SSIM).
+# GAN stage (official train_DiffIRS2_GAN_x2*.yml): RealSR Canon, PSNR-Y crop 4
 gan_val_dataloader = [val_dataloader]
-gan_val_evaluator = [
-    dict(
-        type='Evaluator',
-        metrics=[
-            dict(
-                type='PSNR',
-                crop_border=4,
-                convert_to='Y',
-                prefix='RealSR-Canon')
-        ])
-]
+gan_val_evaluator = _base_.canon_gan_val_evaluator
 test_dataloader = [dict(_base_.eval_loader_cfg, dataset=realsr_canon_dataset)]
 test_evaluator = [_base_.test_evaluator[0]]
