@@ -118,30 +118,36 @@ def test_s2_requires_stage1_checkpoint(tmp_path, s1_ckpt):
         model.init_weights()
 
 
-def test_s2_gan_step(s1_ckpt, tmp_path):
-    path, _ = s1_ckpt
-    s2 = _s2(path)
+def _saved_s2(s1_path, tmp_path):
+    """A stage-2 model initialised from stage 1, and its checkpoint file."""
+    s2 = _s2(s1_path)
     s2.init_weights()
     s2_path = tmp_path / 's2.pth'
     torch.save({'state_dict': s2.state_dict()}, s2_path)
-    gan = MODELS.build(dict(
+    return s2, s2_path
+
+
+def _gan(s2_path, s1_path, mid_channels=8, **kwargs):
+    return MODELS.build(dict(
         type='DiffIRS2GAN', generator=dict(type='DiffIRS2Net', **TINY),
         discriminator=dict(type='UNetDiscriminatorWithSpectralNorm', in_channels=3,
-                           mid_channels=8, skip_connection=True),
-        pixel_loss=dict(type='L1Loss'),
-        perceptual_loss=dict(type='VGGPerceptualLoss', allow_random_weights=True,
-                             layer_weights={'conv1_2': 0.1, 'conv2_2': 1.0}),
-        gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=1.0),
-        stage2_checkpoint=str(s2_path), stage1_checkpoint=path, data_preprocessor=PRE))
+                           mid_channels=mid_channels, skip_connection=True),
+        pixel_loss=dict(type='L1Loss'), stage2_checkpoint=str(s2_path),
+        stage1_checkpoint=s1_path, data_preprocessor=PRE, **kwargs))
+
+
+def test_s2_gan_step(s1_ckpt, tmp_path):
+    path, _ = s1_ckpt
+    s2, s2_path = _saved_s2(path, tmp_path)
+    gan = _gan(s2_path, path,
+               perceptual_loss=dict(type='VGGPerceptualLoss', allow_random_weights=True,
+                                    layer_weights={'conv1_2': 0.1, 'conv2_2': 1.0}),
+               gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=1.0))
     gan.init_weights()
     assert torch.equal(gan.generator.state_dict()['cpen.mlp.0.weight'],
                        s2.generator_ema.state_dict()['cpen.mlp.0.weight'])
     assert not any(k.startswith('teacher.') for k in s2.state_dict())  # never saved
-    gan_no_teacher = MODELS.build(dict(
-        type='DiffIRS2GAN', generator=dict(type='DiffIRS2Net', **TINY),
-        discriminator=dict(type='UNetDiscriminatorWithSpectralNorm', in_channels=3,
-                           mid_channels=8), pixel_loss=dict(type='L1Loss'),
-        stage2_checkpoint=str(s2_path), data_preprocessor=PRE))
+    gan_no_teacher = _gan(s2_path, None)
     with pytest.raises(CheckpointMismatchError, match='stage1_checkpoint'):
         gan_no_teacher.init_weights()
     opt = OptimWrapperDict(
@@ -212,22 +218,10 @@ def test_teacher_is_a_frozen_submodule_left_out_of_state_dict(s1_ckpt):
     assert not model.teacher.training and model.generator.training
 
 
-def _gan(s2_path, s1_path, mid_channels=8, **kwargs):
-    return MODELS.build(dict(
-        type='DiffIRS2GAN', generator=dict(type='DiffIRS2Net', **TINY),
-        discriminator=dict(type='UNetDiscriminatorWithSpectralNorm', in_channels=3,
-                           mid_channels=mid_channels, skip_connection=True),
-        pixel_loss=dict(type='L1Loss'), stage2_checkpoint=str(s2_path),
-        stage1_checkpoint=s1_path, data_preprocessor=PRE, **kwargs))
-
-
 def test_gan_discriminator_checkpoint(s1_ckpt, tmp_path):
     """model.discriminator_checkpoint: ours or an official net_d file; one-line errors."""
     path, _ = s1_ckpt
-    s2 = _s2(path)
-    s2.init_weights()
-    s2_path = tmp_path / 's2.pth'
-    torch.save({'state_dict': s2.state_dict()}, s2_path)
+    _, s2_path = _saved_s2(path, tmp_path)
     v1 = _gan(s2_path, path)
     v1.init_weights()
     with torch.no_grad():  # a "trained" V1 discriminator
