@@ -83,4 +83,5 @@ def test_registered_metric_vs_mmagic_ssim(capsys):
     with capsys.disabled():
         for name, ours, mm in rows:
             print(f'\n{name}: MATLAB-style SSIM {ours:.6f}  MMagic SSIM {mm:.6f}')
-    assert all(abs(ours - mm) > 1e-4 for _, ours, mm in rows)
+    # the volume filter also averages across channels: MMagic's per-channel SSIM reads lower
+    assert all(ours > mm + 1e-4 for _, ours, mm in rows)
