@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import cv2
 import numpy as np
 import torch
 from mmagic.evaluation.metrics.base_sample_wise_metric import BaseSampleWiseMetric
@@ -40,20 +41,31 @@ def _gaussian_taps(sigma: float) -> np.ndarray:
     return taps / taps.sum()
 
 
-def _filter_replicate(volume: np.ndarray, taps: np.ndarray) -> np.ndarray:
-    """Separable correlation with ``taps`` along every axis, edges replicated."""
+def _channel_mixing(taps: np.ndarray, channels: int) -> np.ndarray:
+    """The filter along the channel axis as a ``channels x channels`` matrix.
+
+    With ``'replicate'`` padding, tap ``k`` of output channel ``c`` reads channel
+    ``clip(c + k - radius, 0, channels - 1)``; summing the taps that land on the same channel
+    gives the exact matrix (11 taps over 3 channels mostly read the edge copies).
+    """
     radius = len(taps) // 2
-    out = volume
-    for axis in range(volume.ndim):
-        pad = [(0, 0)] * volume.ndim
-        pad[axis] = (radius, radius)
-        padded = np.pad(out, pad, mode='edge')
-        size = out.shape[axis]
-        acc = np.zeros_like(out)
+    mixing = np.zeros((channels, channels))
+    for out in range(channels):
         for k, weight in enumerate(taps):
-            acc += weight * np.take(padded, np.arange(k, k + size), axis=axis)
-        out = acc
-    return out
+            mixing[out, min(max(out + k - radius, 0), channels - 1)] += weight
+    return mixing
+
+
+def _filter_replicate(volume: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Separable correlation of an ``H x W x C`` float64 volume with ``taps`` on every axis.
+
+    Rows and columns: OpenCV's separable filter with replicated borders; channels: the matrix
+    of :func:`_channel_mixing`. A depth-1 volume (2-D image) is left as it is along the
+    channels, as MATLAB's 2-D ``imgaussfilt``.
+    """
+    planar = cv2.sepFilter2D(volume, cv2.CV_64F, taps, taps, borderType=cv2.BORDER_REPLICATE)
+    planar = planar.reshape(volume.shape)
+    return planar @ _channel_mixing(taps, volume.shape[2]).T
 
 
 def matlab_ssim(img: np.ndarray, ref: np.ndarray, sigma: float = MATLAB_SSIM_SIGMA,
@@ -71,8 +83,9 @@ def matlab_ssim(img: np.ndarray, ref: np.ndarray, sigma: float = MATLAB_SSIM_SIG
     """
     if img.shape != ref.shape:
         raise ValueError(f'ssim needs images of the same shape, got {img.shape} and {ref.shape}')
-    a = np.asarray(img, dtype=np.float64)
-    b = np.asarray(ref, dtype=np.float64)
+    if img.ndim not in (2, 3):
+        raise ValueError(f'ssim needs an H x W or H x W x C array, got shape {img.shape}')
+    a, b = (np.asarray(x, dtype=np.float64).reshape(*img.shape[:2], -1) for x in (img, ref))
     taps = _gaussian_taps(sigma)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu_a, mu_b = _filter_replicate(a, taps), _filter_replicate(b, taps)
@@ -81,7 +94,7 @@ def matlab_ssim(img: np.ndarray, ref: np.ndarray, sigma: float = MATLAB_SSIM_SIG
     var_b = _filter_replicate(b * b, taps) - mu_b2
     cov = _filter_replicate(a * b, taps) - mu_ab
     ssim_map = ((2 * mu_ab + c1) * (2 * cov + c2)) / ((mu_a2 + mu_b2 + c1) * (var_a + var_b + c2))
-    return float(ssim_map.mean())
+    return float(ssim_map.mean())  # float64 throughout, as MATLAB for integer images
 
 
 @METRICS.register_module()
