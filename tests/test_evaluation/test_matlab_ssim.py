@@ -58,6 +58,9 @@ def test_matches_scipy_reference_on_photos(name, img, gt):
     per_channel = np.mean([_reference_ssim(img[..., c], gt[..., c]) for c in range(3)])
     assert abs(ours - per_channel) > 1e-4
     assert matlab_ssim(gt, gt) == pytest.approx(1.0, abs=1e-12)
+    # a 2-D (grayscale) image: MATLAB's 2-D imgaussfilt path
+    gray, gray_gt = img[..., 1], gt[..., 1]
+    assert abs(matlab_ssim(gray, gray_gt) - _reference_ssim(gray, gray_gt)) < 1e-6
 
 
 def _bgr_chw(rgb):
