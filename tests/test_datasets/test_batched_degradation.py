@@ -23,8 +23,7 @@ from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import diffir_mm  # noqa: E402,F401
-from diffir_mm.datasets.transforms import (RealESRGANRandomBlur,  # noqa: E402
-                                           RealESRGANRandomNoise, RealESRGANRandomResize)
+from diffir_mm.datasets.transforms import RealESRGANRandomNoise  # noqa: E402
 from diffir_mm.models.data_preprocessors import (DiffJPEG, TrainingPairQueue,  # noqa: E402
                                                  filter2d, usm_sharpen)
 from diffir_mm.models.data_preprocessors import real_esrgan_preprocessor as rp  # noqa: E402
