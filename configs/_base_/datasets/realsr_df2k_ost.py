@@ -113,7 +113,8 @@ usm_gt = dict(
 # GT and its three kernels; `realsr_data_preprocessor` degrades, crops to
 # gt_size, queues and adds `gt_unsharp`. V2 (degrade the unsharp-masked GT):
 # model.data_preprocessor.degrade_unsharp_gt=True.
-train_pipeline = [
+# Both pipelines start by loading the GT and cropping/flipping it to 400x400.
+gt_crop_steps = [
     dict(
         type='LoadImageFromFile',
         key='gt',
@@ -128,6 +129,8 @@ train_pipeline = [
         keys=['gt'],
         crop_size=(crop_pad_size, crop_pad_size),
         random_crop=True),
+]
+train_pipeline = [dict(step) for step in gt_crop_steps] + [
     dict(
         type='GenerateRealESRGANKernels',
         kernels=dict(
@@ -156,22 +159,8 @@ realsr_data_preprocessor = dict(
 # CPU per-image degradation (option). The LQ `img` is synthesised from a copy
 # of the GT (S1, S2 and GAN V1). For the GAN V2 recipe (degrade the
 # unsharp-masked GT) use `train_pipeline_cpu_usm_source` (below) instead.
-train_pipeline_cpu = [
-    dict(
-        type='LoadImageFromFile',
-        key='gt',
-        color_type='color',
-        channel_order='rgb',
-        imdecode_backend='cv2'),
+train_pipeline_cpu = [dict(step) for step in gt_crop_steps] + [
     dict(type='SetValues', dictionary=dict(scale=scale)),
-    dict(type='Flip', keys=['gt'], flip_ratio=0.5,
-         direction='horizontal'),  # use_hflip: True, use_rot: False
-    dict(type='PadToMinSize', keys=['gt'], min_size=crop_pad_size),
-    dict(
-        type='Crop',
-        keys=['gt'],
-        crop_size=(crop_pad_size, crop_pad_size),
-        random_crop=True),
     dict(type='CopyValues', src_keys=['gt'], dst_keys=['img']),
     # first-order degradation
     dict(type='RealESRGANRandomBlur', params=first_blur, keys=['img']),
@@ -242,7 +231,7 @@ del _copy
 del blur_kernel_list, blur_kernel_prob, blur_kernel_size, resize_opt
 del resize_prob, first_blur, first_resize, first_noise, first_jpeg
 del second_blur, second_resize, second_noise, second_jpeg, final_resize
-del final_sinc
+del final_sinc, gt_crop_steps
 
 # Paired LR/HR evaluation: GT only reaches the metrics (never the network).
 val_pipeline = [
