@@ -8,7 +8,9 @@ tracking labelled samples, and a tiny stage-1 recipe trains with it end to end.
 import copy
 import io
 import math
+import os
 import os.path as osp
+import shutil
 import sys
 
 import cv2
@@ -29,7 +31,8 @@ from diffir_mm.models.data_preprocessors import (DiffJPEG, TrainingPairQueue,  #
 from diffir_mm.models.data_preprocessors import real_esrgan_preprocessor as rp  # noqa: E402
 from diffir_mm.models.data_preprocessors.degradations import (  # noqa: E402
     add_gaussian_noise, add_poisson_noise)
-from helpers import REPO_ROOT, SAMPLE_IMAGES, sample_image  # noqa: E402
+from helpers import (REPO_ROOT, SAMPLE_IMAGES, TOOLS_DIR, run_python,  # noqa: E402
+                     sample_image)
 from mmagic.registry import MODELS  # noqa: E402
 
 BASES = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets')
@@ -503,6 +506,63 @@ def test_tiny_stage1_recipe_trains_with_the_batched_stage(photos):
     assert moved > 0
     state = model.state_dict()
     assert 'data_preprocessor._extra_state' in state
+
+
+def _resume_config(root):
+    return f"""
+_base_ = ['{REPO_ROOT}/configs/diffir_sr_s1.py']
+model = dict(generator=dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1,
+                            n_encoder_res=1),
+             data_preprocessor=dict(queue_size=4))
+train_dataloader = dict(batch_size=2, num_workers=0, dataset=dict(
+    data_root='{root}', data_prefix=dict(gt='GT_sub'), ann_file=''))
+train_cfg = dict(max_iters=4, val_interval=1000)
+val_cfg = None
+val_dataloader = None
+val_evaluator = None
+test_cfg = None
+test_dataloader = None
+test_evaluator = None
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2, save_best=None))
+randomness = dict(seed=0)
+"""
+
+
+def test_tools_train_resumes_queue_and_generators_bit_exactly(photos, tmp_path):
+    """tools/train.py on configs/diffir_sr_s1.py (tiny network, queue of 4 = two batches): the
+    queue is full at iteration 2 and mixes batches afterwards; resuming from iteration 2
+    reproduces iteration 4 exactly, and the checkpoint holds the queue."""
+    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
+    allow_mmengine_checkpoint_globals()
+    for name in SAMPLE_IMAGES[:3]:
+        path = tmp_path / 'data' / 'GT_sub' / f'{name}.png'
+        os.makedirs(path.parent, exist_ok=True)
+        cv2.imwrite(str(path), photos[SAMPLE_IMAGES.index(name)][..., ::-1])
+    cfg = tmp_path / 'resume_s1.py'
+    cfg.write_text(_resume_config(tmp_path / 'data'))
+    train = osp.join(TOOLS_DIR, 'train.py')
+    log = run_python([train, str(cfg), '--work-dir', str(tmp_path / 'full')]).stdout
+    assert 'synthesised on the device (batched)' in log
+    resumed = tmp_path / 'resumed'
+    os.makedirs(resumed)
+    shutil.copy(tmp_path / 'full' / 'iter_2.pth', resumed)
+    (resumed / 'last_checkpoint').write_text(str(resumed / 'iter_2.pth'))
+    run_python([train, str(cfg), '--work-dir', str(resumed), '--resume'])
+    load = lambda p: torch.load(p, map_location='cpu', weights_only=True)['state_dict']  # noqa
+    mid, full, again = (load(p) for p in (tmp_path / 'full' / 'iter_2.pth',
+                                          tmp_path / 'full' / 'iter_4.pth',
+                                          resumed / 'iter_4.pth'))
+    state = mid['data_preprocessor._extra_state']
+    assert state['queue']['ptr'] == 4 and state['queue']['lq'].shape == (4, 3, 64, 64)
+    assert not torch.equal(full['data_preprocessor._extra_state']['queue']['lq'],
+                           state['queue']['lq'])
+    assert full.keys() == again.keys()
+    for key, value in full.items():
+        if key == 'data_preprocessor._extra_state':
+            assert torch.equal(value['queue']['lq'], again[key]['queue']['lq'])
+            assert torch.equal(value['queue']['gt'], again[key]['queue']['gt'])
+        else:
+            assert torch.equal(value, again[key]), key
 
 
 if __name__ == '__main__':

@@ -61,9 +61,9 @@ randomness = dict(seed=0)
 def _stage1_config(root, iters):
     return f"""
 _base_ = ['{REPO_ROOT}/configs/diffir_sr_s1.py']
-model = dict(generator=dict({TINY_ARCH}), data_preprocessor=dict(gt_size=64))
-train_pipeline = _base_.train_pipeline
-for _step in train_pipeline:
+model = dict(generator=dict({TINY_ARCH}))
+train_pipeline = _base_.train_pipeline_cpu  # per-image degradation (the batched default:
+for _step in train_pipeline:                # tests/test_datasets/test_batched_degradation.py)
     if _step['type'] == 'PadToMinSize':
         _step['min_size'] = 96
     if _step['type'] == 'Crop':
@@ -81,8 +81,7 @@ optim_wrapper = dict(optimizer=dict(lr=1e-3))
 def _stage2_config(root, s1_ckpt, iters, encoder_iters):
     return _stage1_config(root, iters).replace('diffir_sr_s1.py', 'diffir_sr_s2.py').replace(
         "optim_wrapper = dict(optimizer=dict(lr=1e-3))",
-        f"""model = dict(generator=dict({TINY_ARCH}), data_preprocessor=dict(gt_size=64),
-             stage1_checkpoint='{s1_ckpt}',
+        f"""model = dict(generator=dict({TINY_ARCH}), stage1_checkpoint='{s1_ckpt}',
              train_cfg=dict(encoder_iters={encoder_iters}))
 optim_wrapper = dict(generator=dict(optimizer=dict(lr=1e-3)), encoder=dict(optimizer=dict(lr=1e-3)))""")
 
