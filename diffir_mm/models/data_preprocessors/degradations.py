@@ -118,14 +118,27 @@ def usm_sharpen(img: torch.Tensor, kernel_size: int = 51, sigma: float = 0., wei
     return soft * sharp + (1 - soft) * img
 
 
-def resize(img: torch.Tensor, size: Sequence[int], mode: str) -> torch.Tensor:
-    """``F.interpolate`` to ``size`` with the official settings (no antialias, no align)."""
+def resize(img: torch.Tensor, size: Optional[Sequence[int]], mode: str,
+           scale_factor: Optional[float] = None) -> torch.Tensor:
+    """``F.interpolate`` with the official settings (no antialias, ``align_corners=False``).
+
+    Args:
+        img: ``(B, C, H, W)`` images.
+        size: Output ``(h, w)``; ignored when ``scale_factor`` is given.
+        mode: ``area``, ``bilinear``, ``bicubic`` or ``nearest``.
+        scale_factor: Resize by this factor instead (output ``int(H * f)``; the sampling grid
+            uses the factor itself, as the official first-order resize).
+    """
     if mode not in RESIZE_MODES:
         raise ValueError(f'unknown resize mode {mode!r}; use one of {RESIZE_MODES}')
+    kwargs = dict(align_corners=False) if mode in ('bilinear', 'bicubic') else {}
+    if scale_factor is not None:
+        if scale_factor == 1:
+            return img
+        return F.interpolate(img, scale_factor=float(scale_factor), mode=mode, **kwargs)
     size = (max(1, int(size[0])), max(1, int(size[1])))
     if tuple(img.shape[-2:]) == size:
         return img
-    kwargs = dict(align_corners=False) if mode in ('bilinear', 'bicubic') else {}
     return F.interpolate(img, size=size, mode=mode, **kwargs)
 
 

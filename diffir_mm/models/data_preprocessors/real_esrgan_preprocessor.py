@@ -247,8 +247,7 @@ class RealESRGANDegradationPreprocessor(DataPreprocessor):
         h, w = gt.shape[-2:]
         target = (h // self.scale, w // self.scale)
         out = filter2d(gt, kernels['kernel1'])
-        f = draws['first_factor']
-        out = resize(out, (int(h * f), int(w * f)), draws['first_mode'])
+        out = resize(out, None, draws['first_mode'], scale_factor=draws['first_factor'])
         out = self._add_noise(out, draws['first_noise'], gen)
         out = self.jpeg(out.clamp(0, 1), draws['jpeg1'])
         if draws['second_blur']:
