@@ -30,7 +30,7 @@ from diffir_mm.models.data_preprocessors import (DiffJPEG, TrainingPairQueue,  #
                                                  filter2d, usm_sharpen)
 from diffir_mm.models.data_preprocessors import real_esrgan_preprocessor as rp  # noqa: E402
 from diffir_mm.models.data_preprocessors.degradations import (  # noqa: E402
-    add_gaussian_noise, add_poisson_noise)
+    add_gaussian_noise, add_poisson_noise, quantize8)
 from helpers import (REPO_ROOT, SAMPLE_IMAGES, TOOLS_DIR, run_python,  # noqa: E402
                      sample_image)
 from mmagic.registry import MODELS  # noqa: E402
@@ -178,6 +178,13 @@ def test_queue_fills_then_mixes_batches_without_losing_pairs():
     assert any(a // 2 != b // 2 for a, b in mixed), 'no batch mixes samples of two batches'
     with pytest.raises(ValueError, match='divisible'):
         TrainingPairQueue(7)(*labelled(0), rng)
+    # the recipes' queue: 180 pairs, 20 batches of 9 to fill it
+    queue = TrainingPairQueue(base_cfg().realsr_data_preprocessor.queue_size)
+    lq, gt = torch.rand(9, 3, 4, 4), torch.rand(9, 3, 16, 16)
+    for step in range(21):
+        out_lq, _ = queue(quantize8(lq * 0 + step / 255), quantize8(gt), rng)
+    assert queue.lq.shape == (180, 3, 4, 4) and queue.ptr == 180
+    assert (out_lq[:, 0, 0, 0] * 255).round().max() < 20  # the 21st batch came from the queue
 
 
 # ----------------------------------------------------------------------------- the stage
