@@ -31,8 +31,8 @@ from diffir_mm.models.data_preprocessors import (DiffJPEG, TrainingPairQueue,  #
 from diffir_mm.models.data_preprocessors import real_esrgan_preprocessor as rp  # noqa: E402
 from diffir_mm.models.data_preprocessors.degradations import (  # noqa: E402
     add_gaussian_noise, add_poisson_noise, quantize8)
-from helpers import (REPO_ROOT, SAMPLE_IMAGES, TOOLS_DIR, run_python,  # noqa: E402
-                     sample_image)
+from helpers import (NO_EVAL_CONFIG_LINES, REPO_ROOT, SAMPLE_IMAGES,  # noqa: E402
+                     TOOLS_DIR, run_python, sample_image)
 from mmagic.registry import MODELS  # noqa: E402
 
 BASES = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets')
@@ -524,13 +524,7 @@ model = dict(generator=dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_block
 train_dataloader = dict(batch_size=2, num_workers=0, dataset=dict(
     data_root='{root}', data_prefix=dict(gt='GT_sub'), ann_file=''))
 train_cfg = dict(max_iters=4, val_interval=1000)
-val_cfg = None
-val_dataloader = None
-val_evaluator = None
-test_cfg = None
-test_dataloader = None
-test_evaluator = None
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2, save_best=None))
+{NO_EVAL_CONFIG_LINES}default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2, save_best=None))
 randomness = dict(seed=0)
 """
 
