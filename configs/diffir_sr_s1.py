@@ -10,6 +10,7 @@ _base_ = [
 experiment_name = 'diffir_sr_s1'
 work_dir = f'./work_dirs/{experiment_name}'
 
+model = dict(data_preprocessor=_base_.realsr_data_preprocessor)  # batched degradation
 train_dataloader = dict(batch_size=9)
 default_hooks = dict(
     checkpoint=dict(interval=5000, save_best='NTIRE2020-T1/PSNR', rule='greater'))

@@ -16,7 +16,8 @@ model = dict(
     _base_.stage2_model,
     generator=dict(_base_.stage2_model.generator, scale=1),
     stage1_checkpoint='work_dirs/diffir_sr_x1_s1/iter_1000000.pth',
-    train_cfg=dict(encoder_iters=_base_.encoder_iters))
+    train_cfg=dict(encoder_iters=_base_.encoder_iters),
+    data_preprocessor=_base_.realsr_data_preprocessor)  # batched degradation
 optim_wrapper = _base_.stage2_optim_wrapper
 model_wrapper_cfg = _base_.stage2_model_wrapper_cfg
 

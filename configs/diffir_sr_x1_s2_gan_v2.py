@@ -6,5 +6,7 @@ _base_ = ['./diffir_sr_x1_s2_gan.py']
 experiment_name = 'diffir_sr_x1_s2_gan_v2'
 work_dir = f'./work_dirs/{experiment_name}'
 
-model = dict(train_cfg=dict(l1_gt_usm=True, percep_gt_usm=True, gan_gt_usm=False))
-train_dataloader = dict(dataset=dict(pipeline=_base_.train_pipeline_usm_source))
+model = dict(train_cfg=dict(l1_gt_usm=True, percep_gt_usm=True, gan_gt_usm=False),
+             data_preprocessor=dict(degrade_unsharp_gt=True))
+# CPU degradation instead: also set
+#   train_dataloader = dict(dataset=dict(pipeline=_base_.train_pipeline_cpu_usm_source))

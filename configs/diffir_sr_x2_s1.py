@@ -10,7 +10,8 @@ _base_ = [
 experiment_name = 'diffir_sr_x2_s1'
 work_dir = f'./work_dirs/{experiment_name}'
 
-model = dict(generator=dict(scale=2), is_use_ema=False)
+model = dict(generator=dict(scale=2), is_use_ema=False,
+             data_preprocessor=_base_.realsr_data_preprocessor)
 custom_hooks = [_base_.visualization_hook]
 train_dataloader = dict(batch_size=9)
 default_hooks = dict(

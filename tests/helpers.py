@@ -359,3 +359,14 @@ def write_tiny_config(path: str, data_root: str, **kwargs) -> str:
     with open(path, 'w', encoding='utf-8') as f:
         f.write(tiny_config_text(data_root, **kwargs))
     return path
+
+
+#: Config lines that switch validation and testing off (training-only runs).
+NO_EVAL_CONFIG_LINES = """\
+val_cfg = None
+val_dataloader = None
+val_evaluator = None
+test_cfg = None
+test_dataloader = None
+test_evaluator = None
+"""

@@ -93,7 +93,11 @@ def _find(pipeline, type_name):
 
 
 def _check_realsr_pipeline(cfg, scale, usm):
-    pipe = cfg.train_dataloader.dataset.pipeline
+    # default: the batched device-side stage, whose settings equal those of the CPU option
+    # (tests/test_datasets/test_batched_degradation.py); the values are checked on the latter
+    assert cfg.model.data_preprocessor.type == 'RealESRGANDegradationPreprocessor'
+    assert cfg.model.data_preprocessor.degrade_unsharp_gt == usm
+    pipe = cfg.train_pipeline_cpu_usm_source if usm else cfg.train_pipeline_cpu
     assert _find(pipe, 'SetValues')[0]['dictionary']['scale'] == scale
     flips = _find(pipe, 'Flip')
     assert flips and all(f['direction'] == 'horizontal' for f in flips)  # hflip on, no rot

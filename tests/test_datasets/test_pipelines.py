@@ -191,7 +191,8 @@ def test_gt_reaches_metrics_as_bgr(data):
 def test_realsr_train_degradation(data, base, scale):
     cfg = load(base)
     assert cfg.scale == scale
-    ds = build(cfg.train_dataloader.dataset, f'{data}/DF2K_OST')
+    ds = build(dict(cfg.train_dataloader.dataset, pipeline=cfg.train_pipeline_cpu),
+               f'{data}/DF2K_OST')
     np.random.seed(scale)
     lq = 256 // scale
     indices = range(3) if scale == 4 else [1]  # index 1 is padded to 400
@@ -207,17 +208,17 @@ def test_realsr_train_degradation(data, base, scale):
 def test_realsr_usm_source_pipeline(data, base, scale):
     """GAN V2: the LQ is synthesised from the unsharp-masked GT."""
     cfg = load(base)
-    plain = [t['type'] for t in cfg.train_pipeline]
-    usm = [t['type'] for t in cfg.train_pipeline_usm_source]
+    plain = [t['type'] for t in cfg.train_pipeline_cpu]
+    usm = [t['type'] for t in cfg.train_pipeline_cpu_usm_source]
     i = plain.index('CopyValues')
     assert usm[:i] == plain[:i] and usm[i + 2:] == plain[i + 1:]
     assert usm[i:i + 2] == ['UnsharpMasking', 'CopyValues']
-    assert cfg.train_pipeline_usm_source[i + 1].src_keys == ['gt_unsharp']
-    assert [t for t in cfg.train_pipeline_usm_source
+    assert cfg.train_pipeline_cpu_usm_source[i + 1].src_keys == ['gt_unsharp']
+    assert [t for t in cfg.train_pipeline_cpu_usm_source
             if t['type'] == 'SetValues'][0].dictionary.scale == scale
     ds = build(
         dict(cfg.train_dataloader.dataset,
-             pipeline=cfg.train_pipeline_usm_source), f'{data}/DF2K_OST')
+             pipeline=cfg.train_pipeline_cpu_usm_source), f'{data}/DF2K_OST')
     np.random.seed(1)
     assert chw(ds[0]) == ((3, 256 // scale, 256 // scale), (3, 256, 256))
 
@@ -225,7 +226,7 @@ def test_realsr_usm_source_pipeline(data, base, scale):
 def test_realsr_official_degradation_settings():
     cfg = load('realsr_df2k_ost.py')
     steps = {}
-    for t in cfg.train_pipeline:
+    for t in cfg.train_pipeline_cpu:
         steps.setdefault(t['type'], []).append(t)
     first_blur, second_blur = steps['RealESRGANRandomBlur']
     assert first_blur.params.sigma_x == [0.2, 3]

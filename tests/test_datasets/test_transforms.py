@@ -99,7 +99,7 @@ def test_resize_input_reference():
         dict(resize_mode_prob=[0, 1, 0], resize_scale=[0.15, 1.5]),
         keys=['img'])
     np.random.seed(5)
-    factor = down._factor()  # official: U(0.15, 1) for 'down'
+    factor, _ = down.draw()  # official: U(0.15, 1) for 'down'
     np.random.seed(5)
     out = down(dict(img=img))['img']
     assert 0.15 <= factor <= 1
@@ -118,7 +118,7 @@ def test_resize_target_reference():
             resize_scale=[0.3, 1.5]),
         keys=['img'])
     np.random.seed(3)
-    factor = second._factor()
+    factor, _ = second.draw()
     np.random.seed(3)
     out = second(dict(img=img, gt=gt, scale=4))['img']
     assert 1 <= factor <= 1.5

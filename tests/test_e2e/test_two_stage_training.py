@@ -62,8 +62,8 @@ def _stage1_config(root, iters):
     return f"""
 _base_ = ['{REPO_ROOT}/configs/diffir_sr_s1.py']
 model = dict(generator=dict({TINY_ARCH}))
-train_pipeline = _base_.train_pipeline
-for _step in train_pipeline:
+train_pipeline = _base_.train_pipeline_cpu  # per-image degradation (the batched default:
+for _step in train_pipeline:                # tests/test_datasets/test_batched_degradation.py)
     if _step['type'] == 'PadToMinSize':
         _step['min_size'] = 96
     if _step['type'] == 'Crop':

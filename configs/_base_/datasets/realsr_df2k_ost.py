@@ -3,7 +3,17 @@
 # Train: GT-only DF2K (DIV2K + Flickr2K, multi-scale) + OST sub-images; the LQ
 #   input is synthesised on the fly with the official second-order
 #   Real-ESRGAN degradation (options/train_DiffIRS1_x4.yml), gt_size 256,
-#   hflip on, rotation off.
+#   hflip on, rotation off. Two implementations of the same settings:
+#   * `train_pipeline` (default) + `realsr_data_preprocessor` (the model's
+#     data_preprocessor): as the official code, the loader only crops the GT
+#     and draws the per-sample kernels; the degradation runs batched on the
+#     device (per-batch resize / noise-type draws, float JPEG quality,
+#     180-sample training-pair queue);
+#   * `train_pipeline_cpu` / `train_pipeline_cpu_usm_source` (GAN V2): every
+#     image degraded on the CPU workers (per-image draws, OpenCV JPEG, no
+#     queue). Select it with
+#       train_dataloader = dict(dataset=dict(pipeline=_base_.train_pipeline_cpu))
+#     (the preprocessor then acts as MMagic's DataPreprocessor).
 # Val:  S1 / S2: NTIRE2020-Track1 validation, PSNR-Y crop 0 (official
 #   train_DiffIRS{1,2}_x4.yml). GAN stage: `gan_val_dataloader` /
 #   `gan_val_evaluator`, NTIRE2020-Track1 + AIM2019-Track2 + RealSR-Canon
@@ -104,17 +114,18 @@ usm_gt = dict(
     weight=0.5,
     threshold=10)
 
-# The LQ `img` is synthesised from a copy of the GT (S1, S2 and GAN V1). For
-# the GAN V2 recipe (degrade the unsharp-masked GT) use
-# `train_pipeline_usm_source` (below) instead.
-train_pipeline = [
+# Batched device-side degradation (default): the loader yields the 400x400
+# GT and its three kernels; `realsr_data_preprocessor` degrades, crops to
+# gt_size, queues and adds `gt_unsharp`. V2 (degrade the unsharp-masked GT):
+# model.data_preprocessor.degrade_unsharp_gt=True.
+# Both pipelines start by loading the GT and cropping/flipping it to 400x400.
+gt_crop_steps = [
     dict(
         type='LoadImageFromFile',
         key='gt',
         color_type='color',
         channel_order='rgb',
         imdecode_backend='cv2'),
-    dict(type='SetValues', dictionary=dict(scale=scale)),
     dict(type='Flip', keys=['gt'], flip_ratio=0.5,
          direction='horizontal'),  # use_hflip: True, use_rot: False
     dict(type='PadToMinSize', keys=['gt'], min_size=crop_pad_size),
@@ -123,6 +134,38 @@ train_pipeline = [
         keys=['gt'],
         crop_size=(crop_pad_size, crop_pad_size),
         random_crop=True),
+]
+train_pipeline = [dict(step) for step in gt_crop_steps] + [
+    dict(
+        type='GenerateRealESRGANKernels',
+        kernels=dict(
+            kernel1=first_blur,
+            kernel2=dict(second_blur, prob=1),  # second_blur_prob: per batch
+            sinc_kernel=final_sinc)),
+    dict(type='PackInputs', keys=[], data_keys=['kernel1', 'kernel2', 'sinc_kernel']),
+]
+realsr_data_preprocessor = dict(
+    type='RealESRGANDegradationPreprocessor',
+    scale=scale,
+    gt_size=gt_size,
+    first_resize=first_resize,
+    first_noise=first_noise,
+    first_jpeg=first_jpeg,
+    second_blur_prob=second_blur['prob'],
+    second_resize=second_resize,
+    second_noise=second_noise,
+    second_jpeg=second_jpeg,
+    final_resize=final_resize,
+    final_sinc_first_prob=0.5,
+    queue_size=180,  # queue_size; the batch size per GPU must divide it
+    unsharp={k: usm_gt[k] for k in ('kernel_size', 'sigma', 'weight', 'threshold')},
+    degrade_unsharp_gt=False)
+
+# CPU per-image degradation (option). The LQ `img` is synthesised from a copy
+# of the GT (S1, S2 and GAN V1). For the GAN V2 recipe (degrade the
+# unsharp-masked GT) use `train_pipeline_cpu_usm_source` (below) instead.
+train_pipeline_cpu = [dict(step) for step in gt_crop_steps] + [
+    dict(type='SetValues', dictionary=dict(scale=scale)),
     dict(type='CopyValues', src_keys=['gt'], dst_keys=['img']),
     # first-order degradation
     dict(type='RealESRGANRandomBlur', params=first_blur, keys=['img']),
@@ -181,11 +224,11 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 # GAN V2: the same, but the LQ is synthesised from the unsharp-masked GT.
-_copy = [step['type'] for step in train_pipeline].index('CopyValues')
-train_pipeline_usm_source = train_pipeline[:_copy] + [
+_copy = [step['type'] for step in train_pipeline_cpu].index('CopyValues')
+train_pipeline_cpu_usm_source = train_pipeline_cpu[:_copy] + [
     usm_gt,
     dict(type='CopyValues', src_keys=['gt_unsharp'], dst_keys=['img']),
-] + train_pipeline[_copy + 1:]
+] + train_pipeline_cpu[_copy + 1:]
 del _copy
 # The settings above live on inside the training pipelines; dropping the helper
 # names keeps the dumped config small (mmengine formats it with yapf at
@@ -193,7 +236,7 @@ del _copy
 del blur_kernel_list, blur_kernel_prob, blur_kernel_size, resize_opt
 del resize_prob, first_blur, first_resize, first_noise, first_jpeg
 del second_blur, second_resize, second_noise, second_jpeg, final_resize
-del final_sinc
+del final_sinc, gt_crop_steps
 
 # Paired LR/HR evaluation: GT only reaches the metrics (never the network).
 val_pipeline = [

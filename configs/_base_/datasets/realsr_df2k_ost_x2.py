@@ -6,14 +6,15 @@ _base_ = ['./realsr_df2k_ost.py']
 
 scale = 2
 
-# the training pipelines read the scale from their SetValues step
-train_pipeline = _base_.train_pipeline
-train_pipeline_usm_source = _base_.train_pipeline_usm_source
-for _step in train_pipeline + train_pipeline_usm_source:
+# the batched degradation reads the scale from the data preprocessor, the CPU
+# pipelines from their SetValues step
+realsr_data_preprocessor = dict(_base_.realsr_data_preprocessor, scale=scale)
+train_pipeline_cpu = _base_.train_pipeline_cpu
+train_pipeline_cpu_usm_source = _base_.train_pipeline_cpu_usm_source
+for _step in train_pipeline_cpu + train_pipeline_cpu_usm_source:
     if _step['type'] == 'SetValues':
         _step['dictionary']['scale'] = scale
 del _step
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 # RealSR Canon Test/<scale>
 realsr_canon_dataset = dict(

@@ -1,10 +1,10 @@
 """Data transforms registered into ``mmagic.registry.TRANSFORMS``."""
-from .real_esrgan_degradations import (PadToMinSize, Quantize,
+from .real_esrgan_degradations import (GenerateRealESRGANKernels, PadToMinSize, Quantize,
                                        RealESRGANRandomBlur,
                                        RealESRGANRandomNoise,
                                        RealESRGANRandomResize)
 
 __all__ = [
     'RealESRGANRandomBlur', 'RealESRGANRandomResize', 'RealESRGANRandomNoise',
-    'Quantize', 'PadToMinSize'
+    'Quantize', 'PadToMinSize', 'GenerateRealESRGANKernels'
 ]

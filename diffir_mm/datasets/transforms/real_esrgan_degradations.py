@@ -59,7 +59,7 @@ from mmagic.registry import TRANSFORMS
 
 __all__ = [
     'RealESRGANRandomBlur', 'RealESRGANRandomResize', 'RealESRGANRandomNoise',
-    'Quantize', 'PadToMinSize'
+    'Quantize', 'PadToMinSize', 'GenerateRealESRGANKernels'
 ]
 
 #: Official blur kernel sizes: ``[2 * v + 1 for v in range(3, 11)]``.
@@ -94,10 +94,14 @@ def _first(imgs: ImageOrList) -> Image:
     return imgs[0] if isinstance(imgs, (list, tuple)) else imgs
 
 
-def _skip(params: dict) -> bool:
-    """True with probability ``1 - params['prob']`` (no draw if prob is 1)."""
+def _skip(params: dict, rng=np.random) -> bool:
+    """True with probability ``1 - params['prob']`` (no draw if prob is 1).
+
+    ``rng`` is NumPy's global generator (the transforms) or a ``np.random.Generator`` (the
+    batched degradation of :mod:`diffir_mm.models.data_preprocessors`).
+    """
     prob = params.get('prob', 1)
-    return prob < 1 and np.random.uniform() >= prob
+    return prob < 1 and rng.uniform() >= prob
 
 
 @TRANSFORMS.register_module()
@@ -255,17 +259,25 @@ class RealESRGANRandomResize(BaseTransform):
                 'resize_scale' not in self.params:
             raise ValueError('resize_mode_prob needs resize_scale')
 
-    def _factor(self) -> float:
+    def draw(self, rng=np.random) -> Tuple[float, str]:
+        """Draw the factor (up/down/keep, then its value) and the interpolation.
+
+        Args:
+            rng: NumPy's global generator (default) or a ``np.random.Generator``.
+
+        Returns:
+            tuple: ``(factor, interpolation name)``.
+        """
+        factor = 1.
         mode_prob = self.params.get('resize_mode_prob')
-        if mode_prob is None:
-            return 1.
-        mode = np.random.choice(['up', 'down', 'keep'], p=mode_prob)
-        lo, hi = self.params['resize_scale']
-        if mode == 'up':
-            return float(np.random.uniform(1, hi))
-        if mode == 'down':
-            return float(np.random.uniform(lo, 1))
-        return 1.
+        if mode_prob is not None:
+            mode = rng.choice(['up', 'down', 'keep'], p=mode_prob)
+            lo, hi = self.params['resize_scale']
+            if mode == 'up':
+                factor = float(rng.uniform(1, hi))
+            elif mode == 'down':
+                factor = float(rng.uniform(lo, 1))
+        return factor, str(rng.choice(self.resize_opt, p=self.resize_prob))
 
     def _target_size(self, results: Dict, img: Image,
                      factor: float) -> Tuple[int, int]:
@@ -288,9 +300,8 @@ class RealESRGANRandomResize(BaseTransform):
         """Resize ``results[key]`` for every key."""
         if _skip(self.params):
             return results
-        factor = self._factor()
-        opt = np.random.choice(self.resize_opt, p=self.resize_prob)
-        interpolation = _INTERPOLATION[str(opt)]
+        factor, opt = self.draw()
+        interpolation = _INTERPOLATION[opt]
         for key in self.keys:
             size = self._target_size(results, _first(results[key]), factor)
 
@@ -362,7 +373,18 @@ class RealESRGANRandomNoise(BaseTransform):
             if kind not in ('gaussian', 'poisson'):
                 raise ValueError(f'unknown noise_type {kind!r}')
 
-    def _gray_prob(self, kind: str) -> float:
+    def level_range(self, kind: str) -> Tuple[float, float]:
+        """``gaussian_sigma`` (0-255 units) or ``poisson_scale`` range of ``kind``."""
+        key = 'gaussian_sigma' if kind == 'gaussian' else 'poisson_scale'
+        lo, hi = self.params[key]
+        return float(lo), float(hi)
+
+    def draw_kind(self, rng=np.random) -> str:
+        """Draw ``'gaussian'`` or ``'poisson'`` from ``noise_type`` / ``noise_prob``."""
+        return str(rng.choice(self.noise_type, p=self.noise_prob))
+
+    def gray_prob(self, kind: str) -> float:
+        """Gray-noise probability of ``kind``."""
         return float(
             self.params.get(f'{kind}_gray_noise_prob',
                             self.params.get('gray_noise_prob', 0)))
@@ -391,13 +413,9 @@ class RealESRGANRandomNoise(BaseTransform):
         """Add noise to ``results[key]`` for every key."""
         if _skip(self.params):
             return results
-        kind = str(np.random.choice(self.noise_type, p=self.noise_prob))
-        if kind == 'gaussian':
-            lo, hi = self.params['gaussian_sigma']
-        else:
-            lo, hi = self.params['poisson_scale']
-        level = float(np.random.uniform(lo, hi))
-        gray = bool(np.random.uniform() < self._gray_prob(kind))
+        kind = self.draw_kind()
+        level = float(np.random.uniform(*self.level_range(kind)))
+        gray = bool(np.random.uniform() < self.gray_prob(kind))
         clip = self.params.get('clip', True)
 
         def add_noise(img: Image) -> Image:
@@ -497,3 +515,51 @@ class PadToMinSize(BaseTransform):
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(keys={self.keys}, ' \
                f'min_size={self.min_size}, border_mode={self.border_mode!r})'
+
+
+@TRANSFORMS.register_module()
+class GenerateRealESRGANKernels(BaseTransform):
+    """Per-sample blur kernels for the batched (device-side) degradation.
+
+    The official ``RealESRGANDataset`` only loads the GT and draws the three kernels of a
+    sample (``kernel1``, ``kernel2``, ``sinc_kernel``), zero-padded to 21x21; the model applies
+    them on the GPU. This transform does the same with the sampling of
+    :class:`RealESRGANRandomBlur` (same ``params``): with probability ``1 - params['prob']``
+    the kernel is the identity (a centred pulse), as the official final sinc kernel
+    (``final_sinc_prob``). The second blur's own probability is drawn per *batch* by
+    :class:`~diffir_mm.models.data_preprocessors.RealESRGANDegradationPreprocessor`, so its
+    entry here should have no ``prob``.
+
+    Args:
+        kernels (dict[str, dict]): Output key -> :class:`RealESRGANRandomBlur` params.
+        pad_to (int): Side of the returned ``float32`` kernels. Default: 21.
+    """
+
+    def __init__(self, kernels: Dict[str, dict], pad_to: int = 21):
+        if pad_to % 2 == 0:
+            raise ValueError(f'pad_to must be odd, got {pad_to}')
+        self.blurs = {key: RealESRGANRandomBlur(params) for key, params in kernels.items()}
+        self.pad_to = pad_to
+        for key, blur in self.blurs.items():
+            if max(blur.kernel_sizes) > pad_to:
+                raise ValueError(f'{key}: kernel sizes {blur.kernel_sizes} exceed pad_to='
+                                 f'{pad_to}')
+
+    def _draw(self, blur: RealESRGANRandomBlur) -> np.ndarray:
+        if _skip(blur.params):
+            kernel = np.zeros((1, 1), np.float32)
+            kernel[0, 0] = 1
+        else:
+            kernel = blur.get_kernel()
+        pad = (self.pad_to - kernel.shape[0]) // 2
+        return np.pad(kernel, pad).astype(np.float32)
+
+    def transform(self, results: Dict) -> Dict:
+        """Add one kernel per configured key."""
+        for key, blur in self.blurs.items():
+            results[key] = self._draw(blur)
+        return results
+
+    def __repr__(self) -> str:
+        params = {key: blur.params for key, blur in self.blurs.items()}
+        return f'{self.__class__.__name__}(kernels={params}, pad_to={self.pad_to})'
