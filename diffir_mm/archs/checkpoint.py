@@ -116,7 +116,7 @@ class NetworkCheckpoint:
     schedule: StateDict = field(default_factory=dict)
 
     def arch_kwargs(self) -> Dict[str, Any]:
-        """Constructor arguments of the network this state belongs to (:func:`infer_arch_kwargs`)."""
+        """Constructor arguments of this network (:func:`infer_arch_kwargs`)."""
         return infer_arch_kwargs(self)
 
 
