@@ -36,8 +36,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -555,7 +555,3 @@ def write_checkpoint(path: Union[str, os.PathLike], networks: Mapping[str, Netwo
         raise
     return ckpt
 
-
-def replace_source(ckpt: NetworkCheckpoint, source: str) -> NetworkCheckpoint:
-    """A copy of ``ckpt`` that names another source in messages."""
-    return replace(ckpt, source=source)

@@ -132,6 +132,19 @@ def test_basicsr_prefers_params_ema_and_falls_back_to_params(tmp_path: Path):
     path = tmp_path / 'ema.pth'
     torch.save({'params': perturbed, 'params_ema': sd}, path)
     _check_stage2_output(_load(data, 'sr_x4', path, stage=2), data)
+    # read once, each in our naming: params -> generator, params_ema -> generator_ema
+    parts = read_components(path)
+    assert sorted(parts) == ['generator', 'generator_ema']
+    assert (parts['generator'].source, parts['generator_ema'].source) == ('ema.pth [params]',
+                                                                          'ema.pth [params_ema]')
+    key = 'G.encoder_level1.0.attn.qkv.weight'
+    ours = 'dirformer.' + key[len('G.'):]
+    assert torch.equal(parts['generator'].state[ours], perturbed[key])
+    assert torch.equal(parts['generator_ema'].state[ours], sd[key])
+    assert not any(k.startswith(('G.', 'diffusion.')) for k in parts['generator'].state)
+    assert sorted(parts['generator'].schedule) == sorted(
+        k[len('diffusion.'):] for k in sd if k.startswith('diffusion.')
+        and not k.startswith(('diffusion.model.', 'diffusion.condition.')))
 
     path = tmp_path / 'no_ema.pth'  # e.g. Real-SR S1 x2/x1 are saved without EMA
     torch.save({'params': {'module.' + k: v for k, v in sd.items()}}, path)
@@ -291,28 +304,6 @@ def test_other_sources_are_rejected(tmp_path: Path):
 
 
 # --------------------------------------------------------------------------- one reading
-
-
-def test_params_and_params_ema_are_read_apart(tmp_path: Path):
-    """BasicSR ``params`` -> generator, ``params_ema`` -> generator_ema, each in our naming."""
-    data = load_official_fixture('deblur')
-    sd = data['s2_state_dict']
-    perturbed = {k: v + 0.25 if v.is_floating_point() else v for k, v in sd.items()}
-    path = tmp_path / 'net_g_latest.pth'
-    torch.save({'params': perturbed, 'params_ema': sd}, path)
-    parts = read_components(path)
-    assert sorted(parts) == ['generator', 'generator_ema']
-    assert parts['generator'].source == 'net_g_latest.pth [params]'
-    assert parts['generator_ema'].source == 'net_g_latest.pth [params_ema]'
-    key = 'G.encoder_level1.0.attn.qkv.weight'
-    ours = 'dirformer.' + key[len('G.'):]
-    assert torch.equal(parts['generator'].state[ours], perturbed[key])
-    assert torch.equal(parts['generator_ema'].state[ours], sd[key])
-    assert not any(k.startswith(('G.', 'diffusion.')) for k in parts['generator'].state)
-    assert sorted(parts['generator'].schedule) == sorted(
-        k[len('diffusion.'):] for k in sd if k.startswith('diffusion.')
-        and not k.startswith(('diffusion.model.', 'diffusion.condition.')))
-    assert torch.equal(read_network(path).state[ours], sd[key])  # EMA preferred
 
 
 def test_require_is_one_line_and_names_the_caller():
