@@ -109,7 +109,8 @@ def test_from_checkpoint_reads_task_and_scale(ckpt_dir):
     ('missing.pth', 'deblur', 4, 'checkpoint not found'),
 ])
 def test_wrong_checkpoints_are_refused_in_one_line(ckpt_dir, ckpt, task, scale, message):
-    with pytest.raises((CheckpointMismatchError, FileNotFoundError), match=re.escape(message)) as info:
+    errors = (CheckpointMismatchError, FileNotFoundError)
+    with pytest.raises(errors, match=re.escape(message)) as info:
         Restorer.from_checkpoint(ckpt_dir / ckpt, task=task, scale=scale, device='cpu')
     assert '\n' not in str(info.value)
     if ckpt == 'sr_x2.pth':  # the right scale is accepted
