@@ -7,13 +7,17 @@
 * :func:`free_port`: a free TCP port for ``torchrun``.
 * :func:`write_tiny_config`: a small but complete training/validation/test
   config for ``tools/train.py`` and ``tools/test.py``.
+* :func:`official_stage2_class`: the authors' ``DiffIRS2`` network from
+  ``../shared/reference/official_diffir`` (side-by-side parity tests only).
 """
+import importlib
 import os
 import os.path as osp
 import pprint
 import socket
 import subprocess
 import sys
+import types
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -25,6 +29,9 @@ RUNTIME_BASE = osp.join(REPO_ROOT, 'configs', '_base_', 'default_runtime.py')
 #: Interpreter for subprocesses: the project venv when present.
 VENV_PYTHON = osp.join(REPO_ROOT, '.venv', 'bin', 'python')
 PYTHON = VENV_PYTHON if osp.exists(VENV_PYTHON) else sys.executable
+
+#: The authors' network code (``../shared/reference/official_diffir``, see its README).
+OFFICIAL_REFERENCE = osp.join(osp.dirname(REPO_ROOT), 'shared', 'reference', 'official_diffir')
 
 #: scikit-image sample photos shipped inside the wheel (no download).
 SAMPLE_IMAGES = ('astronaut', 'coffee', 'chelsea', 'rocket',
@@ -370,3 +377,55 @@ test_cfg = None
 test_dataloader = None
 test_evaluator = None
 """
+
+
+# ---------------------------------------------------------------------------
+# the official networks
+# ---------------------------------------------------------------------------
+def official_stage2_class(folder: str) -> type:
+    """Import the official ``DiffIRS2`` class of one folder of the reference.
+
+    As the reference README describes: a stub ``basicsr.utils.registry`` whose
+    ``ARCH_REGISTRY.register()`` returns the class unchanged, ``DiffIR`` /
+    ``DiffIR.archs`` as bare namespace packages on the folder, and the folder
+    on ``sys.path`` for ``ldm``. The stubs and the imported packages are
+    removed from ``sys.modules`` again afterwards.
+
+    Args:
+        folder (str): ``'realsr'`` or ``'demotionblur'``.
+
+    Returns:
+        type: The official ``DiffIRS2`` network class.
+
+    Raises:
+        FileNotFoundError: The reference folder is missing.
+    """
+    root = osp.join(OFFICIAL_REFERENCE, folder)
+    if not osp.isdir(osp.join(root, 'DiffIR', 'archs')):
+        raise FileNotFoundError(f'official reference {root} is missing')
+
+    class _Registry:
+
+        def register(self, *args, **kwargs):
+            return lambda cls: cls
+
+    stubs = {name: types.ModuleType(name)
+             for name in ('basicsr', 'basicsr.utils', 'basicsr.utils.registry',
+                          'DiffIR', 'DiffIR.archs')}
+    stubs['basicsr.utils.registry'].ARCH_REGISTRY = _Registry()
+    stubs['DiffIR'].__path__ = [osp.join(root, 'DiffIR')]
+    stubs['DiffIR.archs'].__path__ = [osp.join(root, 'DiffIR', 'archs')]
+
+    def purge():
+        for name in list(sys.modules):
+            if name.split('.')[0] in ('DiffIR', 'ldm', 'archs', 'basicsr'):
+                del sys.modules[name]
+
+    purge()
+    sys.modules.update(stubs)
+    sys.path.insert(0, root)
+    try:
+        return importlib.import_module('DiffIR.archs.S2_arch').DiffIRS2
+    finally:
+        sys.path.remove(root)
+        purge()

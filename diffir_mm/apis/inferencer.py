@@ -21,11 +21,9 @@ import os.path as osp
 from functools import wraps
 from typing import Any, Dict, List, Optional
 
-import torch
 import yaml
 
-from diffir_mm.archs import (CheckpointMismatchError, detect_layout, extract_network_state,
-                             official_to_ours, read_checkpoint)
+from diffir_mm.archs import CheckpointMismatchError, read_components, require, write_checkpoint
 
 __all__ = ['DIFFIR_MODEL_NAME', 'register_mmagic_inferencer', 'diffir_settings',
            'prepare_checkpoint', 'CONFIG_ROOT']
@@ -78,31 +76,22 @@ def prepare_checkpoint(ckpt: str, config: str) -> str:
     """
     from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
     allow_mmengine_checkpoint_globals()
-    raw = read_checkpoint(ckpt)
-    sd = extract_network_state(raw)
-    found = detect_layout(sd)
+    components = read_components(ckpt)
     gen = _generator_cfg(config)
     stage = 2 if gen['type'] == 'DiffIRS2Net' else 1
-    task, scale = gen.get('task'), gen.get('scale', 4)
-    if (found.stage, found.task) != (stage, task) or (task == 'sr' and found.scale != scale):
-        want = f'stage-{stage} {task}' + (f' x{scale}' if task == 'sr' else '')
-        raise CheckpointMismatchError(
-            f'{ckpt} holds a {found.describe()}, but {osp.basename(config)} needs a {want} model')
-    state = raw.get('state_dict') if isinstance(raw, dict) else None
-    if state is not None and any(k.startswith('generator.dirformer.') for k in state):
+    networks = {name: require(components[name], stage=stage, task=gen.get('task'),
+                              scale=gen.get('scale', 4), needed_by=osp.basename(config))
+                for name in ('generator', 'generator_ema') if name in components}
+    if not networks:
+        raise CheckpointMismatchError(f'{ckpt} holds no generator network')
+    if next(iter(networks.values())).file_format == 'mmengine':
         return ckpt  # already ours
     with open(ckpt, 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    out = osp.join(CACHE_DIR, f'{digest}.pth')
+    # '-v2': files cached before params / params_ema were kept apart are not reused
+    out = osp.join(CACHE_DIR, f'{digest}-v2.pth')
     if not osp.isfile(out):
-        ours = official_to_ours(sd, stage)
-        converted = {'state_dict': {f'{p}.{k}': v for p in ('generator', 'generator_ema')
-                                    for k, v in ours.items()},
-                     'meta': {'diffir_mm': {'converted_from': osp.basename(ckpt)}}}
-        os.makedirs(CACHE_DIR, exist_ok=True)
-        tmp = f'{out}.tmp{os.getpid()}'
-        torch.save(converted, tmp)
-        os.replace(tmp, out)
+        write_checkpoint(out, networks, dict(converted_from=osp.basename(ckpt)), overwrite=True)
     return out
 
 

@@ -6,7 +6,7 @@ padding the official SR test applies, done once for every task.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +16,16 @@ from .cpen import CPEN
 from .dirformer import DIRformer
 from .ipr_diffusion import IPRDenoiser, IPRDiffusion
 
-__all__ = ['DiffIRS1Net', 'DiffIRS2Net', 'pad_to_multiple']
+__all__ = ['DiffIRS1Net', 'DiffIRS2Net', 'S2TrainOutput', 'pad_to_multiple']
+
+
+class S2TrainOutput(NamedTuple):
+    """Result of :meth:`DiffIRS2Net.forward_train`."""
+
+    #: The restored image, or None when the DIRformer was not run (encoder warm-up).
+    image: Optional[torch.Tensor]
+    #: The ``T`` reverse-step outputs of the chain from the noised teacher IPR (last = IPR).
+    ipr_steps: List[torch.Tensor]
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> Tuple[torch.Tensor, Tuple[int, int]]:
@@ -131,40 +140,53 @@ class DiffIRS2Net(_DiffIRBase):
         return self.cpen(self._lq_for_prior(lq))
 
     def estimate_prior(self, lq: torch.Tensor, noise: Optional[torch.Tensor] = None,
-                       teacher_prior: Optional[torch.Tensor] = None, return_steps: bool = False,
-                       generator: Optional[torch.Generator] = None
-                       ) -> Union[torch.Tensor, List[torch.Tensor]]:
-        """Estimate the IPR of ``lq`` by reverse diffusion.
+                       generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Estimate the IPR (B, 256) of ``lq`` by the reverse diffusion from ``x_T``.
 
         Args:
             lq: Degraded input (B, inp_channels, H, W).
-            noise: Start vector ``x_T`` (B, 256); with ``teacher_prior``, the ``eps`` that noises
-                it. Drawn from ``generator`` (or the global RNG) when omitted.
-            teacher_prior: Stage-1 IPR for the training chain (starts from
-                ``q_sample(teacher_prior, T-1, eps)``).
-            return_steps: Return the list of the ``T`` step outputs instead of the final IPR.
+            noise: Start vector ``x_T`` (B, 256); drawn from ``generator`` (or the global RNG)
+                when omitted.
             generator: RNG for ``noise``; the same seed gives identical results.
         """
-        steps = self.diffusion.sample(self.condition(lq), self.denoiser, noise=noise,
-                                      teacher_prior=teacher_prior, generator=generator)
-        return steps if return_steps else steps[-1]
+        return self.reverse_steps(lq, noise=noise, generator=generator)[-1]
+
+    def reverse_steps(self, lq: torch.Tensor, noise: Optional[torch.Tensor] = None,
+                      teacher_prior: Optional[torch.Tensor] = None,
+                      generator: Optional[torch.Generator] = None) -> List[torch.Tensor]:
+        """The ``T`` reverse-step outputs (the last one is the IPR).
+
+        Args:
+            lq: Degraded input.
+            noise: ``x_T``; with ``teacher_prior``, the ``eps`` that noises it.
+            teacher_prior: Stage-1 IPR; the chain then starts from ``q_sample(teacher_prior,
+                T-1, eps)`` (the training chain).
+            generator: RNG for ``noise`` when it is omitted.
+        """
+        return self.diffusion.sample(self.condition(lq), self.denoiser, noise=noise,
+                                     teacher_prior=teacher_prior, generator=generator)
 
     def forward(self, lq: torch.Tensor, noise: Optional[torch.Tensor] = None,
-                generator: Optional[torch.Generator] = None,
-                prior: Optional[torch.Tensor] = None,
-                teacher_prior: Optional[torch.Tensor] = None, restore: bool = True
-                ) -> Union[torch.Tensor, Tuple[Optional[torch.Tensor], List[torch.Tensor]]]:
-        """Restore ``lq``; the IPR is estimated unless an explicit ``prior`` is given.
+                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Inference: restore ``lq`` under the IPR estimated from ``x_T`` (``noise``).
 
-        With ``teacher_prior`` this is the training forward (one call, so that DDP sees it): it
-        returns ``(image, ipr_steps)`` where ``ipr_steps`` are the ``T`` reverse-step outputs of
-        the chain started from the noised teacher IPR, and ``image`` is ``None`` when
-        ``restore=False`` (encoder warm-up phase, the DIRformer is not run).
+        Use :meth:`restore` to restore under an explicit prior, :meth:`forward_train` to train.
         """
-        if teacher_prior is not None:
-            steps = self.estimate_prior(lq, noise=noise, teacher_prior=teacher_prior,
-                                        return_steps=True, generator=generator)
-            return (self.restore(lq, steps[-1]) if restore else None), steps
-        if prior is None:
-            prior = self.estimate_prior(lq, noise=noise, generator=generator)
-        return self.restore(lq, prior)
+        return self.restore(lq, self.estimate_prior(lq, noise=noise, generator=generator))
+
+    def forward_train(self, lq: torch.Tensor, teacher_prior: torch.Tensor,
+                      noise: Optional[torch.Tensor] = None,
+                      generator: Optional[torch.Generator] = None,
+                      restore: bool = True) -> S2TrainOutput:
+        """Training: the chain from the noised teacher IPR, and the image restored under it.
+
+        Args:
+            lq: Degraded input.
+            teacher_prior: Stage-1 IPR ``z_S1`` (B, 256).
+            noise: The ``eps`` of ``q_sample(teacher_prior, T-1, eps)``; drawn when omitted.
+            generator: RNG for ``noise``.
+            restore: Run the DIRformer (False in the encoder warm-up phase: ``image`` is None).
+        """
+        steps = self.reverse_steps(lq, noise=noise, teacher_prior=teacher_prior,
+                                   generator=generator)
+        return S2TrainOutput(self.restore(lq, steps[-1]) if restore else None, steps)

@@ -9,8 +9,13 @@ import copy
 from typing import Any, Dict
 
 from .diffir_net import DiffIRS1Net, DiffIRS2Net
+from .dirformer import TASKS
 
-__all__ = ['PRESETS', 'DIFFUSION_DEFAULTS', 'preset_name', 'preset_kwargs', 'build_diffir']
+__all__ = ['TASKS', 'SR_SCALES', 'PRESETS', 'DIFFUSION_DEFAULTS', 'preset_name', 'preset_kwargs',
+           'build_diffir']
+
+#: SR factors of the released models (``scale`` only applies to ``task='sr'``).
+SR_SCALES = (4, 2, 1)
 
 _SR = dict(task='sr', dim=64, num_blocks=[13, 1, 1, 1], num_refinement_blocks=13,
            heads=[1, 2, 4, 8], ffn_expansion_factor=2.2, bias=False, LayerNorm_type='BiasFree',
@@ -40,16 +45,27 @@ _STAGE2_ONLY = set(DIFFUSION_DEFAULTS)
 
 
 def preset_name(task: str, scale: int = 4, big: bool = False) -> str:
-    """Name of the released preset for ``task`` ('deblur' | 'sr' | 'inpaint')."""
+    """The released preset of a task -- the one translation of the user vocabulary.
+
+    Every entry point (``load_official``, the converter, the inferencer, the restorer, the CLI)
+    names a model as ``task`` ('deblur' | 'sr' | 'inpaint') + ``scale`` (SR only, default 4) +
+    ``big`` (inpainting only) and calls this.
+
+    Raises:
+        ValueError: An unknown task, an SR scale other than 4, 2 or 1, or ``big`` for a task
+            other than inpainting.
+    """
+    if task not in TASKS:
+        raise ValueError(f'task must be one of {", ".join(TASKS)}; got {task!r}')
+    if big and task != 'inpaint':
+        raise ValueError(f"big applies to task 'inpaint' only, not {task!r}")
     if task == 'sr':
-        if scale not in (1, 2, 4):
-            raise ValueError(f'SR scale must be 1, 2 or 4, got {scale!r}')
+        if scale not in SR_SCALES:
+            raise ValueError(f'SR scale must be 4, 2 or 1, got {scale!r}')
         return f'sr_x{scale}'
-    if task == 'deblur':
-        return 'deblur'
     if task == 'inpaint':
         return 'inpaint_big' if big else 'inpaint'
-    raise ValueError(f"task must be 'deblur', 'sr' or 'inpaint', got {task!r}")
+    return task
 
 
 def preset_kwargs(preset: str, stage: int, **overrides: Any) -> Dict[str, Any]:

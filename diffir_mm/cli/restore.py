@@ -6,7 +6,7 @@ Examples::
     diffir-restore photos/ -o restored/ --task deblur --checkpoint DiffIRS2-GoPro.pth --tile 512
 
     # real-world SR x4 of two globs in bf16, side-by-side comparisons next to the results
-    diffir-restore 'lr/*.png' 'more/*.jpg' -o sr/ --task sr \
+    diffir-restore 'lr/*.png' 'more/*.jpg' -o sr/ --task sr --scale 4 \
         --checkpoint RealworldSR-DiffIRS2-GANx4.pth --precision bf16 --compare
 
     # architecture and task read from an mmengine config (data-preprocessor mean/std honoured)
@@ -16,8 +16,12 @@ Examples::
     diffir-restore imgs/ -o out/ --task inpaint --checkpoint DiffIRS2-celeba.ckpt --mask-dir masks/
 
 Inputs may be files, folders (their image files, not recursive) or glob patterns, several of
-each. ``--task`` may be omitted when ``--checkpoint`` is given: the task and scale are read from
-the checkpoint. Results are ``OUT_DIR/<stem><suffix><ext>`` (``--ext`` defaults to the input's
+each. Models are named as everywhere in diffir_mm: ``--task {deblur,sr,inpaint}``, ``--scale``
+(SR, default 4), ``--big`` (inpainting). ``--task`` may be omitted when ``--checkpoint`` is given:
+the task and scale are then read from the checkpoint; when given, the checkpoint must hold it.
+Without ``--tile`` the output is the official inference's (the prior sees the whole image);
+``--prior-max-side`` downscales what the prior sees, by default only in runs cut into tiles.
+Results are ``OUT_DIR/<stem><suffix><ext>`` (``--ext`` defaults to the input's
 extension); the bit depth, grayscale layout and alpha channel of each input are kept where the
 output format allows (see :mod:`diffir_mm.inference.io`). Images of the same size are batched
 (``--batch-size``). Seeds: every image uses a generator seeded with ``--seed``, so re-runs are
@@ -51,8 +55,8 @@ EXIT_OK, EXIT_FAILED, EXIT_SETUP = 0, 1, 2
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``diffir-restore``."""
+    from diffir_mm.archs import SR_SCALES, TASKS
     from diffir_mm.inference.precision import PRECISIONS
-    from diffir_mm.inference.restorer import TASK_PRESETS
     from diffir_mm.inference.tiling import DEFAULT_PRIOR_MAX_SIDE, DEFAULT_TILE_OVERLAP
 
     p = argparse.ArgumentParser(
@@ -62,18 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help='image files, folders or glob patterns')
     p.add_argument('-o', '--out-dir', required=True, help='output folder')
     model = p.add_mutually_exclusive_group()
-    model.add_argument('--task', choices=sorted(TASK_PRESETS),
-                       help="released model type ('sr' = x4); read from --checkpoint if omitted")
+    model.add_argument('--task', choices=TASKS,
+                       help='released model type (checked against --checkpoint); read from the '
+                            'checkpoint if omitted')
     model.add_argument('--config', help='mmengine config whose model.generator is the network')
+    p.add_argument('--scale', type=int, choices=SR_SCALES, default=4,
+                   help='SR factor of --task sr')
+    p.add_argument('--big', action='store_true',
+                   help='--task inpaint: the big Places-Challenge model (with --random-init)')
     p.add_argument('--checkpoint', help='official (.pth/.ckpt) or diffir-mm checkpoint')
     p.add_argument('--tile', type=int, default=0,
                    help='tile side in input pixels (0 = whole image); tiles share one prior')
     p.add_argument('--tile-overlap', type=int, default=DEFAULT_TILE_OVERLAP,
                    help='overlap between tiles (input pixels)')
     p.add_argument('--tile-batch', type=int, default=1, help='tiles per forward')
-    p.add_argument('--prior-max-side', type=int, default=DEFAULT_PRIOR_MAX_SIDE,
-                   help='downscale the image for the global prior when the longest side of the '
-                        "prior network's grid exceeds this (0 = never)")
+    p.add_argument('--prior-max-side', type=int, default=None,
+                   help='downscale the image the global prior is estimated from when the longest '
+                        "side of the prior network's grid exceeds this (changes the result; 0 = "
+                        f'never). Default: {DEFAULT_PRIOR_MAX_SIDE} for runs cut into several '
+                        'tiles, never without tiling (= the official inference)')
     p.add_argument('--precision', choices=PRECISIONS, default='fp32',
                    help='fp16/bf16 output with NaN/Inf is recomputed in fp32 (with a warning)')
     p.add_argument('--seed', type=int, default=0, help='seed of the diffusion start vector')
@@ -354,14 +365,15 @@ def _build_restorer(args: argparse.Namespace):
     from diffir_mm.inference.restorer import Restorer
     common = dict(device=args.device, precision=args.precision, tile=args.tile or None,
                   tile_overlap=args.tile_overlap, tile_batch=args.tile_batch, seed=args.seed,
-                  prior_max_side=args.prior_max_side or None)
+                  prior_max_side=args.prior_max_side)
     if args.config:
         return Restorer.from_config(args.config, args.checkpoint, random_init=args.random_init,
                                     **common)
     if args.checkpoint:
-        return Restorer.from_checkpoint(args.checkpoint, task=args.task, **common)
+        return Restorer.from_checkpoint(args.checkpoint, task=args.task, scale=args.scale,
+                                        **common)
     if args.task and args.random_init:
-        return Restorer.from_preset(args.task, random_init=True, **common)
+        return Restorer.from_preset(args.task, args.scale, args.big, random_init=True, **common)
     raise ValueError('--checkpoint is required' if args.task or args.config
                      else 'give --checkpoint (and optionally --task) or --config')
 
@@ -375,6 +387,10 @@ def _validate(args: argparse.Namespace) -> Optional[str]:
         return f'--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})'
     if args.tile_batch < 1 or args.batch_size < 1:
         return '--tile-batch and --batch-size must be >= 1'
+    if args.big and args.task != 'inpaint':
+        return '--big applies to --task inpaint only'
+    if args.prior_max_side is not None and args.prior_max_side < 0:
+        return '--prior-max-side must be >= 0'
     if args.mask and args.mask_dir:
         return 'give either --mask or --mask-dir'
     if args.ext:

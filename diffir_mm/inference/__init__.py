@@ -9,15 +9,14 @@
 from .io import ImageIOError, ImageRecord, read_image, write_image
 from .precision import (PRECISIONS, NonFiniteOutputError, PrecisionFallbackWarning,
                         run_with_precision)
-from .restorer import (TASK_PRESETS, Restorer, infer_arch_kwargs, network_from_checkpoint,
-                       network_from_config, resolve_task)
+from .restorer import Restorer, network_from_checkpoint, network_from_config
 from .tiling import (DEFAULT_PRIOR_MAX_SIDE, DEFAULT_TILE_OVERLAP, estimate_global_prior,
                      prior_input, restore_tiled, tile_windows)
 
 __all__ = [
     'ImageIOError', 'ImageRecord', 'read_image', 'write_image', 'PRECISIONS',
-    'NonFiniteOutputError', 'PrecisionFallbackWarning', 'run_with_precision', 'TASK_PRESETS',
-    'Restorer', 'infer_arch_kwargs', 'network_from_checkpoint', 'network_from_config',
-    'resolve_task', 'DEFAULT_PRIOR_MAX_SIDE', 'DEFAULT_TILE_OVERLAP', 'estimate_global_prior',
-    'prior_input', 'restore_tiled', 'tile_windows'
+    'NonFiniteOutputError', 'PrecisionFallbackWarning', 'run_with_precision', 'Restorer',
+    'network_from_checkpoint', 'network_from_config', 'DEFAULT_PRIOR_MAX_SIDE',
+    'DEFAULT_TILE_OVERLAP', 'estimate_global_prior', 'prior_input', 'restore_tiled',
+    'tile_windows'
 ]

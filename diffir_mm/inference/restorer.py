@@ -3,22 +3,23 @@
 Three ways to get one::
 
     Restorer.from_config('configs/diffir_sr_s2.py', 'work_dirs/iter_400000.pth')   # (a)
-    Restorer.from_checkpoint('DiffIRS2-x4.pth', task='sr')       # (b) official or ours
-    Restorer(net)                                                 # (c) an already built network
+    Restorer.from_checkpoint('DiffIRS2-x4.pth', task='sr', scale=4)  # (b) official or ours
+    Restorer(net)                                                     # (c) an already built network
 
-Checkpoints in any format :func:`diffir_mm.archs.extract_network_state` reads (released BasicSR
-``.pth``, LaMa ``.ckpt``, bare state dicts, our mmengine checkpoints -- EMA weights preferred)
-are accepted. The architecture is read from the checkpoint's keys and shapes
-(:func:`infer_arch_kwargs`), so released models and any re-sized model load alike; a requested
-``task`` (``'deblur'``, ``'sr'``/``'sr_x4'``, ``'sr_x2'``, ``'sr_x1'``, ``'inpaint'``,
-``'inpaint_big'``) is checked against what the checkpoint holds
+Checkpoints are read by :mod:`diffir_mm.archs.checkpoint` (released BasicSR ``.pth``, LaMa
+``.ckpt``, bare state dicts, our mmengine checkpoints -- EMA weights preferred), once per file.
+The architecture is read from the checkpoint's keys and shapes
+(:func:`~diffir_mm.archs.infer_arch_kwargs`), so released models and any re-sized model load
+alike; a requested ``task`` / ``scale`` is checked by :func:`~diffir_mm.archs.require`
 (:class:`~diffir_mm.archs.CheckpointMismatchError` otherwise).
 
-Seeding: DiffIR's only randomness is the diffusion start vector ``x_T``. Every image gets its own
-``torch.Generator`` seeded with the seed (the same seed for each image of a batch unless a list is
-given), drawn on the CPU, so the same seed gives the same output on any batch composition and
-device, and ``Restorer(net).restore_tensor(x, seed=s)`` equals
-``net(x, generator=torch.Generator().manual_seed(s))`` for an untiled image under the prior budget.
+Seeding: DiffIR's only randomness is the diffusion start vector ``x_T``. ``seed`` is an int (every
+image gets its own CPU ``torch.Generator`` seeded with it, so the same seed gives the same output
+on any batch composition and device), a list of ints (one per image), a ``torch.Generator``
+(all start vectors drawn from it, in order), or None: the restorer's own seed in the
+``restore*`` calls, a fresh random vector in :meth:`Restorer.make_noise` and for
+``Restorer(seed=None)``. ``Restorer(net).restore_tensor(x, seed=s)`` equals
+``net(x, generator=torch.Generator().manual_seed(s))`` for an untiled image.
 
 The mmagic inferencer can reuse the pieces: :func:`~diffir_mm.inference.tiling.restore_tiled`
 on its model's generator, :func:`~diffir_mm.inference.io.read_image` /
@@ -32,177 +33,39 @@ from __future__ import annotations
 
 import copy
 import os
-import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from diffir_mm.archs import (IPR_DIM, PRESETS, CheckpointMismatchError, DiffIRS2Net,
-                             detect_layout, extract_network_state, official_to_ours,
-                             read_checkpoint)
-from diffir_mm.archs.official import load_state_strict
+from diffir_mm.archs import (IPR_DIM, DiffIRS2Net, NetworkCheckpoint, build_diffir, load_network,
+                             preset_name, read_network, require)
 
 from .precision import normalize_precision
-from .tiling import DEFAULT_PRIOR_MAX_SIDE, DEFAULT_TILE_OVERLAP, ProgressFn, restore_tiled
+from .tiling import DEFAULT_TILE_OVERLAP, ProgressFn, restore_tiled
 
-__all__ = ['Restorer', 'TASK_PRESETS', 'resolve_task', 'infer_arch_kwargs',
-           'network_from_checkpoint', 'network_from_config', 'load_network_weights']
+__all__ = ['Restorer', 'network_from_checkpoint', 'network_from_config']
 
-#: Task names accepted by the restorer / CLI -> preset name.
-TASK_PRESETS = {
-    'deblur': 'deblur', 'sr': 'sr_x4', 'sr_x4': 'sr_x4', 'sr_x2': 'sr_x2', 'sr_x1': 'sr_x1',
-    'inpaint': 'inpaint', 'inpaint_big': 'inpaint_big',
-}
-_LEVELS = (('encoder_level1', 1), ('encoder_level2', 2), ('encoder_level3', 4), ('latent', 8),
-           ('decoder_level1', 2), ('refinement', 2))
-
-PathOrMapping = Union[str, os.PathLike, Mapping[str, Any]]
+CheckpointSource = Union[str, os.PathLike, Dict[str, Any], NetworkCheckpoint]
+#: A seed: int, one int per image, a generator, or None (see the module notes).
+Seed = Union[int, Sequence[int], torch.Generator, None]
 
 
-def resolve_task(task: str) -> str:
-    """Preset name for a task name (``'sr'`` means x4)."""
-    name = TASK_PRESETS.get(str(task).lower())
-    if name is None:
-        raise ValueError(f'unknown task {task!r}; choose from {sorted(TASK_PRESETS)}')
-    return name
-
-
-def _describe_preset(preset: str) -> str:
-    p = PRESETS[preset]
-    return f"{p['task']} x{p['scale']}" if p['task'] == 'sr' else p['task']
-
-
-def _count(sd: Mapping[str, Any], prefix: str) -> int:
-    idx = set()
-    for key in sd:
-        if key.startswith(prefix):
-            head = key[len(prefix):].split('.', 1)[0]
-            if head.isdigit():
-                idx.add(int(head))
-    return max(idx) + 1 if idx else 0
-
-
-def _solve_ffn(pairs: Sequence[Tuple[int, int]], preferred: Optional[float]) -> float:
-    """An ``f`` with ``int(c * f) == hidden`` for every (c, hidden) pair."""
-    def fits(f: float) -> bool:
-        return all(int(c * f) == h for c, h in pairs)
-
-    if preferred is not None and fits(preferred):
-        return preferred
-    lo = max(h / c for c, h in pairs)
-    hi = min((h + 1) / c for c, h in pairs)
-    mid = (lo + hi) / 2
-    for digits in range(1, 8):
-        if fits(round(mid, digits)):
-            return round(mid, digits)
-    for f in (lo, mid):
-        if fits(f):
-            return f
-    raise CheckpointMismatchError(f'cannot infer ffn_expansion_factor from hidden widths {pairs}')
-
-
-def infer_arch_kwargs(sd: Mapping[str, Any]) -> Dict[str, Any]:
-    """``DiffIRS2Net`` constructor arguments that reproduce an official-layout stage-2 state dict.
-
-    Reads ``dim``, ``num_blocks``, ``num_refinement_blocks``, ``heads``,
-    ``ffn_expansion_factor``, ``bias``, ``LayerNorm_type``, ``n_encoder_res``,
-    ``n_denoise_res`` and (from the stored schedule, when present) the diffusion settings from
-    the keys and shapes. Released checkpoints give exactly their preset values.
-    """
-    layout = detect_layout(sd)
-    if layout.stage != 2:
-        what = 'a stage-1 model' if layout.stage == 1 else 'no stage-2 prior network'
-        raise CheckpointMismatchError(f'checkpoint holds {what}; inference needs a stage-2 '
-                                      'checkpoint (CPEN_S2 + denoiser)')
-    if layout.task is None or (layout.task == 'sr' and layout.scale is None):
-        raise CheckpointMismatchError('cannot tell the task/scale of the checkpoint from its '
-                                      'DIRformer head')
-    task, scale = layout.task, layout.scale or 1
-    embed = sd['G.patch_embed.proj.weight'].shape
-    dim = int(embed[0])
-    unshuffle = 4 // scale if task == 'sr' else 1
-    preset = PRESETS[{'deblur': 'deblur', 'inpaint': 'inpaint'}.get(task, f'sr_x{scale}')]
-    head = sd.get('G.tail.2.weight') if task == 'sr' else sd.get('G.output.weight')
-    num_blocks = [_count(sd, f'G.{name}.') for name in
-                  ('encoder_level1', 'encoder_level2', 'encoder_level3', 'latent')]
-    heads = []
-    for i, name in enumerate(('encoder_level1', 'encoder_level2', 'encoder_level3', 'latent')):
-        t = sd.get(f'G.{name}.0.attn.temperature')
-        heads.append(int(t.shape[0]) if t is not None else list(preset['heads'])[i])
-    pairs = []
-    for name, mult in _LEVELS:
-        w = sd.get(f'G.{name}.0.ffn.project_out.weight')
-        if w is not None:
-            pairs.append((dim * mult, int(w.shape[1])))
-    kwargs: Dict[str, Any] = dict(
-        task=task, scale=scale, inp_channels=int(embed[1]) // unshuffle ** 2,
-        out_channels=int(head.shape[0]) if head is not None else 3, dim=dim,
-        num_blocks=num_blocks, num_refinement_blocks=_count(sd, 'G.refinement.'), heads=heads,
-        ffn_expansion_factor=_solve_ffn(pairs, preset['ffn_expansion_factor']) if pairs
-        else preset['ffn_expansion_factor'],
-        bias='G.encoder_level1.0.attn.qkv.bias' in sd,
-        LayerNorm_type='WithBias' if 'G.encoder_level1.0.norm1.body.bias' in sd else 'BiasFree',
-        n_encoder_res=sum(1 for k in sd if k.startswith('condition.E.')
-                          and k.endswith('.body.0.weight')),
-        n_denoise_res=sum(1 for k in sd
-                          if re.fullmatch(r'denoise\.resmlp\.\d+\.resmlp\.0\.weight', k)))
-    betas = sd.get('diffusion.betas')
-    if betas is not None and betas.numel() >= 2:
-        betas = betas.double()
-        kwargs.update(timesteps=int(betas.numel()), linear_start=round(float(betas[0]), 6),
-                      linear_end=round(float(betas[-1]), 6))
-    return kwargs
-
-
-def _check_task(sd: Mapping[str, Any], task: Optional[str], source: str = 'checkpoint') -> None:
-    if task is None:
-        return
-    preset = resolve_task(task)
-    found = detect_layout(sd)
-    want = PRESETS[preset]
-    ok = found.task == want['task'] and (want['task'] != 'sr' or found.scale == want['scale'])
-    if not ok:
-        raise CheckpointMismatchError(
-            f'{source} holds a {found.describe()}, but task {task!r} '
-            f'({_describe_preset(preset)}) was requested')
-
-
-def load_network_weights(net: nn.Module, sd: Mapping[str, torch.Tensor],
-                         source: str = 'checkpoint') -> nn.Module:
-    """Load an official-layout stage-2 state dict into ``net`` with one-line error messages."""
-    found = detect_layout(sd)
-    want_scale = net.scale if net.task == 'sr' else None
-    if found.stage != 2:
-        raise CheckpointMismatchError(f'{source} holds a {found.describe()}; inference needs a '
-                                      'stage-2 checkpoint')
-    if found.task != net.task or (net.task == 'sr' and found.scale != want_scale):
-        want = f'sr x{want_scale}' if net.task == 'sr' else net.task
-        raise CheckpointMismatchError(f'{source} holds a {found.describe()}, but the network is '
-                                      f'a stage-2 {want} model')
-    ours = official_to_ours(sd, 2, net)
-    load_state_strict(net, ours, f'{source} ({found.describe()})')
-    return net.eval()
-
-
-def network_from_checkpoint(checkpoint: PathOrMapping, task: Optional[str] = None,
-                            **overrides: Any) -> DiffIRS2Net:
-    """Build a stage-2 network shaped like ``checkpoint`` and load it.
+def network_from_checkpoint(checkpoint: CheckpointSource, task: Optional[str] = None,
+                            scale: int = 4, **overrides: Any) -> DiffIRS2Net:
+    """Build a stage-2 network shaped like ``checkpoint`` and load it (eval mode).
 
     Args:
-        checkpoint: Path or loaded checkpoint (any supported format).
-        task: Expected task (checked); ``None`` accepts what the checkpoint holds.
+        checkpoint: Path, loaded checkpoint or :class:`~diffir_mm.archs.NetworkCheckpoint`.
+        task: Expected task (checked with ``scale``); ``None`` accepts what the checkpoint holds.
+        scale: Expected SR factor when ``task='sr'``.
         **overrides: Constructor arguments that cannot be read from the weights.
     """
-    name = os.fspath(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else 'checkpoint'
-    sd = extract_network_state(read_checkpoint(checkpoint))
-    _check_task(sd, task, source=f'checkpoint {name}' if name != 'checkpoint' else name)
-    kwargs = infer_arch_kwargs(sd)
-    kwargs.update(overrides)
-    net = DiffIRS2Net(**kwargs)
-    return load_network_weights(net, sd, source=f'checkpoint {name}'
-                                if name != 'checkpoint' else name)
+    ckpt = read_network(checkpoint)
+    require(ckpt, stage=2, task=task, scale=scale)
+    net = DiffIRS2Net(**dict(ckpt.arch_kwargs(), **overrides))
+    return load_network(net, ckpt).eval()
 
 
 def _config_generator(config: Any) -> Tuple[Dict[str, Any], Optional[Tuple[Any, Any]]]:
@@ -224,7 +87,7 @@ def _config_generator(config: Any) -> Tuple[Dict[str, Any], Optional[Tuple[Any, 
     return gen, norm
 
 
-def network_from_config(config: Any, checkpoint: Optional[PathOrMapping] = None,
+def network_from_config(config: Any, checkpoint: Optional[CheckpointSource] = None,
                         random_init: bool = False) -> Tuple[DiffIRS2Net, Optional[Tuple]]:
     """Build ``model.generator`` of an mmengine config (path or Config/dict) and load weights.
 
@@ -239,9 +102,7 @@ def network_from_config(config: Any, checkpoint: Optional[PathOrMapping] = None,
                          '(DiffIRS2Net)')
     net = DiffIRS2Net(**gen)
     if checkpoint is not None:
-        name = os.fspath(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else 'checkpoint'
-        sd = extract_network_state(read_checkpoint(checkpoint))
-        load_network_weights(net, sd, source=f'checkpoint {name}')
+        load_network(net, read_network(checkpoint))
     elif not random_init:
         raise ValueError('a checkpoint is required (random_init=True only for tests)')
     return net.eval(), norm
@@ -264,8 +125,11 @@ class Restorer:
         tile: Tile side in input pixels (``None``/0: whole image at once).
         tile_overlap: Overlap between tiles, input pixels.
         tile_batch: Tiles per forward.
-        seed: Default seed (``None``: a fresh random start vector per call).
-        prior_max_side: Budget of the global prior (:func:`.tiling.prior_input`).
+        seed: Default seed (int, ``torch.Generator`` or ``None``: a fresh random start vector
+            per call).
+        prior_max_side: Budget of the global prior (:func:`.tiling.prior_input`); None: only
+            runs cut into several tiles are budgeted (:func:`.tiling.restore_tiled`), so an
+            untiled run is the official inference; 0: never downscale.
         fallback: fp32 recompute on non-finite reduced-precision output (else raise).
         input_norm: ``(mean, std)`` on the 0..255 scale applied before the network (as an mmagic
             data preprocessor); default ``(0, 255)`` = the [0, 1] input of the official models.
@@ -274,7 +138,7 @@ class Restorer:
     def __init__(self, network: nn.Module, device: Union[str, torch.device, None] = 'auto',
                  precision: str = 'fp32', tile: Optional[int] = None,
                  tile_overlap: int = DEFAULT_TILE_OVERLAP, tile_batch: int = 1,
-                 seed: Optional[int] = 0, prior_max_side: Optional[int] = DEFAULT_PRIOR_MAX_SIDE,
+                 seed: Seed = 0, prior_max_side: Optional[int] = None,
                  fallback: bool = True, input_norm: Optional[Tuple[Any, Any]] = None) -> None:
         if not hasattr(network, 'estimate_prior') or not hasattr(network, 'restore'):
             raise TypeError('Restorer needs a stage-2 DiffIR network (estimate_prior/restore); '
@@ -299,26 +163,26 @@ class Restorer:
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
-    def from_checkpoint(cls, checkpoint: PathOrMapping, task: Optional[str] = None,
-                        **kwargs: Any) -> 'Restorer':
-        """(b) From a checkpoint (official or ours); ``task`` is checked when given."""
-        return cls(network_from_checkpoint(checkpoint, task=task), **kwargs)
+    def from_checkpoint(cls, checkpoint: CheckpointSource, task: Optional[str] = None,
+                        scale: int = 4, **kwargs: Any) -> 'Restorer':
+        """(b) From a checkpoint (official or ours); ``task`` / ``scale`` are checked when given."""
+        return cls(network_from_checkpoint(checkpoint, task=task, scale=scale), **kwargs)
 
     @classmethod
-    def from_preset(cls, task: str, checkpoint: Optional[PathOrMapping] = None,
-                    random_init: bool = False, **kwargs: Any) -> 'Restorer':
-        """(b) From a task/preset name and a checkpoint; ``random_init`` builds the released
+    def from_preset(cls, task: str, scale: int = 4, big: bool = False,
+                    checkpoint: Optional[CheckpointSource] = None, random_init: bool = False,
+                    **kwargs: Any) -> 'Restorer':
+        """(b) From a task name and a checkpoint; ``random_init`` builds the released
         architecture with random weights (testing and benchmarking only)."""
-        preset = resolve_task(task)
+        preset = preset_name(task, scale, big)
         if checkpoint is not None:
-            return cls.from_checkpoint(checkpoint, task=task, **kwargs)
+            return cls.from_checkpoint(checkpoint, task=task, scale=scale, **kwargs)
         if not random_init:
             raise ValueError('a checkpoint is required (random_init=True only for tests)')
-        from diffir_mm.archs import build_diffir
         return cls(build_diffir(preset, stage=2).eval(), **kwargs)
 
     @classmethod
-    def from_config(cls, config: Any, checkpoint: Optional[PathOrMapping] = None,
+    def from_config(cls, config: Any, checkpoint: Optional[CheckpointSource] = None,
                     random_init: bool = False, **kwargs: Any) -> 'Restorer':
         """(a) From an mmengine config (``model.generator``) and a checkpoint."""
         net, norm = network_from_config(config, checkpoint, random_init=random_init)
@@ -350,13 +214,17 @@ class Restorer:
                 f'{tile}')
 
     # ------------------------------------------------------------------ restoration
-    def make_noise(self, batch: int, seed: Union[int, Sequence[Optional[int]], None] = None
-                   ) -> Optional[torch.Tensor]:
-        """Start vectors ``x_T`` (batch, 256): one CPU generator per image, seeded from ``seed``.
+    def make_noise(self, batch: int, seed: Seed = None) -> torch.Tensor:
+        """Start vectors ``x_T`` (batch, 256), drawn on the CPU (see the module notes on seeds).
 
-        ``seed`` defaults to the restorer's seed; ``None`` there means unseeded (random).
+        Args:
+            batch: Number of images.
+            seed: An int (one generator per image, each seeded with it), one int per image, a
+                ``torch.Generator`` (drawn from in order), or None (random).
         """
-        seeds = seed if isinstance(seed, (list, tuple)) else [seed] * batch
+        if isinstance(seed, torch.Generator):
+            return torch.randn(batch, IPR_DIM, generator=seed).to(self.device)
+        seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed] * batch
         if len(seeds) != batch:
             raise ValueError(f'{len(seeds)} seeds for {batch} images')
         rows = []
@@ -370,7 +238,7 @@ class Restorer:
         return torch.cat(rows).to(self.device)
 
     def restore_tensor(self, lq: torch.Tensor, mask: Optional[torch.Tensor] = None,
-                       seed: Union[int, Sequence[Optional[int]], None, str] = 'default',
+                       seed: Seed = None,
                        progress: Optional[ProgressFn] = None) -> torch.Tensor:
         """Restore a batch (B, 3, H, W) of RGB images in [0, 1].
 
@@ -378,7 +246,7 @@ class Restorer:
             lq: Degraded images (the LR images for SR).
             mask: Inpainting only: (B, 1, H, W), 1 = hole. The output is composited as
                 ``mask * prediction + (1 - mask) * lq`` (as the official predictor).
-            seed: Seed (or one per image); defaults to the restorer's seed.
+            seed: Seed (see the module notes); None: the restorer's seed.
             progress: ``progress(done, total)`` per tile batch.
 
         Returns:
@@ -388,7 +256,7 @@ class Restorer:
             lq = lq[None]
         if lq.dim() != 4 or lq.shape[1] != 3:
             raise ValueError(f'expected (B, 3, H, W) RGB images, got {tuple(lq.shape)}')
-        seed = self.seed if isinstance(seed, str) and seed == 'default' else seed
+        seed = self.seed if seed is None else seed
         # standard NCHW layout: convolutions may round differently on permuted (NHWC) strides
         x = lq.to(self.device, torch.float32).contiguous()
         net_in = (x - self._mean) / self._std
@@ -423,7 +291,7 @@ class Restorer:
 
     def restore_batch(self, images: Sequence[np.ndarray],
                       masks: Optional[Sequence[np.ndarray]] = None,
-                      seed: Union[int, Sequence[Optional[int]], None, str] = 'default',
+                      seed: Seed = None,
                       progress: Optional[ProgressFn] = None) -> List[np.ndarray]:
         """Restore same-size (H, W, 3) RGB arrays (float [0, 1], uint8 or uint16).
 
@@ -446,7 +314,7 @@ class Restorer:
         return [o for o in out.permute(0, 2, 3, 1).numpy()]
 
     def restore(self, image: np.ndarray, mask: Optional[np.ndarray] = None,
-                seed: Union[int, None, str] = 'default',
+                seed: Seed = None,
                 progress: Optional[ProgressFn] = None) -> np.ndarray:
         """Restore one (H, W, 3) RGB array; see :meth:`restore_batch`."""
         masks = None if mask is None else [mask]

@@ -7,19 +7,20 @@ estimated **once from the whole image** and shared by all tiles; only the DIRfor
 
 Prior rule (:func:`prior_input`)
     The prior is computed from the whole degraded image *as the network receives it* -- the LR
-    image for SR, ``cat(masked image, mask)`` for inpainting. CPEN works on the task's
-    pixel-unshuffled grid (deblur / inpainting / SR x1: 1/4 of the input side, SR x2: 1/2,
-    SR x4: the LR image itself). If the longest side of that CPEN grid exceeds ``prior_max_side``
-    (default :data:`DEFAULT_PRIOR_MAX_SIDE` = 1024, i.e. inputs up to 4096 px for deblurring,
-    inpainting and SR x1, LR up to 2048 px for SR x2 and 1024 px for SR x4), the input is first
-    resized so that the CPEN grid's longest side becomes ``prior_max_side``: both sides are
-    rounded to multiples of ``net.input_multiple`` (so the resized image is a valid network input
-    and CPEN sees the same pixel-unshuffle geometry as for the full image), the image channels use
-    area averaging, and for inpainting the mask channel is resized with nearest neighbour and the
-    image channels are averaged over known pixels only (holes stay exactly zero). Below the budget
-    the full image is used, so the tiled result with the full image in one tile is bitwise equal to
-    ``net.restore(lq, net.estimate_prior(lq, ...))``. The budget bounds CPEN's memory (its widest
-    map has 256 channels on that grid: about 0.5 GB for 1024 x 540) and its compute.
+    image for SR, ``cat(masked image, mask)`` for inpainting -- so an untiled run is the official
+    inference exactly. CPEN works on the task's pixel-unshuffled grid (deblur / inpainting /
+    SR x1: 1/4 of the input side, SR x2: 1/2, SR x4: the LR image itself), and its widest map has
+    256 channels on that grid (about 0.5 GB for 1024 x 540). A budget ``prior_max_side`` bounds
+    that memory: if the longest side of the CPEN grid exceeds it, the input is first resized so
+    that the grid's longest side becomes ``prior_max_side`` (both sides rounded to multiples of
+    ``net.input_multiple``, so CPEN sees the same pixel-unshuffle geometry; image channels area
+    averaged; for inpainting the mask resized with nearest neighbour and the image averaged over
+    known pixels only, so holes stay exactly zero). This changes the prior, so it is never done
+    unless asked for: :func:`restore_tiled` applies :data:`DEFAULT_PRIOR_MAX_SIDE` (1024, i.e.
+    inputs up to 4096 px for deblurring, inpainting and SR x1, LR up to 2048 px for SR x2 and
+    1024 px for SR x4) only to runs cut into several tiles -- the runs made for images too large
+    for memory -- unless ``prior_max_side`` is given (0: never). A run whose single window covers
+    the image is the untiled forward, bitwise equal to ``net(lq, noise)``.
 
 Tiles (:func:`restore_tiled`)
     The input is reflect-padded to ``net.input_multiple`` exactly as the network pads it, then
@@ -40,12 +41,15 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from diffir_mm.archs import pad_to_multiple
+
 from .precision import normalize_precision, run_with_precision
 
 __all__ = ['DEFAULT_PRIOR_MAX_SIDE', 'DEFAULT_TILE_OVERLAP', 'prior_input',
            'estimate_global_prior', 'tile_starts', 'tile_windows', 'restore_tiled']
 
-#: Default budget: longest side of CPEN's input grid above which the prior input is downscaled.
+#: Budget of tiled runs: longest side of CPEN's input grid above which the prior input is
+#: downscaled (untiled runs are never downscaled unless a budget is given).
 DEFAULT_PRIOR_MAX_SIDE = 1024
 #: Default overlap between neighbouring tiles (input pixels).
 DEFAULT_TILE_OVERLAP = 32
@@ -67,8 +71,7 @@ def _round_to(value: float, multiple: int) -> int:
     return max(multiple, int(round(value / multiple)) * multiple)
 
 
-def prior_input(net, lq: torch.Tensor,
-                max_side: Optional[int] = DEFAULT_PRIOR_MAX_SIDE) -> torch.Tensor:
+def prior_input(net, lq: torch.Tensor, max_side: Optional[int] = None) -> torch.Tensor:
     """The image the global prior is estimated from (``lq`` itself unless over the budget).
 
     Args:
@@ -102,7 +105,7 @@ def prior_input(net, lq: torch.Tensor,
 
 def estimate_global_prior(net, lq: torch.Tensor, noise: Optional[torch.Tensor] = None,
                           generator: Optional[torch.Generator] = None,
-                          max_side: Optional[int] = DEFAULT_PRIOR_MAX_SIDE) -> torch.Tensor:
+                          max_side: Optional[int] = None) -> torch.Tensor:
     """Estimate one IPR per image of ``lq`` from the whole image (see the module notes).
 
     Always runs in fp32 (autocast disabled), whatever precision the tiles use.
@@ -112,7 +115,7 @@ def estimate_global_prior(net, lq: torch.Tensor, noise: Optional[torch.Tensor] =
         lq: Network input (B, C, H, W).
         noise: Start vectors ``x_T`` (B, 256); drawn from ``generator`` when omitted.
         generator: RNG for ``noise``.
-        max_side: Prior budget (:func:`prior_input`).
+        max_side: Prior budget (:func:`prior_input`); None: the whole image as it is.
 
     Returns:
         The IPR, (B, 256) float32.
@@ -165,21 +168,11 @@ def _axis_weights(starts: Sequence[int], size: int, scale: int, dtype: torch.dty
     return weights
 
 
-def _pad_reflect(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """The same padding as ``diffir_mm.archs.pad_to_multiple`` (reflect, else replicate)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        mode = 'reflect' if ph < h and pw < w else 'replicate'
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return x
-
-
 def restore_tiled(net, lq: torch.Tensor, prior: Optional[torch.Tensor] = None, *,
                   tile: Optional[int] = None, tile_overlap: int = DEFAULT_TILE_OVERLAP,
                   tile_batch: int = 1, noise: Optional[torch.Tensor] = None,
                   generator: Optional[torch.Generator] = None,
-                  prior_max_side: Optional[int] = DEFAULT_PRIOR_MAX_SIDE,
+                  prior_max_side: Optional[int] = None,
                   precision: str = 'fp32', fallback: bool = True,
                   progress: Optional[ProgressFn] = None) -> torch.Tensor:
     """Restore ``lq`` tile by tile under one global prior per image.
@@ -195,7 +188,10 @@ def restore_tiled(net, lq: torch.Tensor, prior: Optional[torch.Tensor] = None, *
             runs the whole image at once.
         tile_overlap: Minimum overlap between neighbouring windows (input pixels).
         tile_batch: Windows per forward.
-        noise, generator, prior_max_side: For the prior estimate.
+        noise, generator: For the prior estimate.
+        prior_max_side: Budget of the prior estimate (:func:`prior_input`; 0: never
+            downscale); None: :data:`DEFAULT_PRIOR_MAX_SIDE` when the image is cut into several
+            tiles, the whole image otherwise.
         precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` for the DIRformer (see
             :mod:`diffir_mm.inference.precision`).
         fallback: Recompute non-finite reduced-precision output in fp32 (else raise).
@@ -211,20 +207,23 @@ def restore_tiled(net, lq: torch.Tensor, prior: Optional[torch.Tensor] = None, *
         raise ValueError(f'tile_overlap must be >= 0, got {tile_overlap}')
     if tile_batch < 1:
         raise ValueError(f'tile_batch must be >= 1, got {tile_batch}')
-    if prior is None:
-        prior = estimate_global_prior(net, lq, noise=noise, generator=generator,
-                                      max_side=prior_max_side)
     scale = int(getattr(net, 'scale', 1))
     multiple = int(getattr(net, 'input_multiple', 1))
     b, _, h, w = lq.shape
-    padded = _pad_reflect(lq, multiple)
+    padded, _ = pad_to_multiple(lq, multiple)
     hp, wp = padded.shape[-2:]
     if tile:
         tile = int(math.ceil(tile / multiple) * multiple)
         if tile_overlap >= tile:
             raise ValueError(f'tile_overlap ({tile_overlap}) must be smaller than the tile '
                              f'({tile} after rounding up to a multiple of {multiple})')
-    if not tile or (tile >= hp and tile >= wp):
+    tiled = bool(tile) and (tile < hp or tile < wp)
+    if prior is None:
+        if prior_max_side is None and tiled:
+            prior_max_side = DEFAULT_PRIOR_MAX_SIDE
+        prior = estimate_global_prior(net, lq, noise=noise, generator=generator,
+                                      max_side=prior_max_side)
+    if not tiled:
         out = run_with_precision(net.restore, lq, prior, precision=precision, fallback=fallback,
                                  what='the network')
         if progress is not None:

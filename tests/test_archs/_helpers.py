@@ -3,11 +3,13 @@
 The reference data live outside the repository, in ``../shared/fixtures`` (see its README):
 ``official/official_<variant>.pt`` are outputs of the authors' code on tiny random networks and
 ``official_keys/keys_<task>_S<stage>.json`` are the full-size key layouts of every release.
-Tests that need them are skipped (with the reason) when the folder is absent.
+Tests that need them FAIL when the folder is absent (CI must not pass without them); set
+``DIFFIR_ALLOW_MISSING_FIXTURES=1`` to skip them instead on a machine that cannot have them.
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict
 
@@ -26,8 +28,19 @@ OFFICIAL_VARIANTS: Dict[str, tuple] = {
     'inpaint': ('inpaint', 1),
 }
 
-#: Float32 tolerance against the float64 references of the official code.
-TOL = 1e-4
+#: Float32 tolerance against the float64 references of the official code: the README's claim.
+#: Measured: at most 8.4e-7 over every fixture output (the official code itself run in float32:
+#: up to 4.8e-7, ``official_float32_max_abs_dev``).
+TOL = 1e-6
+
+
+def missing_fixture(path: Path) -> None:
+    """Fail (or, with ``DIFFIR_ALLOW_MISSING_FIXTURES=1``, skip) a test whose fixture is absent."""
+    message = (f'reference fixture {path} is missing: the parity tests need ../shared/fixtures '
+               '(set DIFFIR_ALLOW_MISSING_FIXTURES=1 to skip them instead)')
+    if os.environ.get('DIFFIR_ALLOW_MISSING_FIXTURES') == '1':
+        pytest.skip(message)
+    pytest.fail(message)
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -37,18 +50,18 @@ def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def load_official_fixture(variant: str) -> Dict[str, Any]:
-    """Load ``official_<variant>.pt``; skip the calling test if it is not available."""
+    """Load ``official_<variant>.pt`` (:func:`missing_fixture` if it is not available)."""
     path = OFFICIAL_DIR / f'official_{variant}.pt'
     if not path.is_file():
-        pytest.skip(f'reference fixture {path} is not available (needs ../shared/fixtures)')
+        missing_fixture(path)
     return torch.load(path, map_location='cpu', weights_only=True)
 
 
 def load_keys_fixture(name: str, stage: int) -> Dict[str, list]:
-    """``{key: shape}`` of ``keys_<name>_S<stage>.json``; skip if it is not available."""
+    """``{key: shape}`` of ``keys_<name>_S<stage>.json`` (:func:`missing_fixture` if absent)."""
     path = KEYS_DIR / f'keys_{name}_S{stage}.json'
     if not path.is_file():
-        pytest.skip(f'key-layout fixture {path} is not available (needs ../shared/fixtures)')
+        missing_fixture(path)
     with open(path) as f:
         data = json.load(f)
     assert data['stage'] in (stage, f'S{stage}', str(stage)), data['stage']

@@ -128,11 +128,36 @@ def test_stage1_gradients_reach_cpen_and_dirformer():
 
 
 def test_stage2_training_step_backpropagates():
-    """A full stage-2 training step (IPR loss + image loss) backpropagates without errors."""
+    """``forward_train``: the teacher chain's steps and the image under its last IPR."""
     net = _tiny('sr_x2', 2).train()
     lq, gt, _ = _inputs('sr_x2')
-    z = torch.rand(2, IPR_DIM)
-    steps = net.estimate_prior(lq, teacher_prior=z, return_steps=True)
-    loss = (steps[-1] - z).abs().mean() + (net.restore(lq, steps[-1]) - gt).abs().mean()
+    z, eps = torch.rand(2, IPR_DIM), torch.randn(2, IPR_DIM)
+    image, steps = net.forward_train(lq, z, noise=eps)
+    with torch.no_grad():
+        reference = net.reverse_steps(lq, noise=eps, teacher_prior=z)
+        assert torch.equal(image, net.restore(lq, reference[-1]))
+    assert len(steps) == 4 and all(torch.equal(a, b) for a, b in zip(steps, reference))
+    loss = (steps[-1] - z).abs().mean() + (image - gt).abs().mean()
     loss.backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+def test_stage2_warmup_forward_skips_the_dirformer():
+    net = _tiny('deblur', 2).train()
+    lq, _, _ = _inputs('deblur')
+    result = net.forward_train(lq, torch.rand(2, IPR_DIM), restore=False)
+    assert result.image is None and len(result.ipr_steps) == 4
+    result.ipr_steps[-1].abs().mean().backward()
+    assert all(p.grad is None for p in net.dirformer.parameters())
+
+
+def test_stage2_inference_forward_always_returns_an_image():
+    net = _tiny('sr_x4', 2)
+    lq, _, _ = _inputs('sr_x4', 16, 24)
+    noise = torch.randn(2, IPR_DIM)
+    with torch.no_grad():
+        out = net(lq, noise=noise)
+        assert torch.equal(out, net.restore(lq, net.estimate_prior(lq, noise=noise)))
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 3, 64, 96)
+    with pytest.raises(TypeError):
+        net(lq, teacher_prior=torch.rand(2, IPR_DIM))  # training goes through forward_train

@@ -65,7 +65,7 @@ def test_reverse_is_the_deterministic_posterior_mean(tiny_s2, lq):
     coef2 = SCHEDULE_TABLE['posterior_mean_coef2']
     x_t = torch.randn(2, IPR_DIM)
     with torch.no_grad():
-        steps = tiny_s2.estimate_prior(lq, noise=x_t, return_steps=True)
+        steps = tiny_s2.reverse_steps(lq, noise=x_t)
         c = tiny_s2.condition(lq)
         x, manual = x_t, []
         for t in (3, 2, 1, 0):
@@ -95,7 +95,7 @@ def test_explicit_noise_is_x_T(tiny_s2, lq):
         given = tiny_s2.estimate_prior(lq, noise=x_T)
         other = tiny_s2.estimate_prior(lq, noise=torch.randn(2, IPR_DIM))
         out = tiny_s2(lq, noise=x_T)
-        out_prior = tiny_s2(lq, prior=given)
+        out_prior = tiny_s2.restore(lq, given)
     assert torch.equal(drawn, given)
     assert not torch.equal(given, other)
     assert torch.equal(out, out_prior)
@@ -119,9 +119,9 @@ def test_training_chain_starts_from_the_noised_teacher(tiny_s2, lq):
     """x_T = sqrt(abar_3) z + sqrt(1 - abar_3) eps = 0.0510 z + 0.9987 eps (section 1.10)."""
     z, eps = torch.rand(2, IPR_DIM), torch.randn(2, IPR_DIM)
     with torch.no_grad():
-        chain = tiny_s2.estimate_prior(lq, noise=eps, teacher_prior=z, return_steps=True)
+        chain = tiny_s2.reverse_steps(lq, noise=eps, teacher_prior=z)
         x_T = tiny_s2.diffusion.q_sample(z, 3, eps)
-        direct = tiny_s2.estimate_prior(lq, noise=x_T, return_steps=True)
+        direct = tiny_s2.reverse_steps(lq, noise=x_T)
     torch.testing.assert_close(x_T, 0.0510 * z + 0.9987 * eps, rtol=0, atol=1e-4)
     for a, b in zip(chain, direct):
         assert torch.equal(a, b)
@@ -133,8 +133,8 @@ def test_gradients_flow_through_all_steps():
     net = build_diffir('deblur', 2, **TINY).train()
     lq = torch.rand(2, 3, 32, 32)
     teacher = torch.rand(2, IPR_DIM, requires_grad=True)
-    steps = net.estimate_prior(lq, teacher_prior=teacher, return_steps=True,
-                               generator=torch.Generator().manual_seed(0))
+    steps = net.reverse_steps(lq, teacher_prior=teacher,
+                              generator=torch.Generator().manual_seed(0))
     assert len(steps) == 4
     for step in steps:
         step.retain_grad()
@@ -155,7 +155,7 @@ def test_ipr_only_loss_reaches_cpen_and_denoiser_not_dirformer():
     net = build_diffir('sr_x4', 2, **TINY).train()
     lq = torch.rand(1, 3, 16, 16)
     teacher = torch.rand(1, IPR_DIM)
-    steps = net.estimate_prior(lq, teacher_prior=teacher, return_steps=True)
+    steps = net.reverse_steps(lq, teacher_prior=teacher)
     (steps[-1] - teacher).abs().mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.cpen.parameters())
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.denoiser.parameters())

@@ -147,6 +147,10 @@ def test_preset_helpers():
     with pytest.raises(ValueError):
         preset_name('denoise')
     with pytest.raises(ValueError):
+        preset_name('sr_x2')  # one vocabulary: task + scale
+    with pytest.raises(ValueError):
+        preset_name('deblur', big=True)
+    with pytest.raises(ValueError):
         preset_kwargs('deblur', 3)
     with pytest.raises(TypeError):
         preset_kwargs('deblur', 2, width=4)

@@ -85,8 +85,8 @@ def test_cli_subprocess_bad_inputs_do_not_stop_the_batch(messy_inputs, ckpt_dir)
 
 
 @pytest.mark.parametrize('task,ckpt,message', [
-    ('deblur', 'sr_x2.pth', "holds a stage-2 sr x2 model, dim=8, but task 'deblur'"),
-    ('sr', 'sr_x2.pth', "holds a stage-2 sr x2 model, dim=8, but task 'sr' (sr x4)"),
+    ('deblur', 'sr_x2.pth', 'holds a stage-2 sr x2 model, dim=8, but a stage-2 deblur model'),
+    ('sr', 'sr_x2.pth', 'holds a stage-2 sr x2 model, dim=8, but a stage-2 sr x4 model'),
 ])
 def test_cli_subprocess_wrong_task_or_scale_checkpoint(tmp_path, ckpt_dir, rng, task, ckpt,
                                                        message):
@@ -101,7 +101,7 @@ def test_cli_subprocess_wrong_task_or_scale_checkpoint(tmp_path, ckpt_dir, rng, 
 
 def test_cli_sr_with_tiles_compare_ext_and_suffix(tmp_path, ckpt_dir, rng, capsys):
     img = write(tmp_path / 'lr.png', rng.integers(0, 256, (30, 44, 3), dtype=np.uint8))
-    rc = main([img, '-o', str(tmp_path / 'out'), '--task', 'sr_x2', '--checkpoint',
+    rc = main([img, '-o', str(tmp_path / 'out'), '--task', 'sr', '--scale', '2', '--checkpoint',
                str(ckpt_dir / 'sr_x2.pth'), '--tile', '16', '--tile-overlap', '4',
                '--tile-batch', '3', '--compare', '--ext', 'jpg', '--suffix', '_x2'])
     err = capsys.readouterr().err

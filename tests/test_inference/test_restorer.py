@@ -1,4 +1,5 @@
 """Restorer: construction from networks / checkpoints / configs, seeding, batching."""
+import re
 import sys
 
 import numpy as np
@@ -6,9 +7,8 @@ import pytest
 import torch
 from inference_helpers import official_checkpoint, tiny_net
 
-from diffir_mm.archs import CheckpointMismatchError
-from diffir_mm.inference import Restorer, infer_arch_kwargs
-from diffir_mm.inference.restorer import resolve_task
+from diffir_mm.archs import CheckpointMismatchError, DiffIRS2Net, infer_arch_kwargs, read_network
+from diffir_mm.inference import Restorer
 
 
 def _img(h=24, w=32, seed=0):
@@ -25,6 +25,10 @@ def test_same_seed_same_output_and_different_seed_differs():
     # the default seed is the restorer's
     np.testing.assert_array_equal(Restorer(tiny_net('deblur'), device='cpu', seed=3).restore(img),
                                   a)
+    # a generator: the start vectors are drawn from it
+    np.testing.assert_array_equal(r.restore(img, seed=torch.Generator().manual_seed(3)), a)
+    unseeded = Restorer(tiny_net('deblur'), device='cpu', seed=None)
+    assert np.abs(unseeded.restore(img) - unseeded.restore(img)).max() > 0
 
 
 def test_seed_matches_the_network_generator_call():
@@ -85,7 +89,7 @@ def test_from_checkpoint_official_and_ours(ckpt_dir, name):
     r = Restorer.from_checkpoint(ckpt_dir / name, device='cpu')  # ours: EMA weights preferred
     assert r.task == 'deblur' and r.scale == 1
     np.testing.assert_array_equal(r.restore(_img()), ref)
-    r2 = Restorer.from_preset('deblur', ckpt_dir / name, device='cpu')
+    r2 = Restorer.from_preset('deblur', checkpoint=ckpt_dir / name, device='cpu')
     np.testing.assert_array_equal(r2.restore(_img()), ref)
 
 
@@ -95,18 +99,22 @@ def test_from_checkpoint_reads_task_and_scale(ckpt_dir):
     assert r.restore(_img(16, 16)).shape == (32, 32, 3)
 
 
-@pytest.mark.parametrize('ckpt,task,message', [
-    ('sr_x2.pth', 'deblur', "holds a stage-2 sr x2 model, dim=8, but task 'deblur'"),
-    ('sr_x2.pth', 'sr', "holds a stage-2 sr x2 model, dim=8, but task 'sr' \\(sr x4\\)"),
-    ('deblur.pth', 'sr_x4', "holds a stage-2 deblur model"),
-    ('not_diffir.pth', 'deblur', 'not a DiffIR checkpoint'),
-    ('garbage.pth', 'deblur', 'cannot read checkpoint'),
-    ('missing.pth', 'deblur', 'checkpoint not found'),
+@pytest.mark.parametrize('ckpt,task,scale,message', [
+    ('sr_x2.pth', 'deblur', 4, 'sr_x2.pth [params_ema] holds a stage-2 sr x2 model, dim=8, but a '
+                               'stage-2 deblur model was requested'),
+    ('sr_x2.pth', 'sr', 4, 'holds a stage-2 sr x2 model, dim=8, but a stage-2 sr x4 model was'),
+    ('deblur.pth', 'sr', 4, "holds a stage-2 deblur model"),
+    ('not_diffir.pth', 'deblur', 4, 'not a DiffIR checkpoint'),
+    ('garbage.pth', 'deblur', 4, 'cannot read checkpoint'),
+    ('missing.pth', 'deblur', 4, 'checkpoint not found'),
 ])
-def test_wrong_checkpoints_are_refused_in_one_line(ckpt_dir, ckpt, task, message):
-    with pytest.raises((CheckpointMismatchError, FileNotFoundError), match=message) as info:
-        Restorer.from_checkpoint(ckpt_dir / ckpt, task=task, device='cpu')
+def test_wrong_checkpoints_are_refused_in_one_line(ckpt_dir, ckpt, task, scale, message):
+    errors = (CheckpointMismatchError, FileNotFoundError)
+    with pytest.raises(errors, match=re.escape(message)) as info:
+        Restorer.from_checkpoint(ckpt_dir / ckpt, task=task, scale=scale, device='cpu')
     assert '\n' not in str(info.value)
+    if ckpt == 'sr_x2.pth':  # the right scale is accepted
+        assert Restorer.from_checkpoint(ckpt_dir / ckpt, task='sr', scale=2).scale == 2
 
 
 def test_stage1_checkpoint_is_refused():
@@ -119,10 +127,16 @@ def test_stage1_checkpoint_is_refused():
 
 def test_infer_arch_kwargs_roundtrip():
     net = tiny_net('sr_x1')
-    kw = infer_arch_kwargs(official_checkpoint(net)['params_ema'])
+    kw = infer_arch_kwargs(read_network(official_checkpoint(net)))
     assert kw['task'] == 'sr' and kw['scale'] == 1 and kw['dim'] == 8
     assert kw['num_blocks'] == [1, 1, 1, 1] and kw['n_encoder_res'] == 1
     assert kw['LayerNorm_type'] == 'BiasFree' and kw['ffn_expansion_factor'] == 2.2
+    assert (kw['timesteps'], kw['linear_start'], kw['linear_end']) == (4, 0.1, 0.99)
+    torch.manual_seed(1)
+    wide = DiffIRS2Net(**dict(kw, dim=16, ffn_expansion_factor=2.66, num_blocks=[1, 2, 1, 3]))
+    back = infer_arch_kwargs(read_network({'params': wide.state_dict()}))  # our naming too
+    assert (back['dim'], back['ffn_expansion_factor'], back['num_blocks']) == (16, 2.66,
+                                                                               [1, 2, 1, 3])
 
 
 def test_from_config_file(tmp_path, ckpt_dir):
@@ -156,10 +170,11 @@ def test_input_norm_follows_a_data_preprocessor():
     assert np.abs(other.restore(_img()) - plain.restore(_img())).max() > 0
 
 
-def test_task_names():
-    assert resolve_task('sr') == 'sr_x4' and resolve_task('SR_X2') == 'sr_x2'
-    with pytest.raises(ValueError, match='unknown task'):
-        resolve_task('denoise')
+def test_task_names_are_task_and_scale():
+    with pytest.raises(ValueError, match='task must be one of'):
+        Restorer.from_preset('sr_x2', random_init=True)
+    with pytest.raises(ValueError, match='SR scale'):
+        Restorer.from_preset('sr', scale=3, random_init=True)
 
 
 def test_rejects_non_stage2_modules():

@@ -206,3 +206,16 @@ def test_prior_is_estimated_on_the_downscaled_image_over_budget():
         out = restore_tiled(net, x, noise=_noise(), tile=64, tile_overlap=16, prior_max_side=20)
     assert seen == [(48, 80), (48, 80)]
     assert out.shape == (1, 3, 96, 160)
+
+
+def test_the_default_prior_budget_applies_to_tiled_runs_only():
+    """Untiled (or one window): the prior sees the whole image, as in the official inference."""
+    fake = FakeNet('sr', scale=4, multiple=8)  # CPEN grid = the LR image
+    x = torch.rand(1, 3, 1104, 16)  # longest side over the 1024 budget
+    restore_tiled(fake, x)
+    restore_tiled(fake, x, tile=2048)
+    restore_tiled(fake, x, tile=512, tile_overlap=16)
+    restore_tiled(fake, x, tile=512, tile_overlap=16, prior_max_side=0)
+    restore_tiled(fake, x, prior_max_side=552)
+    assert fake.prior_calls == [(1, 3, 1104, 16), (1, 3, 1104, 16), (1, 3, 1024, 16),
+                                (1, 3, 1104, 16), (1, 3, 552, 8)]

@@ -76,8 +76,10 @@ def test_round_trip_basicsr(tmp_path: Path):
     assert dst.is_file() and not list(tmp_path.glob('.*.tmp'))
 
     ckpt = torch.load(dst, map_location='cpu', weights_only=True)
-    assert ckpt['meta']['diffir_mm'] == dict(converted_from='DiffIRS2.pth', task='sr', stage=2,
-                                             scale=4, teacher_from='DiffIRS1.pth', arch=TINY)
+    assert ckpt['meta']['diffir_mm'] == dict(
+        converted_from='DiffIRS2.pth', task='sr', stage=2, scale=4, arch=TINY,
+        generator_from='DiffIRS2.pth [params]', generator_ema_from='DiffIRS2.pth [params_ema]',
+        teacher_from='DiffIRS1.pth [params_ema]')
     groups = {k.split('.', 1)[0] for k in ckpt['state_dict']}
     assert groups == {'generator', 'generator_ema', 'teacher'}
     assert {k.split('.', 2)[1] for k in ckpt['state_dict'] if k.startswith('generator.')} == {
@@ -94,20 +96,30 @@ def test_round_trip_basicsr(tmp_path: Path):
            if k.startswith('generator.')}
     from_params = load_official({'params': params}, task='sr', stage=2, scale=4, **TINY)
     assert all(torch.equal(v, from_params.state_dict()[k]) for k, v in raw.items())
+    ema_raw = {k[len('generator_ema.'):]: v for k, v in ckpt['state_dict'].items()
+               if k.startswith('generator_ema.')}
+    assert all(torch.equal(v, reference.state_dict()[k]) for k, v in ema_raw.items())
+    assert not all(torch.equal(v, raw[k]) for k, v in ema_raw.items())  # kept apart
 
     teacher_net = load_official(dst, task='sr', stage=1, scale=4, component='teacher', **TINY)
     teacher_ref = load_official(teacher, task='sr', stage=1, scale=4, **TINY)
     assert torch.equal(_outputs(teacher_net, lq, gt), _outputs(teacher_ref, lq, gt))
 
 
-def test_params_only_source_has_no_ema(tool, tmp_path: Path):
+def test_params_only_source_fills_the_ema_copy_with_params(tool, tmp_path: Path):
+    """No ``params_ema`` (Real-SR S1 x2/x1): evaluation's generator_ema is ``params`` itself."""
     src, dst = tmp_path / 'DiffIRS1x2.pth', tmp_path / 'out' / 'x2.pth'
     torch.save({'params': _official('sr_x2', 1, 3)}, src)
     assert tool.main([str(src), str(dst), '--task', 'sr', '--stage', '1', '--scale', '2',
                       *_arch_args(TINY)]) == 0
     ckpt = torch.load(dst, map_location='cpu', weights_only=True)
-    assert {k.split('.', 1)[0] for k in ckpt['state_dict']} == {'generator'}
-    assert ckpt['meta']['diffir_mm']['scale'] == 2
+    state = ckpt['state_dict']
+    assert {k.split('.', 1)[0] for k in state} == {'generator', 'generator_ema'}
+    generator = {k[len('generator.'):]: v for k, v in state.items() if k.startswith('generator.')}
+    assert all(torch.equal(state['generator_ema.' + k], v) for k, v in generator.items())
+    meta = ckpt['meta']['diffir_mm']
+    assert meta['scale'] == 2
+    assert meta['generator_from'] == meta['generator_ema_from'] == 'DiffIRS1x2.pth [params]'
 
 
 def test_lama_stage2_carries_its_teacher(tool, tmp_path: Path):
@@ -120,7 +132,8 @@ def test_lama_stage2_carries_its_teacher(tool, tmp_path: Path):
     assert tool.main([str(src), str(dst), '--task', 'inpaint', '--stage', '2',
                       *_arch_args(TINY_INPAINT)]) == 0
     ckpt = torch.load(dst, map_location='cpu', weights_only=True)
-    assert {k.split('.', 1)[0] for k in ckpt['state_dict']} == {'generator', 'teacher'}
+    assert {k.split('.', 1)[0] for k in ckpt['state_dict']} == {'generator', 'generator_ema',
+                                                                  'teacher'}
     x, gt = torch.rand(1, 4, 32, 32), torch.rand(1, 3, 32, 32)
     for stage, component, sd in ((2, 'generator', s2), (1, 'teacher', s1)):
         ours = load_official(dst, task='inpaint', stage=stage, component=component,

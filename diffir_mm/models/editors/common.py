@@ -8,14 +8,10 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from diffir_mm.archs import (CheckpointMismatchError, detect_layout, extract_network_state,
-                             official_to_ours, read_checkpoint)
-from diffir_mm.archs.official import load_state_strict
-from diffir_mm.archs.official import OfficialLayout
+from diffir_mm.archs.checkpoint import Layout, load_state_strict, read_network, require
 
 __all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
-           'current_iter', 'load_into',
-           'strip_wrapper_prefixes']
+           'current_iter', 'load_into', 'forward_train', 'strip_wrapper_prefixes']
 
 
 def strip_wrapper_prefixes(module: nn.Module, state_dict: Dict[str, torch.Tensor], prefix: str,
@@ -68,9 +64,9 @@ def current_iter(default: int = 0) -> int:
     return int(hub.get_info('iter', default))
 
 
-def load_network_checkpoint(path: str, stage: int, expect: OfficialLayout,
+def load_network_checkpoint(path: str, stage: int, expect: Layout,
                             component: str = 'generator') -> Dict[str, torch.Tensor]:
-    """Read a DiffIR checkpoint (ours or official) and return it in our naming.
+    """Read a DiffIR checkpoint (ours or official), check it, return its state in our naming.
 
     Args:
         path: Checkpoint file.
@@ -83,14 +79,26 @@ def load_network_checkpoint(path: str, stage: int, expect: OfficialLayout,
     """
     from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
     allow_mmengine_checkpoint_globals()
-    sd = extract_network_state(read_checkpoint(path), component)
-    found = detect_layout(sd)
-    if (found.stage, found.task) != (stage, expect.task) or (
-            expect.task == 'sr' and found.scale != expect.scale):
-        want = OfficialLayout(stage=stage, task=expect.task, scale=expect.scale, dim=None)
-        raise CheckpointMismatchError(
-            f'{path} holds a {found.describe()}, expected a {want.describe()}')
-    return official_to_ours(sd, stage)
+    ckpt = require(read_network(path, component), stage=stage, task=expect.task,
+                   scale=expect.scale)
+    return ckpt.state
+
+
+def forward_train(generator: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """``DiffIRS2Net.forward_train`` through ``generator``, the network or its DDP wrapper.
+
+    DDP synchronises the gradients of what runs through its own call, which calls the wrapped
+    network's ``forward`` (the inference forward); for this one call the wrapped network's
+    ``forward`` is therefore its ``forward_train``.
+    """
+    net = generator.module if hasattr(generator, 'module') else generator
+    if net is generator:
+        return net.forward_train(*args, **kwargs)
+    net.forward = net.forward_train
+    try:
+        return generator(*args, **kwargs)
+    finally:
+        del net.forward
 
 
 def load_into(module: nn.Module, state: Dict[str, torch.Tensor], what: str,

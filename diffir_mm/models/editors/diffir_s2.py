@@ -12,10 +12,11 @@ from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
 from diffir_mm.archs import CheckpointMismatchError
-from diffir_mm.archs.official import OfficialLayout
+from diffir_mm.archs.checkpoint import Layout
 
 from .base import DiffIREditorBase
-from .common import current_iter, load_into, load_network_checkpoint, strip_wrapper_prefixes
+from .common import (current_iter, forward_train, load_into, load_network_checkpoint,
+                     strip_wrapper_prefixes)
 
 _DIFFUSION_KEYS = ('n_denoise_res', 'timesteps', 'linear_start', 'linear_end')
 
@@ -101,9 +102,9 @@ class DiffIRS2(DiffIREditorBase):
 
     # ------------------------------------------------------------------ weights
 
-    def _layout(self) -> OfficialLayout:
+    def _layout(self) -> Layout:
         net = self.generator.module if hasattr(self.generator, 'module') else self.generator
-        return OfficialLayout(stage=1, task=net.task, scale=net.scale, dim=None)
+        return Layout(stage=1, task=net.task, scale=net.scale)
 
     def init_weights(self) -> None:
         """Load the stage-1 checkpoint into the teacher and the stage-2 DIRformer."""
@@ -171,8 +172,8 @@ class DiffIRS2(DiffIREditorBase):
         wrapper = optim_wrapper['encoder' if warmup else 'generator']
         noise = self.training_noise(lq.shape[0], it, z_teacher)
         with wrapper.optim_context(self.generator):
-            out, steps = self.generator(lq, noise=noise, teacher_prior=z_teacher,
-                                        restore=not warmup)
+            out, steps = forward_train(self.generator, lq, z_teacher, noise=noise,
+                                       restore=not warmup)
             losses = {'loss_prior': self.prior_loss(steps[-1], z_teacher)}
             if not warmup:
                 losses['loss_pix'] = self.pixel_loss(out, gt)

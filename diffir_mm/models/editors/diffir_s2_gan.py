@@ -11,10 +11,10 @@ from mmagic.models.utils import set_requires_grad
 from mmagic.registry import MODELS
 
 from diffir_mm.archs import CheckpointMismatchError, read_checkpoint
-from diffir_mm.archs.official import OfficialLayout
+from diffir_mm.archs.checkpoint import Layout
 from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
 
-from .common import frozen_copy, load_into, load_network_checkpoint
+from .common import forward_train, frozen_copy, load_into, load_network_checkpoint
 from .diffir_s2 import DiffIRS2
 
 
@@ -81,7 +81,7 @@ class DiffIRS2GAN(DiffIRS2):
                 '(e.g. --cfg-options model.stage2_checkpoint=work_dirs/<s2>/iter_N.pth)')
         layout = self._layout()
         s2 = load_network_checkpoint(self.stage2_checkpoint, stage=2,
-                                     expect=OfficialLayout(2, layout.task, layout.scale, None))
+                                     expect=Layout(2, layout.task, layout.scale))
         for net in (self.generator, self.generator_ema):
             if net is not None:
                 load_into(net.module if hasattr(net, 'module') else net, s2,
@@ -148,7 +148,7 @@ class DiffIRS2GAN(DiffIRS2):
         g_wrapper = optim_wrapper['generator']
         run_g = it % self.disc_steps == 0 and it >= self.disc_init_steps
         with g_wrapper.optim_context(self.generator):
-            out, steps = self.generator(lq, noise=noise, teacher_prior=z_teacher)
+            out, steps = forward_train(self.generator, lq, z_teacher, noise=noise)
         if run_g:
             set_requires_grad(self.discriminator, False)
             with g_wrapper.optim_context(self.generator):
