@@ -1,4 +1,5 @@
 """Data transforms registered into ``mmagic.registry.TRANSFORMS``."""
+from .masks import GenerateInpaintingMask, LoadInpaintingMask
 from .real_esrgan_degradations import (PadToMinSize, Quantize,
                                        RealESRGANRandomBlur,
                                        RealESRGANRandomNoise,
@@ -6,5 +7,5 @@ from .real_esrgan_degradations import (PadToMinSize, Quantize,
 
 __all__ = [
     'RealESRGANRandomBlur', 'RealESRGANRandomResize', 'RealESRGANRandomNoise',
-    'Quantize', 'PadToMinSize'
+    'Quantize', 'PadToMinSize', 'GenerateInpaintingMask', 'LoadInpaintingMask'
 ]
