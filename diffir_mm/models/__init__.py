@@ -1,6 +1,8 @@
 """MMagic-side models: registered generators, DiffIR editors and losses."""
 from .editors import DiffIRS1, DiffIRS2, DiffIRS2GAN
+from .discriminators import NLayerPatchDiscriminator
 from .generators import DIFFIR_GENERATORS
 from .losses import VGGPerceptualLoss
 
-__all__ = ['DiffIRS1', 'DiffIRS2', 'DiffIRS2GAN', 'DIFFIR_GENERATORS', 'VGGPerceptualLoss']
+__all__ = ['DiffIRS1', 'DiffIRS2', 'DiffIRS2GAN', 'DIFFIR_GENERATORS', 'NLayerPatchDiscriminator',
+           'VGGPerceptualLoss']
