@@ -1,8 +1,9 @@
 """Metrics registered into ``mmagic.registry.METRICS``."""
 from .base_perceptual_metric import BasePerceptualMetric
 from .dists_metric import DISTS
+from .fid_metric import PairedFID
 from .image_count_metric import ImageCount
 from .lpips_metric import LPIPS
 from .niqe_metric import NoRefNIQE
 
-__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE', 'ImageCount']
+__all__ = ['BasePerceptualMetric', 'LPIPS', 'DISTS', 'NoRefNIQE', 'ImageCount', 'PairedFID']

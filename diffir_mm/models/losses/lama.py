@@ -31,7 +31,7 @@ __all__ = ['MaskedL1Loss', 'NonSaturatingR1Loss', 'DiscFeatureMatchingLoss']
 
 @MODELS.register_module()
 class MaskedL1Loss(nn.Module):
-    """LaMa's masked L1: ``mean((mask * weight_missing + (1 - mask) * weight_known) * |pred - gt|)``.
+    """LaMa's masked L1: ``mean((mask * w_missing + (1 - mask) * w_known) * |pred - gt|)``.
 
     Args:
         weight_known: Weight of the known (mask 0) pixels.
