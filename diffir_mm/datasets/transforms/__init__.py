@@ -1,4 +1,5 @@
 """Data transforms registered into ``mmagic.registry.TRANSFORMS``."""
+from .masks import GenerateInpaintingMask, LoadInpaintingMask
 from .real_esrgan_degradations import (GenerateRealESRGANKernels, PadToMinSize, Quantize,
                                        RealESRGANRandomBlur,
                                        RealESRGANRandomNoise,
@@ -6,5 +7,6 @@ from .real_esrgan_degradations import (GenerateRealESRGANKernels, PadToMinSize, 
 
 __all__ = [
     'RealESRGANRandomBlur', 'RealESRGANRandomResize', 'RealESRGANRandomNoise',
-    'Quantize', 'PadToMinSize', 'GenerateRealESRGANKernels'
+    'Quantize', 'PadToMinSize', 'GenerateRealESRGANKernels', 'GenerateInpaintingMask',
+    'LoadInpaintingMask'
 ]
