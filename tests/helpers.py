@@ -265,7 +265,7 @@ def tiny_config_text(data_root: str,
         str: Python source of the config.
     """
     generator = dict(TINY_DIFFIR_S2 if generator is None else generator)
-    imports = ['diffir_mm'] + list(extra_imports)
+    imports = ['diffir_mm.registration'] + list(extra_imports)
     return f'''\
 _base_ = [{RUNTIME_BASE!r}]
 custom_imports = dict(imports={imports!r}, allow_failed_imports=False)

@@ -129,7 +129,7 @@ def test_from_config_file(tmp_path, ckpt_dir):
     pytest.importorskip('mmengine')
     cfg = tmp_path / 'tiny_deblur.py'
     cfg.write_text(
-        "custom_imports = dict(imports=['diffir_mm'], allow_failed_imports=False)\n"
+        "custom_imports = dict(imports=['diffir_mm.registration'], allow_failed_imports=False)\n"
         "model = dict(type='BaseEditModel',\n"
         "    generator=dict(type='DiffIRS2Net', task='deblur', scale=1, dim=8,\n"
         "        num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 2, 4, 8],\n"

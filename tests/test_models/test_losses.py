@@ -3,7 +3,7 @@ import pytest
 import torch
 from torchvision.models import vgg19
 
-import diffir_mm  # noqa: F401
+import diffir_mm.registration  # noqa: F401
 from diffir_mm.models.losses import VGGPerceptualLoss
 
 
