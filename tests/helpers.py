@@ -7,16 +7,23 @@
 * :func:`free_port`: a free TCP port for ``torchrun``.
 * :func:`write_tiny_config`: a small but complete training/validation/test
   config for ``tools/train.py`` and ``tools/test.py``.
+* network tests: the official reference fixtures of ``../shared/fixtures``
+  (:func:`load_official_fixture`, :func:`load_keys_fixture`, :data:`TOL`).
+* inference tests: :func:`tiny_net` and its checkpoints in the official / our layout.
 """
+import json
 import os
 import os.path as osp
 import pprint
 import socket
 import subprocess
 import sys
-from typing import Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+import pytest
+import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS_DIR = osp.join(REPO_ROOT, 'tools')
@@ -359,3 +366,105 @@ def write_tiny_config(path: str, data_root: str, **kwargs) -> str:
     with open(path, 'w', encoding='utf-8') as f:
         f.write(tiny_config_text(data_root, **kwargs))
     return path
+
+
+# ---------------------------------------------------------------------------
+# network tests: official reference fixtures (``../shared/fixtures``, see its README):
+# ``official/official_<variant>.pt`` are outputs of the authors' code on tiny random networks,
+# ``official_keys/keys_<task>_S<stage>.json`` the full-size key layouts of every release.
+# ---------------------------------------------------------------------------
+#: ``<repo>/../shared/fixtures``.
+FIXTURES = Path(REPO_ROOT).parent / 'shared' / 'fixtures'
+OFFICIAL_DIR = FIXTURES / 'official'
+KEYS_DIR = FIXTURES / 'official_keys'
+
+#: fixture variant -> (task, scale) of ``load_official``.
+OFFICIAL_VARIANTS: Dict[str, tuple] = {
+    'sr_x4': ('sr', 4),
+    'deblur': ('deblur', 1),
+    'inpaint': ('inpaint', 1),
+}
+
+#: Float32 tolerance against the float64 references of the official code.
+TOL = 1e-4
+
+
+def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest absolute element difference, computed in float64."""
+    assert a.shape == b.shape, f'shape {tuple(a.shape)} != {tuple(b.shape)}'
+    return (a.double() - b.double()).abs().max().item()
+
+
+def load_official_fixture(variant: str) -> Dict[str, Any]:
+    """Load ``official_<variant>.pt``; skip the calling test if it is not available."""
+    path = OFFICIAL_DIR / f'official_{variant}.pt'
+    if not path.is_file():
+        pytest.skip(f'reference fixture {path} is not available (needs ../shared/fixtures)')
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
+def load_keys_fixture(name: str, stage: int) -> Dict[str, list]:
+    """``{key: shape}`` of ``keys_<name>_S<stage>.json``; skip if it is not available."""
+    path = KEYS_DIR / f'keys_{name}_S{stage}.json'
+    if not path.is_file():
+        pytest.skip(f'key-layout fixture {path} is not available (needs ../shared/fixtures)')
+    with open(path) as f:
+        data = json.load(f)
+    assert data['stage'] in (stage, f'S{stage}', str(stage)), data['stage']
+    return {k: list(v) for k, v in data['keys'].items()}
+
+
+def arch_kwargs(data: Dict[str, Any]) -> Dict[str, Any]:
+    """The fixture's official constructor arguments, without ``scale`` (given separately)."""
+    return {k: v for k, v in data['official_kwargs'].items() if k != 'scale'}
+
+
+def net_input(data: Dict[str, Any]) -> torch.Tensor:
+    """The network input of a fixture (inpainting: ``cat(img * (1 - mask), mask)``)."""
+    inputs = data['inputs']
+    return inputs['net_input'] if 'net_input' in inputs else inputs['lq']
+
+
+# ---------------------------------------------------------------------------
+# inference tests: tiny random networks and their checkpoint layouts
+# ---------------------------------------------------------------------------
+TINY = dict(dim=8, num_blocks=[1, 1, 1, 1], n_encoder_res=1)
+
+
+def tiny_net(preset: str, seed: int = 0):
+    """A tiny random stage-2 network of ``preset`` in eval mode."""
+    from diffir_mm.archs import build_diffir
+
+    torch.manual_seed(seed)
+    refine = 0 if preset.startswith('inpaint') else 1
+    return build_diffir(preset, stage=2, num_refinement_blocks=refine, **TINY).eval()
+
+
+def official_checkpoint(net) -> dict:
+    """The net in the released BasicSR layout (``params_ema``, with the diffusion duplicates)."""
+    from diffir_mm.archs import ours_to_official
+
+    return {'params_ema': ours_to_official(net.state_dict(), with_duplicates=True, net=net)}
+
+
+def mmengine_checkpoint(net, ema_net=None) -> dict:
+    """The net as one of our mmengine checkpoints (``generator.*`` [+ ``generator_ema.*``])."""
+    sd = {f'generator.{k}': v for k, v in net.state_dict().items()}
+    if ema_net is not None:
+        sd.update({f'generator_ema.{k}': v for k, v in ema_net.state_dict().items()})
+    return {'state_dict': sd, 'meta': {'iter': 1}}
+
+
+def write(path, array) -> str:
+    """cv2.imwrite that fails loudly."""
+    import cv2
+
+    path = os.fspath(path)
+    assert cv2.imwrite(path, array), path
+    return path
+
+
+def file_bytes(path) -> bytes:
+    """The contents of ``path``."""
+    with open(path, 'rb') as fh:
+        return fh.read()

@@ -16,7 +16,7 @@ import torch
 from diffir_mm import load_official
 from diffir_mm.archs import CheckpointMismatchError, build_diffir, ours_to_official
 
-from ._helpers import (OFFICIAL_VARIANTS, TOL, arch_kwargs, load_official_fixture, max_abs_diff,
+from helpers import (OFFICIAL_VARIANTS, TOL, arch_kwargs, load_official_fixture, max_abs_diff,
                        net_input)
 
 VARIANTS = sorted(OFFICIAL_VARIANTS)

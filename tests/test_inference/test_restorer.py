@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from inference_helpers import official_checkpoint, tiny_net
+from helpers import official_checkpoint, tiny_net
 
 from diffir_mm.archs import CheckpointMismatchError
 from diffir_mm.inference import Restorer, infer_arch_kwargs
