@@ -7,8 +7,9 @@ mmagic package, and it re-roots every config path into that package. Importing
 1. appends ``'diffir'`` to ``MMagicInferencer.inference_supported_models`` with the settings of
    our ``configs/metafile.yml`` (after MMagic has read its own metafiles), and
 2. wraps ``MMagicInferencer._get_inferencer_kwargs`` so that, for DiffIR, config paths resolve
-   in :func:`config_root` (the source checkout, or the copy packaged in ``diffir_mm/.mim``) and checkpoints are validated and -- when they are official
-   BasicSR / LaMa files -- converted once (cached next to the file's hash) to our format.
+   in :func:`config_root` (the source checkout, or the copy packaged in ``diffir_mm/.mim``)
+   and checkpoints are validated and -- when they are official BasicSR / LaMa files --
+   converted once (cached next to the file's hash) to our format.
 
 Other model names go through MMagic's original code unchanged. The task of our first metafile
 entry is ``Image Restoration``, which MMagic serves with its ``ImageSuperResolutionInferencer``.

@@ -24,7 +24,8 @@ def _run_blocked(code: str) -> str:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         filter(None, [str(REPO), os.environ.get('PYTHONPATH')])))
     env.pop('NO_ALBUMENTATIONS_UPDATE', None)
-    probe = f'import os, sys\n{BLOCK}{code}\nprint("ENV:", os.environ.get("NO_ALBUMENTATIONS_UPDATE"))'
+    probe = (f'import os, sys\n{BLOCK}{code}\n'
+             'print("ENV:", os.environ.get("NO_ALBUMENTATIONS_UPDATE"))')
     result = subprocess.run([sys.executable, '-c', probe], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -57,11 +58,13 @@ torch.manual_seed(0)
 kw = dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, n_encoder_res=1)
 net = build_diffir('deblur', stage=2, **kw).eval()
 path = {str(tmp_path / 'net_g.pth')!r}
-torch.save({{'params_ema': ours_to_official(net.state_dict(), with_duplicates=True, net=net)}}, path)
+official = ours_to_official(net.state_dict(), with_duplicates=True, net=net)
+torch.save({{'params_ema': official}}, path)
 loaded = load_official(path, task='deblur', stage=2, **kw)
 x = torch.rand(1, 3, 16, 16)
 with torch.no_grad():
-    a, b = net(x, generator=torch.Generator().manual_seed(0)), loaded(x, generator=torch.Generator().manual_seed(0))
+    a = net(x, generator=torch.Generator().manual_seed(0))
+    b = loaded(x, generator=torch.Generator().manual_seed(0))
 print('DIFF', (a - b).abs().max().item())
 '''
     out = _run_blocked(code)

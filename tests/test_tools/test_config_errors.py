@@ -29,8 +29,8 @@ def test_test_tool_names_the_missing_data_folder(tmp_path):
 
 def test_test_tool_names_the_missing_sub_folder(tmp_path, tiny_pairs):
     cfg = write_tiny_config(str(tmp_path / 'tiny.py'), tiny_pairs)
-    proc = _run('test.py', [cfg, cfg, '--cfg-options', 'test_dataloader.dataset.data_prefix.img=LR'],
-                tmp_path)
+    option = 'test_dataloader.dataset.data_prefix.img=LR'
+    proc = _run('test.py', [cfg, cfg, '--cfg-options', option], tmp_path)
     _assert_one_line(proc, osp.join(tiny_pairs, 'LR'), 'test_dataloader.dataset.data_prefix.img')
 
 
