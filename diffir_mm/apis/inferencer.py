@@ -157,10 +157,13 @@ def register_mmagic_inferencer() -> None:
                                  f'{[s["Name"] for s in settings]}')
             chosen = named[0]
         config = _resolve_config(model_config or chosen['Config'])
-        ckpt = model_ckpt or chosen.get('Weights')
+        ckpt = model_ckpt
         if not ckpt:
-            raise ValueError(f'no weights for DiffIR setting {chosen["Name"]!r}: pass '
-                             'model_ckpt= (our checkpoint or the official release file)')
+            where = f' (the official file is linked from {chosen["Weights"]})' \
+                if chosen.get('Weights') else ''
+            raise ValueError(f'DiffIR downloads nothing: pass model_ckpt= for setting '
+                             f'{chosen["Name"]!r}, a local file (ours or the official '
+                             f'release){where}')
         kwargs = {'task': cfgs['task'], 'config': config,
                   'ckpt': prepare_checkpoint(ckpt, config)}
         if extra_parameters is not None:
