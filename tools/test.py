@@ -25,7 +25,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from diffir_mm.utils.config_errors import (OneLineErrors, UserConfigError,  # noqa: E402
-                                           check_data_folders)
+                                           load_config)
 from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 with quiet_mm_import_warnings():
@@ -98,17 +98,11 @@ def main(argv: Optional[list] = None) -> int:
 
     errors = OneLineErrors('test.py', debug=args.debug)
     with errors:
-        if not osp.isfile(args.config):
-            raise UserConfigError(f'config not found: {args.config}')
         if not osp.isfile(args.checkpoint):
             raise UserConfigError(f'checkpoint not found: {args.checkpoint} (the CHECKPOINT '
                                   'argument)')
-        cfg = Config.fromfile(args.config)
-        cfg.launcher = args.launcher
-        if args.cfg_options is not None:
-            cfg.merge_from_dict(args.cfg_options)
-        errors.cfg = cfg
-        check_data_folders(cfg, ['test_dataloader'])
+        errors.cfg = cfg = load_config(args.config, args.cfg_options, args.launcher,
+                                       ['test_dataloader'])
         run_test(cfg, args)
     return errors.exit_code
 

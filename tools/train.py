@@ -33,8 +33,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from diffir_mm.utils.config_errors import (OneLineErrors, UserConfigError,  # noqa: E402
-                                           check_data_folders)
+from diffir_mm.utils.config_errors import OneLineErrors, load_config  # noqa: E402
 from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 with quiet_mm_import_warnings():
@@ -178,14 +177,8 @@ def main(argv: Optional[list] = None) -> int:
 
     errors = OneLineErrors('train.py', debug=args.debug)
     with errors:
-        if not osp.isfile(args.config):
-            raise UserConfigError(f'config not found: {args.config}')
-        cfg = Config.fromfile(args.config)
-        cfg.launcher = args.launcher
-        if args.cfg_options is not None:
-            cfg.merge_from_dict(args.cfg_options)
-        errors.cfg = cfg
-        check_data_folders(cfg, ['train_dataloader', 'val_dataloader'])
+        errors.cfg = cfg = load_config(args.config, args.cfg_options, args.launcher,
+                                       ['train_dataloader', 'val_dataloader'])
         train(cfg, args)
     return errors.exit_code
 

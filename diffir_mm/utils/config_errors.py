@@ -6,7 +6,8 @@ that names the problem and the config key to set (as ``--cfg-options`` spells it
 index: ``test_dataloader.2.dataset.data_root``) and gives exit status 1. Anything else is a bug
 and keeps its traceback; ``--debug`` or ``DIFFIR_DEBUG=1`` shows the traceback in every case.
 
-Standard library only: it works on mmengine configs as plain nested dicts and lists.
+Standard library only at import (:func:`load_config` imports mmengine when called); it works on
+mmengine configs as plain nested dicts and lists.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import re
 import sys
 from typing import Any, Iterator, List, Optional, Tuple
 
-__all__ = ['UserConfigError', 'OneLineErrors', 'check_data_folders', 'debug_requested']
+__all__ = ['UserConfigError', 'OneLineErrors', 'check_data_folders', 'debug_requested',
+           'load_config']
 
 #: ``KeyError`` text of mmengine's registry for an unknown ``type``.
 _UNKNOWN_TYPE = re.compile(r'`?(?P<name>[\w.]+)`? is not in the (?P<registry>\S+) registry')
@@ -73,6 +75,34 @@ def check_data_folders(cfg: Any, loaders: List[str]) -> None:
             if not (isinstance(node, dict) and 'data_root' in node and '.dataset' in f'.{key}'):
                 continue
             _check_dataset(node, key)
+
+
+def load_config(path: str, cfg_options: Optional[dict], launcher: str,
+                loaders: List[str]) -> Any:
+    """Load a tool's config, merge ``--cfg-options`` and check the data of ``loaders``.
+
+    Args:
+        path: The config file.
+        cfg_options: ``--cfg-options`` (None when not given).
+        launcher: ``--launcher``, stored as ``cfg.launcher``.
+        loaders: Dataloader keys whose folders must exist (see :func:`check_data_folders`).
+
+    Returns:
+        mmengine.Config: The config.
+
+    Raises:
+        UserConfigError: For a missing config file or data folder.
+    """
+    from mmengine.config import Config
+
+    if not osp.isfile(path):
+        raise UserConfigError(f'config not found: {path}')
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    check_data_folders(cfg, loaders)
+    return cfg
 
 
 def _check_dataset(dataset: dict, key: str) -> None:
