@@ -1,5 +1,4 @@
 """``MMagicInferencer('diffir', ...)``: by name + setting and by config + checkpoint."""
-import os.path as osp
 
 import cv2
 import pytest

@@ -1,4 +1,4 @@
-"""scripts/setup_env.sh is idempotent: a second run reuses the environment and never rebuilds mmcv."""
+"""scripts/setup_env.sh is idempotent: a second run reuses the environment, never rebuilding mmcv."""
 import os
 import subprocess
 import time
