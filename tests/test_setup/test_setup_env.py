@@ -1,4 +1,4 @@
-"""scripts/setup_env.sh is idempotent: a second run reuses the environment, never rebuilding mmcv."""
+"""scripts/setup_env.sh is idempotent: a second run reuses the environment, no mmcv rebuild."""
 import os
 import subprocess
 import time
