@@ -18,5 +18,6 @@ bench: setup
 	  echo ">>> $$f"; $(PYTHON) "$$f"; \
 	done
 
+# Fails on any finding (rules: ruff.toml). `ruff check --fix` repairs the fixable ones.
 lint: setup
-	$(PYTHON) -m flake8 diffir_mm tools tests || echo "flake8 not installed or lint errors (optional target)"
+	$(PYTHON) -m ruff check diffir_mm tools tests bench scripts configs setup.py

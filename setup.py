@@ -1,5 +1,38 @@
-"""Packaging for diffir-mm (DiffIR as an MMagic plugin)."""
+"""Packaging for diffir-mm (DiffIR as an MMagic plugin).
+
+Like MMagic, the wheel ships the configs inside the package: the build copies ``configs/`` and
+``model-index.yml`` to ``diffir_mm/.mim/``, so that a non-editable ``pip install .`` serves
+``MMagicInferencer('diffir', ...)`` (see ``diffir_mm.apis.inferencer.config_root``). Editable
+installs read the checkout's ``configs/`` directly.
+"""
+import os
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MIM_FILES = ('configs', 'model-index.yml')
+
+
+class BuildPyWithConfigs(build_py):
+    """``build_py`` that also copies the configs into ``<build>/diffir_mm/.mim``."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return
+        mim = os.path.join(self.build_lib, 'diffir_mm', '.mim')
+        for name in MIM_FILES:
+            src, dst = os.path.join(HERE, name), os.path.join(mim, name)
+            if os.path.isdir(dst):
+                shutil.rmtree(dst)
+            os.makedirs(mim, exist_ok=True)
+            if os.path.isdir(src):
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+            else:
+                shutil.copy2(src, dst)
+
 
 setup(
     name='diffir-mm',
@@ -10,5 +43,5 @@ setup(
     install_requires=['torch>=2.0'],
     extras_require={'mm': ['mmengine==0.10.7', 'mmcv==2.1.0', 'mmagic==1.2.0']},
     entry_points={'console_scripts': ['diffir-restore=diffir_mm.cli.restore:main']},
-    include_package_data=True,
+    cmdclass={'build_py': BuildPyWithConfigs},
 )

@@ -1,4 +1,5 @@
-# DiffIR stage 1, motion deblurring on GoPro (official DiffIR-demotionblur/options/train_DiffIRS1.yml).
+# DiffIR stage 1, motion deblurring on GoPro
+# (official DiffIR-demotionblur/options/train_DiffIRS1.yml).
 # 8 GPUs x 8 images (progressive: 8/4/2/2/1/1 per GPU at 192..512 px), 300k iterations.
 _base_ = [
     './_base_/default_runtime.py',

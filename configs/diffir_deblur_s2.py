@@ -1,4 +1,5 @@
-# DiffIR stage 2, motion deblurring on GoPro (official DiffIR-demotionblur/options/train_DiffIRS2.yml).
+# DiffIR stage 2, motion deblurring on GoPro
+# (official DiffIR-demotionblur/options/train_DiffIRS2.yml).
 # Needs the stage-1 checkpoint:
 #   --cfg-options model.stage1_checkpoint=work_dirs/diffir_deblur_s1/iter_300000.pth
 _base_ = ['./diffir_deblur_s1.py', './_base_/models/diffir_stage2.py']

@@ -1,4 +1,5 @@
-# DiffIR stage 1, bicubic x2 SISR on paired DF2K (official DiffIR-SRGAN/options/train_DiffIRS1_x2.yml).
+# DiffIR stage 1, bicubic x2 SISR on paired DF2K
+# (official DiffIR-SRGAN/options/train_DiffIRS1_x2.yml).
 # No degradation synthesis; 8 GPUs x 8 images, 1M iterations.
 _base_ = [
     './_base_/default_runtime.py',

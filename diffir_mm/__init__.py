@@ -1,17 +1,13 @@
 """diffir-mm: DiffIR (ICCV 2023) image restoration as an OpenMMLab MMagic plugin.
 
-``import diffir_mm`` registers every diffir_mm class into MMagic's registries (``MODELS``,
-``DATASETS``, ``TRANSFORMS``, ``METRICS``, ``HOOKS``), so configs only need
-``custom_imports = dict(imports=['diffir_mm'], allow_failed_imports=False)``.
-
-The networks in :mod:`diffir_mm.archs` are plain PyTorch. Importing only them
-(``import diffir_mm.archs``, e.g. on a machine without mmcv) does not import mmagic, mmcv or
-mmengine; registration is then deferred until mmagic's registry is first used.
+``import diffir_mm`` (and ``import diffir_mm.archs``) is plain PyTorch: it imports no mmagic,
+mmcv or mmengine module and registers nothing. Registration into MMagic's registries is explicit,
+as in MMagic itself: configs name the registration module,
+``custom_imports = dict(imports=['diffir_mm.registration'], allow_failed_imports=False)``, and
+scripts call :func:`diffir_mm.registration.register_all_modules` (or ``import
+diffir_mm.registration``).
 """
-from ._registration import MM_LAYER_AVAILABLE, register_all_modules, register_on_import
 from .archs import load_official
 
 __version__ = '0.1.0'
-__all__ = ['load_official', 'register_all_modules', 'MM_LAYER_AVAILABLE', '__version__']
-
-register_on_import()
+__all__ = ['load_official', '__version__']

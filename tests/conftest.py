@@ -1,23 +1,18 @@
 """Shared pytest fixtures.
 
-Plain helpers (image generation, subprocess runner, free port, tiny config)
-live in ``tests/helpers.py``; this file only wires them into fixtures and
-makes ``import helpers`` work from any test folder.
+Plain helpers (image generation, subprocess runner, free port, tiny config,
+reference fixtures, tiny networks) live in ``tests/helpers.py`` (``from helpers
+import X``: pytest.ini puts ``tests/`` on the path); this file only wires them
+into fixtures.
 """
 import os
-import os.path as osp
-import sys
 
 import pytest
+from helpers import make_paired_images
 
-TESTS_DIR = osp.dirname(osp.abspath(__file__))
-if TESTS_DIR not in sys.path:
-    sys.path.insert(0, TESTS_DIR)
 # albumentations (imported by mmagic.datasets) checks PyPI for a newer
 # version on import; tests must not touch the network.
 os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
-
-from helpers import make_paired_images  # noqa: E402
 
 
 @pytest.fixture(scope='session')

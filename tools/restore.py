@@ -9,9 +9,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# Import the torch-only inference package first so that ``import diffir_mm`` defers the
-# mmagic registration (the CLI never needs mmagic / mmcv).
-import diffir_mm.inference  # noqa: E402,F401
 from diffir_mm.cli.restore import main  # noqa: E402
 
 if __name__ == '__main__':

@@ -24,9 +24,8 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-# diffir_mm.utils is torch-only (it does not import the mm stack), so the warning filters are in
-# place before mmengine / mmagic are imported below. Importing diffir_mm also turns off
-# albumentations' network version check.
+from diffir_mm.utils.config_errors import (OneLineErrors, UserConfigError,  # noqa: E402
+                                           load_config)
 from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 with quiet_mm_import_warnings():
@@ -66,42 +65,63 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         help='job launcher')
     # torchrun / torch.distributed.launch (torch>=2) pass `--local-rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the traceback of configuration errors (also: DIFFIR_DEBUG=1)')
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def main(argv: Optional[list] = None) -> None:
+def main(argv: Optional[list] = None) -> int:
     """Entry point.
 
     Args:
         argv (list, optional): Command-line arguments (``sys.argv[1:]`` when
             None).
+
+    Returns:
+        int: The exit status (1 after a configuration error, printed as one line).
     """
     args = parse_args(argv)
 
     with quiet_mm_import_warnings():
-        import diffir_mm
-        diffir_mm.register_all_modules()  # registers our modules now
-        import mmengine
-        from mmagic.utils import print_colored_log, register_all_modules
-        from mmengine.dist import is_main_process
-        from mmengine.hooks import Hook
-        from mmengine.logging import print_log
-        from mmengine.runner import Runner
+        from diffir_mm.registration import register_all_modules
+        from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
 
+        # Register diffir_mm and import the whole mmagic stack now, under the filters.
         register_all_modules(init_default_scope=False)
-        from diffir_mm.utils.checkpoint import \
-            allow_mmengine_checkpoint_globals
-        from diffir_mm.utils.dist import prepare_cpu_distributed
 
     allow_mmengine_checkpoint_globals()
 
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    errors = OneLineErrors('test.py', debug=args.debug)
+    with errors:
+        if not osp.isfile(args.checkpoint):
+            raise UserConfigError(f'checkpoint not found: {args.checkpoint} (the CHECKPOINT '
+                                  'argument)')
+        errors.cfg = cfg = load_config(args.config, args.cfg_options, args.launcher,
+                                       ['test_dataloader'])
+        run_test(cfg, args)
+    return errors.exit_code
+
+
+def run_test(cfg: Config, args: argparse.Namespace) -> None:
+    """Build the runner from the loaded ``cfg`` and run the test loop.
+
+    Args:
+        cfg (Config): The config with ``--cfg-options`` merged.
+        args (argparse.Namespace): The parsed command line.
+    """
+    import mmengine
+    from mmagic.utils import print_colored_log
+    from mmengine.dist import is_main_process
+    from mmengine.hooks import Hook
+    from mmengine.logging import print_log
+    from mmengine.runner import Runner
+
+    from diffir_mm.utils.dist import prepare_cpu_distributed
 
     # work_dir priority: CLI > config > ./work_dirs/<config name>
     if args.work_dir is not None:
@@ -152,4 +172,4 @@ def main(argv: Optional[list] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

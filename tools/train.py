@@ -34,9 +34,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-# diffir_mm.utils is torch-only (it does not import the mm stack), so the warning filters are in
-# place before mmengine / mmagic are imported below. Importing diffir_mm also turns off
-# albumentations' network version check.
+from diffir_mm.utils.config_errors import OneLineErrors, load_config  # noqa: E402
 from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 with quiet_mm_import_warnings():
@@ -87,6 +85,10 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         help='job launcher')
     # torchrun / torch.distributed.launch (torch>=2) pass `--local-rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the traceback of configuration errors (also: DIFFIR_DEBUG=1)')
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -150,37 +152,50 @@ def enable_auto_scale_lr(cfg: Config) -> None:
     cfg.auto_scale_lr.enable = True
 
 
-def main(argv: Optional[list] = None) -> None:
+def main(argv: Optional[list] = None) -> int:
     """Entry point.
 
     Args:
         argv (list, optional): Command-line arguments (``sys.argv[1:]`` when
             None).
+
+    Returns:
+        int: The exit status (1 after a configuration error, printed as one line).
     """
     args = parse_args(argv)
 
     with quiet_mm_import_warnings():
-        import diffir_mm
-        diffir_mm.register_all_modules()  # registers our modules now
-        from mmagic.utils import print_colored_log, register_all_modules
-        from mmengine.logging import print_log
-        from mmengine.runner import Runner
+        from diffir_mm.registration import register_all_modules
+        from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
 
-        # Import the whole mmagic stack now, under the filters, instead of
-        # lazily (and noisily) in the first registry build.
+        # Register diffir_mm and import the whole mmagic stack now, under the
+        # filters, instead of lazily (and noisily) in the first registry build.
         register_all_modules(init_default_scope=False)
-        from diffir_mm.utils.checkpoint import \
-            allow_mmengine_checkpoint_globals
-        from diffir_mm.utils.dist import prepare_cpu_distributed
 
     # Resuming reads full mmengine checkpoints with torch.load; keep the
     # weights-only unpickler and allow-list what those checkpoints contain.
     allow_mmengine_checkpoint_globals()
 
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    errors = OneLineErrors('train.py', debug=args.debug)
+    with errors:
+        errors.cfg = cfg = load_config(args.config, args.cfg_options, args.launcher,
+                                       ['train_dataloader', 'val_dataloader'])
+        train(cfg, args)
+    return errors.exit_code
+
+
+def train(cfg: Config, args: argparse.Namespace) -> None:
+    """Build the runner from the loaded ``cfg`` and train.
+
+    Args:
+        cfg (Config): The config with ``--cfg-options`` merged.
+        args (argparse.Namespace): The parsed command line.
+    """
+    from mmagic.utils import print_colored_log
+    from mmengine.logging import print_log
+    from mmengine.runner import Runner
+
+    from diffir_mm.utils.dist import prepare_cpu_distributed
 
     # work_dir priority: CLI > config > ./work_dirs/<config name>
     if args.work_dir:
@@ -211,4 +226,4 @@ def main(argv: Optional[list] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

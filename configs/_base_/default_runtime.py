@@ -3,9 +3,9 @@
 # relative path, e.g. ``_base_ = ['../_base_/default_runtime.py']``.
 default_scope = 'mmagic'
 
-# Our classes live in the ``diffir_mm`` package and register themselves into
-# mmagic's registries on import. Fail fast if it cannot be imported.
-custom_imports = dict(imports=['diffir_mm'], allow_failed_imports=False)
+# Our classes live in the ``diffir_mm`` package; importing ``diffir_mm.registration``
+# registers them into mmagic's registries. Fail fast if it cannot be imported.
+custom_imports = dict(imports=['diffir_mm.registration'], allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

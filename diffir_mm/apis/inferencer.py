@@ -1,14 +1,15 @@
 """Make ``MMagicInferencer('diffir', ...)`` work without touching installed files.
 
 MMagic 1.2.0 only serves model names from a hard-coded list whose metafiles live inside the
-mmagic package, and it re-roots every config path into that package. At ``import diffir_mm``
-:func:`register_mmagic_inferencer` (idempotent) therefore
+mmagic package, and it re-roots every config path into that package. Importing
+:mod:`diffir_mm.registration` calls :func:`register_mmagic_inferencer` (idempotent), which
 
 1. appends ``'diffir'`` to ``MMagicInferencer.inference_supported_models`` with the settings of
    our ``configs/metafile.yml`` (after MMagic has read its own metafiles), and
 2. wraps ``MMagicInferencer._get_inferencer_kwargs`` so that, for DiffIR, config paths resolve
-   inside this repository and checkpoints are validated and -- when they are official
-   BasicSR / LaMa files -- converted once (cached next to the file's hash) to our format.
+   in :func:`config_root` (the source checkout, or the copy packaged in ``diffir_mm/.mim``)
+   and checkpoints are validated and -- when they are official BasicSR / LaMa files --
+   converted once (cached next to the file's hash) to our format.
 
 Other model names go through MMagic's original code unchanged. The task of our first metafile
 entry is ``Image Restoration``, which MMagic serves with its ``ImageSuperResolutionInferencer``.
@@ -26,19 +27,35 @@ import yaml
 from diffir_mm.archs import CheckpointMismatchError, read_components, require, write_checkpoint
 
 __all__ = ['DIFFIR_MODEL_NAME', 'register_mmagic_inferencer', 'diffir_settings',
-           'prepare_checkpoint', 'CONFIG_ROOT']
+           'prepare_checkpoint', 'config_root']
 
 DIFFIR_MODEL_NAME = 'diffir'
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
-METAFILE = osp.join(CONFIG_ROOT, 'metafile.yml')
+PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The source checkout holding the package (when diffir_mm runs from one).
+REPO_ROOT = osp.dirname(PACKAGE_DIR)
+#: The configs copied into the package at build time (``setup.py``), like MMagic's ``.mim``.
+PACKAGED_ROOT = osp.join(PACKAGE_DIR, '.mim')
 CACHE_DIR = osp.join(osp.expanduser(os.environ.get('DIFFIR_CACHE', '~/.cache/diffir_mm')),
                      'converted')
 
 
+def config_root() -> str:
+    """Folder whose ``configs/`` the metafile paths are relative to.
+
+    The source checkout when diffir_mm runs from one (so edits take effect), else the copy that a
+    (non-editable) ``pip install`` put into ``diffir_mm/.mim``.
+    """
+    for root in (REPO_ROOT, PACKAGED_ROOT):
+        if osp.isfile(osp.join(root, 'configs', 'metafile.yml')) and \
+                osp.isdir(osp.join(root, 'configs', '_base_')):
+            return root
+    raise FileNotFoundError(f'DiffIR configs not found in {REPO_ROOT} or {PACKAGED_ROOT}; '
+                            'reinstall diffir-mm (pip install .)')
+
+
 def diffir_settings() -> Dict[str, Any]:
     """``{'task', 'settings'}`` for ``'diffir'`` read from our ``configs/metafile.yml``."""
-    with open(METAFILE, encoding='utf-8') as f:
+    with open(osp.join(config_root(), 'configs', 'metafile.yml'), encoding='utf-8') as f:
         meta = yaml.safe_load(f)
     models = meta['Models']
     return {'task': models[0]['Results'][0]['Task'], 'settings': models}
@@ -47,10 +64,11 @@ def diffir_settings() -> Dict[str, Any]:
 def _resolve_config(path: str) -> str:
     if osp.isabs(path) and osp.isfile(path):
         return path
-    candidate = osp.join(REPO_ROOT, path)
+    root = config_root()
+    candidate = osp.join(root, path)
     if osp.isfile(candidate):
         return candidate
-    raise FileNotFoundError(f'DiffIR config not found: {path} (looked in {REPO_ROOT})')
+    raise FileNotFoundError(f'DiffIR config not found: {path} (looked in {root})')
 
 
 def _generator_cfg(config: str) -> Dict[str, Any]:
@@ -95,15 +113,9 @@ def prepare_checkpoint(ckpt: str, config: str) -> str:
     return out
 
 
-def register_mmagic_inferencer(MMagicInferencer: Optional[type] = None) -> None:  # noqa: N803
-    """Teach ``mmagic.apis.MMagicInferencer`` the model name ``'diffir'`` (idempotent).
-
-    Args:
-        MMagicInferencer: The class to extend; imported from ``mmagic.apis`` when omitted (the
-            deferred registration passes it while ``mmagic.apis`` is still being imported).
-    """
-    if MMagicInferencer is None:
-        from mmagic.apis import MMagicInferencer
+def register_mmagic_inferencer() -> None:
+    """Teach ``mmagic.apis.MMagicInferencer`` the model name ``'diffir'`` (idempotent)."""
+    from mmagic.apis import MMagicInferencer
     if getattr(MMagicInferencer, '_diffir_registered', False):
         return
     original_init = MMagicInferencer.init_inference_supported_models_cfg
@@ -134,10 +146,13 @@ def register_mmagic_inferencer(MMagicInferencer: Optional[type] = None) -> None:
                                  f'{[s["Name"] for s in settings]}')
             chosen = named[0]
         config = _resolve_config(model_config or chosen['Config'])
-        ckpt = model_ckpt or chosen.get('Weights')
+        ckpt = model_ckpt
         if not ckpt:
-            raise ValueError(f'no weights for DiffIR setting {chosen["Name"]!r}: pass '
-                             'model_ckpt= (our checkpoint or the official release file)')
+            where = f' (the official file is linked from {chosen["Weights"]})' \
+                if chosen.get('Weights') else ''
+            raise ValueError(f'DiffIR downloads nothing: pass model_ckpt= for setting '
+                             f'{chosen["Name"]!r}, a local file (ours or the official '
+                             f'release){where}')
         kwargs = {'task': cfgs['task'], 'config': config,
                   'ckpt': prepare_checkpoint(ckpt, config)}
         if extra_parameters is not None:

@@ -1,11 +1,10 @@
 """``MMagicInferencer('diffir', ...)``: by name + setting and by config + checkpoint."""
-import os.path as osp
 
 import cv2
 import pytest
 import torch
 
-import diffir_mm  # noqa: F401  (registers 'diffir' with MMagicInferencer)
+import diffir_mm.registration  # noqa: F401  (registers 'diffir' with MMagicInferencer)
 from diffir_mm.archs import CheckpointMismatchError, build_diffir, ours_to_official
 from helpers import REPO_ROOT, sample_image
 from mmagic.apis import MMagicInferencer

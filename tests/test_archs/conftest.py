@@ -6,11 +6,6 @@ from typing import Iterator
 import pytest
 import torch
 
-# Import the torch-only subpackage before any test module runs ``from diffir_mm import ...``:
-# ``import diffir_mm.archs`` defers the MMagic registration, so these tests need neither mmcv nor
-# mmagic (``from diffir_mm import load_official`` then only reads the initialised package).
-import diffir_mm.archs  # noqa: F401,E402
-
 
 @pytest.fixture(autouse=True, scope='module')
 def _single_thread() -> Iterator[None]:

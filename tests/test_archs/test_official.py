@@ -4,7 +4,7 @@ Every ``../shared/fixtures/official/official_<variant>.pt`` holds a tiny random 
 (stage 1 and 2) and what the authors' code computes with it (in float64); loading the state dicts
 through ``diffir_mm.load_official`` must reproduce those outputs in float32 to ``TOL`` = 1e-6
 (the README's claim), whether the state dict is passed directly, as a BasicSR ``.pth`` file or as
-a LaMa ``.ckpt`` file. A missing fixture fails these tests (see ``_helpers.missing_fixture``).
+a LaMa ``.ckpt`` file. A missing fixture fails these tests (see ``helpers.missing_fixture``).
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from diffir_mm.archs import (CheckpointMismatchError, build_diffir, infer_arch_k
                              ours_to_official, preset_kwargs, read_components, read_network,
                              require)
 
-from ._helpers import (OFFICIAL_VARIANTS, TOL, arch_kwargs, load_keys_fixture,
-                       load_official_fixture, max_abs_diff, missing_fixture, net_input)
+from helpers import (OFFICIAL_VARIANTS, TOL, arch_kwargs, load_keys_fixture, load_official_fixture,
+                     max_abs_diff, missing_fixture, net_input)
 
 VARIANTS = sorted(OFFICIAL_VARIANTS)
 

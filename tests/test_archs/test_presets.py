@@ -14,7 +14,7 @@ import torch
 from diffir_mm.archs import (DIFFUSION_DEFAULTS, PRESETS, build_diffir, ours_to_official,
                              preset_kwargs, preset_name)
 
-from ._helpers import load_keys_fixture
+from helpers import load_keys_fixture
 
 #: preset -> name used by the key-layout fixtures
 KEYS_NAME = {'deblur': 'deblur', 'sr_x4': 'sr_x4', 'sr_x2': 'sr_x2', 'sr_x1': 'sr_x1',

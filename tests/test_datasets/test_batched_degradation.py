@@ -24,7 +24,7 @@ from mmengine import Config  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
-import diffir_mm  # noqa: E402,F401
+import diffir_mm.registration  # noqa: E402,F401
 from diffir_mm.datasets.transforms import RealESRGANRandomNoise  # noqa: E402
 from diffir_mm.models.data_preprocessors import (DiffJPEG, TrainingPairQueue,  # noqa: E402
                                                  filter2d, usm_sharpen)
@@ -524,7 +524,8 @@ model = dict(generator=dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_block
 train_dataloader = dict(batch_size=2, num_workers=0, dataset=dict(
     data_root='{root}', data_prefix=dict(gt='GT_sub'), ann_file=''))
 train_cfg = dict(max_iters=4, val_interval=1000)
-{NO_EVAL_CONFIG_LINES}default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2, save_best=None))
+{NO_EVAL_CONFIG_LINES}default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(interval=2, save_best=None))
 randomness = dict(seed=0)
 """
 

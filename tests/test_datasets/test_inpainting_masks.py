@@ -177,7 +177,7 @@ def test_load_mask_bad_input(tmp_path):
 def test_masks_are_registered_transforms():
     from mmagic.registry import TRANSFORMS
 
-    import diffir_mm  # noqa: F401
+    import diffir_mm.registration  # noqa: F401
 
     gen = TRANSFORMS.build(dict(type='GenerateInpaintingMask', preset='thin_256', seed=0))
     assert isinstance(gen, GenerateInpaintingMask)

@@ -22,7 +22,7 @@ from mmengine import Config  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
-import diffir_mm  # noqa: E402,F401
+import diffir_mm.registration  # noqa: E402,F401
 from mmagic.registry import DATASETS, MODELS  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

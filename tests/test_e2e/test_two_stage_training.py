@@ -15,7 +15,7 @@ import cv2
 import pytest
 import torch
 
-from helpers import (PYTHON, REPO_ROOT, free_port, run_command, run_python, sample_image,
+from helpers import (REPO_ROOT, free_port, run_command, run_python, sample_image,
                      subprocess_env)
 
 TINY_ARCH = ('dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, n_encoder_res=1')
@@ -83,7 +83,8 @@ def _stage2_config(root, s1_ckpt, iters, encoder_iters):
         "optim_wrapper = dict(optimizer=dict(lr=1e-3))",
         f"""model = dict(generator=dict({TINY_ARCH}), stage1_checkpoint='{s1_ckpt}',
              train_cfg=dict(encoder_iters={encoder_iters}))
-optim_wrapper = dict(generator=dict(optimizer=dict(lr=1e-3)), encoder=dict(optimizer=dict(lr=1e-3)))""")
+optim_wrapper = dict(generator=dict(optimizer=dict(lr=1e-3)),
+                     encoder=dict(optimizer=dict(lr=1e-3)))""")
 
 
 def _scalars(work_dir):

@@ -88,7 +88,7 @@ def test_fid_bad_input(tmp_path):
 def test_fid_is_registered():
     from mmagic.registry import METRICS
 
-    import diffir_mm  # noqa: F401
+    import diffir_mm.registration  # noqa: F401
 
     with pytest.warns(UserWarning):
         metric = METRICS.build(dict(type='PairedFID', allow_random_weights=True))

@@ -1,14 +1,8 @@
 """Fixtures of the inference tests."""
-import os
-import sys
-
 import numpy as np
 import pytest
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from inference_helpers import mmengine_checkpoint, official_checkpoint, tiny_net  # noqa: E402
+from helpers import mmengine_checkpoint, official_checkpoint, tiny_net
 
 # Tiny models gain nothing from threads, and OpenMP spin-waits make oversubscribed CPUs (other
 # jobs on the same cores) tens of times slower.

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from inference_helpers import file_bytes, write
+from helpers import file_bytes, write
 
 from diffir_mm.cli.restore import main
 

@@ -4,7 +4,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from inference_helpers import file_bytes, write
+from helpers import file_bytes, write
 
 from diffir_mm.inference import ImageIOError, read_image, write_image
 from diffir_mm.inference.io import side_by_side

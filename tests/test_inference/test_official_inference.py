@@ -16,8 +16,7 @@ import pytest
 import skimage.data
 import torch
 import torch.nn.functional as F
-from helpers import official_stage2_class
-from inference_helpers import write
+from helpers import official_stage2_class, write
 
 from diffir_mm.cli.restore import main
 from diffir_mm.inference import DEFAULT_PRIOR_MAX_SIDE

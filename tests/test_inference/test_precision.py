@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from inference_helpers import tiny_net
+from helpers import tiny_net
 
 from diffir_mm.inference import (NonFiniteOutputError, PrecisionFallbackWarning, Restorer,
                                  restore_tiled, run_with_precision)

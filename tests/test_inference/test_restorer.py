@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from inference_helpers import official_checkpoint, tiny_net
+from helpers import official_checkpoint, tiny_net
 
 from diffir_mm.archs import CheckpointMismatchError, DiffIRS2Net, infer_arch_kwargs, read_network
 from diffir_mm.inference import Restorer
@@ -143,7 +143,7 @@ def test_from_config_file(tmp_path, ckpt_dir):
     pytest.importorskip('mmengine')
     cfg = tmp_path / 'tiny_deblur.py'
     cfg.write_text(
-        "custom_imports = dict(imports=['diffir_mm'], allow_failed_imports=False)\n"
+        "custom_imports = dict(imports=['diffir_mm.registration'], allow_failed_imports=False)\n"
         "model = dict(type='BaseEditModel',\n"
         "    generator=dict(type='DiffIRS2Net', task='deblur', scale=1, dim=8,\n"
         "        num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 2, 4, 8],\n"

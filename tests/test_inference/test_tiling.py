@@ -2,7 +2,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from inference_helpers import tiny_net
+from helpers import tiny_net
 
 from diffir_mm.inference import estimate_global_prior, prior_input, restore_tiled, tile_windows
 from diffir_mm.inference.tiling import tile_starts

@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
-import diffir_mm  # noqa: F401  (registers)
+import diffir_mm.registration  # noqa: F401  (registers)
 from diffir_mm.archs import CheckpointMismatchError
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample

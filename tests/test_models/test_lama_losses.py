@@ -171,7 +171,7 @@ def test_resnet_pl_bad_weights(tmp_path):
 def test_losses_and_discriminator_are_registered():
     from mmagic.registry import MODELS
 
-    import diffir_mm  # noqa: F401
+    import diffir_mm.registration  # noqa: F401
 
     for cfg in (dict(type='MaskedL1Loss'), dict(type='NonSaturatingR1Loss'),
                 dict(type='DiscFeatureMatchingLoss'), dict(type='NLayerPatchDiscriminator'),

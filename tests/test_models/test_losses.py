@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import vgg19
 
-import diffir_mm  # noqa: F401
+import diffir_mm.registration  # noqa: F401
 from diffir_mm.models.losses import VGGPerceptualLoss
 
 

@@ -1,4 +1,4 @@
-"""scripts/setup_env.sh is idempotent: a second run reuses the environment and never rebuilds mmcv."""
+"""scripts/setup_env.sh is idempotent: a second run reuses the environment, no mmcv rebuild."""
 import os
 import subprocess
 import time
@@ -32,7 +32,7 @@ def test_mmcv_ops_and_pins():
 def test_import_turns_off_albumentations_network_check():
     import sys
     env = {k: v for k, v in os.environ.items() if k != 'NO_ALBUMENTATIONS_UPDATE'}
-    code = 'import os, diffir_mm; print(os.environ.get("NO_ALBUMENTATIONS_UPDATE"))'
+    code = 'import os, diffir_mm.registration; print(os.environ.get("NO_ALBUMENTATIONS_UPDATE"))'
     proc = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=300)
     assert proc.stdout.strip().splitlines()[-1] == '1'

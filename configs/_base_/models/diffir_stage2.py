@@ -1,5 +1,6 @@
 # What stage 2 changes on top of a stage-1 model (identical in every released DiffIR model).
-# Used as `model = dict(_base_.stage2_model, ...)` and `optim_wrapper = _base_.stage2_optim_wrapper`.
+# Used as `model = dict(_base_.stage2_model, ...)` and
+# `optim_wrapper = _base_.stage2_optim_wrapper`.
 stage2_model = dict(
     type='DiffIRS2',
     generator=dict(

@@ -14,7 +14,7 @@ from diffir_mm.archs import CheckpointMismatchError, read_checkpoint
 from diffir_mm.archs.checkpoint import Layout
 from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
 
-from .common import forward_train, frozen_copy, load_into, load_network_checkpoint
+from .common import forward_train, load_into, load_network_checkpoint
 from .diffir_s2 import DiffIRS2
 
 
