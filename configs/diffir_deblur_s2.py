@@ -15,6 +15,9 @@ model = dict(
             iters=[150000, 60000, 50000, 60000, 40000, 40000],
             mini_batch_sizes=[8, 4, 2, 2, 1, 1],
             gt_sizes=[192, 256, 320, 384, 464, 512])))
+# The 464/512 phases start after sum(iters[:4]) iterations. To fit them on smaller GPUs, resume
+# there with block checkpointing (it changes no weight, only memory and time):
+#   --resume --cfg-options model.generator.with_cp=True
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=400000, val_interval=4000)
 optim_wrapper = dict(_base_.stage2_optim_wrapper, _delete_=True)
