@@ -240,7 +240,8 @@ def memory_child(size: int, with_cp: bool, threads: int) -> None:
     torch.manual_seed(0)
     net = build_diffir('deblur', 2, with_cp=with_cp).train()
     optimiser = torch.optim.Adam(net.parameters(), 1e-6)
-    lq, gt, teacher = torch.rand(1, 3, size, size), torch.rand(1, 3, size, size), torch.randn(1, 256)
+    lq, gt = torch.rand(1, 3, size, size), torch.rand(1, 3, size, size)
+    teacher = torch.randn(1, 256)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     start = time.perf_counter()
     image, steps = _our_train_forward(net, lq, teacher)
