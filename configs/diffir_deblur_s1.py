@@ -19,6 +19,9 @@ model = dict(
             iters=[92000, 80000, 38000, 33000, 33000, 24000],
             mini_batch_sizes=[8, 4, 2, 2, 1, 1],
             gt_sizes=[192, 256, 320, 384, 464, 512])))
+# The 464/512 phases start after sum(iters[:4]) iterations. To fit them on smaller GPUs, resume
+# there with block checkpointing (it changes no weight, only memory and time):
+#   --resume --cfg-options model.generator.with_cp=True
 
 train_dataloader = dict(batch_size=8)
 

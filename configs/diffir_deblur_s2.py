@@ -16,6 +16,9 @@ model = dict(
             iters=[150000, 60000, 50000, 60000, 40000, 40000],
             mini_batch_sizes=[8, 4, 2, 2, 1, 1],
             gt_sizes=[192, 256, 320, 384, 464, 512])))
+# The 464/512 phases start after sum(iters[:4]) iterations. To fit them on smaller GPUs, resume
+# there with block checkpointing (it changes no weight, only memory and time):
+#   --resume --cfg-options model.generator.with_cp=True
 
 # val_freq / save_checkpoint_freq 5e3 (official train_DiffIRS2.yml; checkpoint hook of S1)
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=400000, val_interval=5000)

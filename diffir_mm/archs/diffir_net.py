@@ -49,13 +49,14 @@ class _DiffIRBase(nn.Module):
 
     def __init__(self, task: str, scale: int, inp_channels: int, out_channels: int, dim: int,
                  num_blocks: Sequence[int], num_refinement_blocks: int, heads: Sequence[int],
-                 ffn_expansion_factor: float, bias: bool, LayerNorm_type: str) -> None:  # noqa
+                 ffn_expansion_factor: float, bias: bool, LayerNorm_type: str,
+                 with_cp: bool = False) -> None:  # noqa
         super().__init__()
         self.task = task
         self.scale = scale if task == 'sr' else 1
         self.dirformer = DIRformer(task, self.scale, inp_channels, out_channels, dim, num_blocks,
                                    num_refinement_blocks, heads, ffn_expansion_factor, bias,
-                                   LayerNorm_type)
+                                   LayerNorm_type, with_cp)
         # CPEN sees the degraded input pixel-unshuffled by 4 (SR: to the LR/4 grid of x1 inputs,
         # i.e. 1 for x4, 2 for x2, 4 for x1) and the ground truth unshuffled by 4.
         self.lq_unshuffle = 4 // self.scale if task == 'sr' else 4
@@ -88,15 +89,18 @@ class DiffIRS1Net(_DiffIRBase):
         dim, num_blocks, num_refinement_blocks, heads, ffn_expansion_factor, bias,
         LayerNorm_type: DIRformer hyper-parameters (official names).
         n_encoder_res: Residual blocks of the CPEN.
+        with_cp: Block checkpointing of the DIRformer (MMagic's name), see :class:`DIRformer`.
     """
 
     def __init__(self, task: str = 'sr', scale: int = 4, inp_channels: int = 3,
                  out_channels: int = 3, dim: int = 48, num_blocks: Sequence[int] = (4, 6, 6, 8),
                  num_refinement_blocks: int = 4, heads: Sequence[int] = (1, 2, 4, 8),
                  ffn_expansion_factor: float = 2.66, bias: bool = False,
-                 LayerNorm_type: str = 'WithBias', n_encoder_res: int = 6) -> None:  # noqa
+                 LayerNorm_type: str = 'WithBias', n_encoder_res: int = 6,
+                 with_cp: bool = False) -> None:  # noqa
         super().__init__(task, scale, inp_channels, out_channels, dim, num_blocks,
-                         num_refinement_blocks, heads, ffn_expansion_factor, bias, LayerNorm_type)
+                         num_refinement_blocks, heads, ffn_expansion_factor, bias, LayerNorm_type,
+                         with_cp)
         self.cpen = CPEN(self.lq_prior_channels + self.gt_prior_channels, n_encoder_res)
 
     def extract_prior(self, lq: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -119,6 +123,7 @@ class DiffIRS2Net(_DiffIRBase):
         n_denoise_res: Hidden layers of the MLP denoiser.
         timesteps: Diffusion steps ``T``.
         linear_start, linear_end: Beta range of the sqrt-linear schedule.
+        with_cp: Block checkpointing of the DIRformer (MMagic's name), see :class:`DIRformer`.
     """
 
     def __init__(self, task: str = 'sr', scale: int = 4, inp_channels: int = 3,
@@ -127,9 +132,10 @@ class DiffIRS2Net(_DiffIRBase):
                  ffn_expansion_factor: float = 2.66, bias: bool = False,
                  LayerNorm_type: str = 'WithBias', n_encoder_res: int = 6,  # noqa: N803
                  n_denoise_res: int = 1, timesteps: int = 4, linear_start: float = 0.1,
-                 linear_end: float = 0.99) -> None:
+                 linear_end: float = 0.99, with_cp: bool = False) -> None:
         super().__init__(task, scale, inp_channels, out_channels, dim, num_blocks,
-                         num_refinement_blocks, heads, ffn_expansion_factor, bias, LayerNorm_type)
+                         num_refinement_blocks, heads, ffn_expansion_factor, bias, LayerNorm_type,
+                         with_cp)
         self.cpen = CPEN(self.lq_prior_channels, n_encoder_res)
         self.denoiser = IPRDenoiser(n_denoise_res, timesteps)
         self.diffusion = IPRDiffusion(timesteps, linear_start, linear_end)

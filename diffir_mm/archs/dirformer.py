@@ -2,6 +2,19 @@
 
 Parameter names follow the official implementation so that released checkpoints map onto this
 module tree one to one (see :mod:`diffir_mm.archs.official`).
+
+Two numerically equivalent paths run every block:
+
+* the reference path (whenever autograd records, i.e. training): LayerNorm, then the IPR
+  modulation ``x * s + t``, then the 1x1 convolution, exactly as the official code;
+* the folded path (under ``torch.no_grad()`` / ``torch.inference_mode()``, i.e. every inference
+  entry point): the IPR is fixed per image, so the LayerNorm affine ``(w, b)`` and the modulation
+  ``(s, t)`` fold into the following 1x1 convolution ``W`` as the per-sample weight
+  ``W diag(w * s)`` and bias ``W (b * s + t)``; one batched GEMM then replaces two full-tensor
+  passes per norm.
+
+``with_cp=True`` recomputes every transformer block in the backward pass
+(``torch.utils.checkpoint``) to cut training memory; gradients are unchanged.
 """
 from __future__ import annotations
 
@@ -9,6 +22,7 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint as torch_checkpoint
 from torch import nn
 
 from .norm import LayerNorm2d
@@ -32,6 +46,27 @@ def _modulate(x: torch.Tensor, prior: torch.Tensor, kernel: nn.Module) -> torch.
     return x * scale + shift
 
 
+def _folded_pointwise(x: torch.Tensor, norm: LayerNorm2d, prior: torch.Tensor, kernel: nn.Module,
+                      conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(modulate(norm(x)))`` with the norm affine and the modulation folded into ``conv``.
+
+    ``conv(s * (w * n + b) + t) = (W diag(s * w)) n + W (s * b + t) + c`` for the normalised
+    ``n``; the weight is per sample (the IPR is), so one batched GEMM computes every sample.
+    """
+    b, c, h, w = x.shape
+    ln = norm.body
+    normed = ln.normalize(x).to(x.dtype).reshape(b, c, h * w)
+    scale, shift = kernel(prior).to(x.dtype).chunk(2, dim=1)  # (B, C) each
+    weight = conv.weight.reshape(conv.out_channels, c)
+    gain = scale * ln.weight.to(x.dtype)
+    offset = shift if ln.bias is None else shift + scale * ln.bias.to(x.dtype)
+    bias = offset @ weight.t()  # (B, C_out)
+    if conv.bias is not None:
+        bias = bias + conv.bias
+    out = torch.baddbmm(bias[:, :, None], weight[None] * gain[:, None, :], normed)
+    return out.reshape(b, conv.out_channels, h, w)
+
+
 class DynamicAttention(nn.Module):
     """Dynamic multi-head transposed attention (DMTA): channel attention modulated by the IPR.
 
@@ -51,10 +86,15 @@ class DynamicAttention(nn.Module):
         self.project_out = nn.Conv2d(dim, dim, 1, bias=bias)
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        x = _modulate(x, prior, self.kernel)
-        q, k, v = self.qkv_dwconv(self.qkv(x)).reshape(b, 3, self.num_heads, c // self.num_heads,
-                                                      h * w).unbind(1)
+        """Attention of the normalised ``x`` (reference path: modulation, then ``qkv``)."""
+        return self.attend(self.qkv(_modulate(x, prior, self.kernel)))
+
+    def attend(self, qkv: torch.Tensor) -> torch.Tensor:
+        """Everything after the ``qkv`` 1x1 convolution (shared by both paths)."""
+        b, c3, h, w = qkv.shape
+        c = c3 // 3
+        q, k, v = self.qkv_dwconv(qkv).reshape(b, 3, self.num_heads, c // self.num_heads,
+                                               h * w).unbind(1)
         q = F.normalize(q, dim=-1)
         k = F.normalize(k, dim=-1)
         attn = torch.softmax((q @ k.transpose(-2, -1)) * self.temperature, dim=-1)
@@ -79,8 +119,12 @@ class DynamicFeedForward(nn.Module):
         self.project_out = nn.Conv2d(hidden, dim, 1, bias=bias)
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        x = _modulate(x, prior, self.kernel)
-        gate, value = self.dwconv(self.project_in(x)).chunk(2, dim=1)
+        """FFN of the normalised ``x`` (reference path: modulation, then ``project_in``)."""
+        return self.gate(self.project_in(_modulate(x, prior, self.kernel)))
+
+    def gate(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Everything after the ``project_in`` 1x1 convolution (shared by both paths)."""
+        gate, value = self.dwconv(hidden).chunk(2, dim=1)
         return self.project_out(F.gelu(gate) * value)
 
 
@@ -96,22 +140,39 @@ class DynamicTransformerBlock(nn.Module):
         self.ffn = DynamicFeedForward(dim, ffn_expansion_factor, bias)
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():
+            return self.forward_folded(x, prior)
         x = x + self.attn(self.norm1(x), prior)
         return x + self.ffn(self.norm2(x), prior)
 
+    def forward_folded(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """Inference path: norm affine + IPR modulation folded into ``qkv`` / ``project_in``."""
+        attn, ffn = self.attn, self.ffn
+        x = x + attn.attend(_folded_pointwise(x, self.norm1, prior, attn.kernel, attn.qkv))
+        return x + ffn.gate(_folded_pointwise(x, self.norm2, prior, ffn.kernel, ffn.project_in))
+
 
 class _Stage(nn.ModuleList):
-    """A stack of transformer blocks sharing one prior (keys ``<stage>.<i>.*``)."""
+    """A stack of transformer blocks sharing one prior (keys ``<stage>.<i>.*``).
+
+    With ``with_cp`` each block is recomputed in the backward pass when autograd records.
+    """
 
     def __init__(self, n: int, dim: int, num_heads: int, ffn_expansion_factor: float, bias: bool,
-                 LayerNorm_type: str) -> None:  # noqa: N803
+                 LayerNorm_type: str, with_cp: bool = False) -> None:  # noqa: N803
         super().__init__(
             DynamicTransformerBlock(dim, num_heads, ffn_expansion_factor, bias, LayerNorm_type)
             for _ in range(n))
+        self.with_cp = with_cp
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        checkpointed = self.with_cp and torch.is_grad_enabled() and (x.requires_grad
+                                                                      or prior.requires_grad)
         for block in self:
-            x = block(x, prior)
+            if checkpointed:
+                x = torch_checkpoint.checkpoint(block, x, prior, use_reentrant=False)
+            else:
+                x = block(x, prior)
         return x
 
 
@@ -167,6 +228,8 @@ class DIRformer(nn.Module):
         ffn_expansion_factor: DGFN expansion.
         bias: Conv biases inside the blocks.
         LayerNorm_type: ``'WithBias'`` or ``'BiasFree'``.
+        with_cp: Recompute each transformer block in backward (block checkpointing): less
+            training memory for one more forward of the blocks; same gradients.
     """
 
     #: The input H and W must be multiples of this (after the SR input unshuffle).
@@ -176,7 +239,7 @@ class DIRformer(nn.Module):
                  out_channels: int = 3, dim: int = 48, num_blocks: Sequence[int] = (4, 6, 6, 8),
                  num_refinement_blocks: int = 4, heads: Sequence[int] = (1, 2, 4, 8),
                  ffn_expansion_factor: float = 2.66, bias: bool = False,
-                 LayerNorm_type: str = 'WithBias') -> None:  # noqa: N803
+                 LayerNorm_type: str = 'WithBias', with_cp: bool = False) -> None:  # noqa: N803
         super().__init__()
         if task not in TASKS:
             raise ValueError(f'task must be one of {TASKS}, got {task!r}')
@@ -189,7 +252,7 @@ class DIRformer(nn.Module):
         self.scale = scale if task == 'sr' else 1
         self.unshuffle = 4 // scale if task == 'sr' else 1
         stage_kw = dict(ffn_expansion_factor=ffn_expansion_factor, bias=bias,
-                        LayerNorm_type=LayerNorm_type)
+                        LayerNorm_type=LayerNorm_type, with_cp=with_cp)
         c1, c2, c3, c4 = dim, dim * 2, dim * 4, dim * 8
 
         self.patch_embed = _PatchEmbed(inp_channels * self.unshuffle ** 2, c1)

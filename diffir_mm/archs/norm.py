@@ -25,9 +25,10 @@ class ChannelLayerNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels)) if with_bias else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype
-        if dtype in (torch.float16, torch.bfloat16):
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """The statistics part of the norm, without the affine ``weight``/``bias`` (fp32 for
+        half-precision inputs)."""
+        if x.dtype in (torch.float16, torch.bfloat16):
             x = x.float()  # statistics in fp32: large activations overflow fp16 variances
         # mean of squared deviations: same as var_mean(unbiased=False) but ~5x faster on NCHW
         mean = x.mean(dim=1, keepdim=True)
@@ -35,8 +36,11 @@ class ChannelLayerNorm(nn.Module):
         var = centred.square().mean(dim=1, keepdim=True)
         if self.with_bias:
             x = centred
-        x = x * torch.rsqrt(var + self.eps)
-        x = x * self.weight[:, None, None]
+        return x * torch.rsqrt(var + self.eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = self.normalize(x) * self.weight[:, None, None]
         if self.bias is not None:
             x = x + self.bias[:, None, None]
         return x.to(dtype)

@@ -42,6 +42,8 @@ DIFFUSION_DEFAULTS: Dict[str, Any] = dict(n_denoise_res=1, timesteps=4, linear_s
                                           linear_end=0.99)
 
 _STAGE2_ONLY = set(DIFFUSION_DEFAULTS)
+#: Options of both stages that no preset fixes.
+_OPTIONS = {'with_cp'}
 
 
 def preset_name(task: str, scale: int = 4, big: bool = False) -> str:
@@ -77,7 +79,7 @@ def preset_kwargs(preset: str, stage: int, **overrides: Any) -> Dict[str, Any]:
     kwargs = copy.deepcopy(PRESETS[preset])
     if stage == 2:
         kwargs.update(DIFFUSION_DEFAULTS)
-    unknown = set(overrides) - set(kwargs) - _STAGE2_ONLY
+    unknown = set(overrides) - set(kwargs) - _STAGE2_ONLY - _OPTIONS
     if unknown:
         raise TypeError(f'unknown DiffIR argument(s): {sorted(unknown)}')
     for key, value in overrides.items():

@@ -15,7 +15,12 @@ model = dict(
         ffn_expansion_factor=2.0,
         bias=False,
         LayerNorm_type='WithBias',
-        n_encoder_res=5),
+        n_encoder_res=5,
+        # Block checkpointing (MMagic's name): recompute each transformer block in backward.
+        # Same gradients and weights, less activation memory for one more block forward per step
+        # (measured in bench/README.md). Turn it on for the 464/512 phases, see
+        # configs/diffir_deblur_s*.py.
+        with_cp=False),
     pixel_loss=dict(type='L1Loss', loss_weight=1.0, reduction='mean'),
     is_use_ema=True,
     data_preprocessor=dict(
