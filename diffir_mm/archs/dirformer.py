@@ -1,7 +1,7 @@
 """DIRformer: the Restormer-style restoration U-Net of DiffIR, modulated by the IPR.
 
 Parameter names follow the official implementation so that released checkpoints map onto this
-module tree one to one (see :mod:`diffir_mm.archs.official`).
+module tree one to one (see :mod:`diffir_mm.archs.checkpoint`).
 
 Two numerically equivalent paths run every block:
 
@@ -102,7 +102,7 @@ class DynamicAttention(nn.Module):
 
 
 class DynamicFeedForward(nn.Module):
-    """Dynamic gated feed-forward network (DGFN): GELU-gated depth-wise conv FFN with IPR modulation.
+    """Dynamic gated feed-forward network (DGFN): GELU-gated depth-wise FFN with IPR modulation.
 
     Args:
         dim: Channels.

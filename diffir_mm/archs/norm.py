@@ -57,7 +57,8 @@ class LayerNorm2d(nn.Module):
     def __init__(self, channels: int, layer_norm_type: str = 'WithBias') -> None:
         super().__init__()
         if layer_norm_type not in ('WithBias', 'BiasFree'):
-            raise ValueError(f"LayerNorm_type must be 'WithBias' or 'BiasFree', got {layer_norm_type!r}")
+            raise ValueError("LayerNorm_type must be 'WithBias' or 'BiasFree', "
+                             f'got {layer_norm_type!r}')
         self.body = ChannelLayerNorm(channels, with_bias=layer_norm_type == 'WithBias')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
