@@ -7,7 +7,7 @@ _base_ = ['../diffir_deblur_s1.py', './_base_/demo_common.py']
 
 experiment_name = 'diffir_demo_deblur_s1'
 work_dir = f'./work_dirs/{experiment_name}'
-max_iters = 1000
+max_iters = 1300
 
 # Fixed 48 px patches, 4 per batch, instead of the official progressive 192..512 px schedule.
 model = dict(generator=_base_.demo_generator, train_cfg=dict(progressive=None))

@@ -5,12 +5,12 @@ _base_ = ['./diffir_demo_deblur_s1.py', '../_base_/models/diffir_stage2.py']
 
 experiment_name = 'diffir_demo_deblur_s2'
 work_dir = f'./work_dirs/{experiment_name}'
-max_iters = 400
+max_iters = 600
 encoder_iters = 100  # CPEN_S2 + denoiser only (cheap: the DIRformer idles), then jointly
 
 model = dict(
     _base_.stage2_model,
-    stage1_checkpoint='work_dirs/diffir_demo_deblur_s1/iter_1000.pth',
+    stage1_checkpoint='work_dirs/diffir_demo_deblur_s1/iter_1300.pth',
     train_cfg=dict(encoder_iters=encoder_iters))
 optim_wrapper = dict(_base_.stage2_optim_wrapper, _delete_=True)  # Adam 2e-4, both phases
 param_scheduler = dict(
