@@ -9,8 +9,10 @@ setup:
 test: setup
 	$(PYTHON) -m pytest -q tests
 
+# `make demo DEMO_ARGS='--task sr'` for the x4 super-resolution demo, '--quick' for the short run.
+DEMO_ARGS ?=
 demo: setup
-	$(PYTHON) tools/demo.py
+	$(PYTHON) tools/demo.py $(DEMO_ARGS)
 
 bench: setup
 	@set -e; for f in bench/*.py; do \

@@ -1,0 +1,7 @@
+# Demo, stage 1 (tools/demo.py --task sr), x4 super-resolution: the bicubic-SISR x4
+# recipe's network and data protocol with a small DiffIR and a few-minute CPU
+# schedule on scikit-image photos (tools/demo.py writes them and sets the data roots).
+_base_ = ['../_base_/models/diffir_sr.py', './_base_/demo_data_sr.py',
+          './_base_/demo_runtime_s1.py']
+
+model = dict(generator=_base_.demo_generator)
