@@ -12,7 +12,7 @@ import cv2
 import torch
 
 from diffir_mm.archs import DiffIRS1Net, DiffIRS2Net
-from helpers import REPO_ROOT, run_python, sample_image
+from helpers import NO_EVAL_CONFIG_LINES, REPO_ROOT, run_python, sample_image
 
 ARCH = dict(task='sr', scale=4, dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1,
             ffn_expansion_factor=2.2, LayerNorm_type='BiasFree', n_encoder_res=1)
@@ -36,13 +36,7 @@ train_dataloader = dict(batch_size=2, num_workers=0,
                         dataset=dict(data_root='{root}', data_prefix=dict(img='LR', gt='HR'),
                                      ann_file='', pipeline=train_pipeline))
 train_cfg = dict(max_iters={iters}, val_interval=1000)
-val_cfg = None
-val_dataloader = None
-val_evaluator = None
-test_cfg = None
-test_dataloader = None
-test_evaluator = None
-custom_hooks = [_base_.ema_hook]
+{NO_EVAL_CONFIG_LINES}custom_hooks = [_base_.ema_hook]
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2, save_best=None))
 visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
 randomness = dict(seed=0)

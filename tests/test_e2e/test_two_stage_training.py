@@ -15,8 +15,8 @@ import cv2
 import pytest
 import torch
 
-from helpers import (REPO_ROOT, free_port, run_command, run_python, sample_image,
-                     subprocess_env)
+from helpers import (NO_EVAL_CONFIG_LINES, REPO_ROOT, free_port, run_command, run_python,
+                     sample_image, subprocess_env)
 
 TINY_ARCH = ('dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, n_encoder_res=1')
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket')
@@ -165,13 +165,7 @@ train_dataloader = dict(batch_size={batch}, num_workers=0,
                         dataset=dict(data_root='{root}', data_prefix=dict(img='LR', gt='HR'),
                                      ann_file='', pipeline=train_pipeline))
 train_cfg = dict(max_iters={iters}, val_interval=1000)
-val_cfg = None
-val_dataloader = None
-val_evaluator = None
-test_cfg = None
-test_dataloader = None
-test_evaluator = None
-custom_hooks = [_base_.ema_hook]
+{NO_EVAL_CONFIG_LINES}custom_hooks = [_base_.ema_hook]
 default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(interval={iters}, save_best=None))
 visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
