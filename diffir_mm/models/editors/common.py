@@ -15,20 +15,19 @@ __all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'f
 
 
 def strip_wrapper_prefixes(module: nn.Module, state_dict: Dict[str, torch.Tensor], prefix: str,
-                           local_metadata: Any) -> Dict[str, torch.Tensor]:
+                           local_metadata: Any) -> None:
     """State-dict hook: save ``generator.module.x`` (a DDP-wrapped child) as ``generator.x``.
 
     mmengine saves ``model.state_dict()`` but its loader unwraps wrapped children, so without
     this, checkpoints written under ``MMSeparateDistributedDataParallel`` would not load back
     (resume) nor into an unwrapped model (test, inference).
     """
-    for name, child in module._modules.items():
-        if child is None or not hasattr(child, 'module') or not isinstance(child.module, nn.Module):
+    for name, child in module.named_children():
+        if not isinstance(getattr(child, 'module', None), nn.Module):
             continue
         old, new = f'{prefix}{name}.module.', f'{prefix}{name}.'
         for key in [k for k in state_dict if k.startswith(old)]:
             state_dict[new + key[len(old):]] = state_dict.pop(key)
-    return state_dict
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:

@@ -35,11 +35,10 @@ def kd_divergence(student: torch.Tensor, teacher: torch.Tensor, tau: float) -> t
 
 
 def _drop_teacher(module: torch.nn.Module, state_dict: dict, prefix: str,
-                  local_metadata: dict) -> dict:
+                  local_metadata: dict) -> None:
     """State-dict hook: leave the frozen teacher (``teacher.*``) out of saved weights."""
     for key in [k for k in state_dict if k.startswith(f'{prefix}teacher.')]:
         del state_dict[key]
-    return state_dict
 
 
 def _keep_teacher(module: torch.nn.Module, state_dict: dict, prefix: str, *args) -> None:
@@ -96,8 +95,8 @@ class DiffIRS2(DiffIREditorBase):
         train_cfg = train_cfg or {}
         self.encoder_iters = int(train_cfg.get('encoder_iters', 0))
         self.noise_seed = int(train_cfg.get('noise_seed', 2023))
-        self._register_state_dict_hook(strip_wrapper_prefixes)
-        self._register_state_dict_hook(_drop_teacher)
+        self.register_state_dict_post_hook(strip_wrapper_prefixes)
+        self.register_state_dict_post_hook(_drop_teacher)
         self.register_load_state_dict_pre_hook(_keep_teacher)
 
     # ------------------------------------------------------------------ weights
