@@ -220,6 +220,12 @@ def train(cfg: Config, args: argparse.Namespace) -> None:
     print_colored_log(f'Log directory: {runner._log_dir}')
 
     runner.train()
+    # Tear the process group down before exit: letting gloo's threads die at interpreter exit
+    # occasionally aborts a rank ("terminate called without an active exception").
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
     print_colored_log(f'Log saved under {runner._log_dir}')
     print_colored_log(f'Checkpoint saved under {cfg.work_dir}')
