@@ -35,6 +35,10 @@ atomically and never onto an input file. Exit status: 0 = all restored, 1 = some
 2 = nothing could start (bad arguments, config or checkpoint -- e.g. a checkpoint of another task
 or scale).
 
+``--backend onnxruntime --onnx X.onnx`` runs an export of ``tools/export_onnx.py`` in ONNX Runtime
+(the prior and DIRformer graphs; tiling and the shared prior as with PyTorch; ``--threads`` sets
+its intra-op threads).
+
 ``--random-init`` (hidden) runs the released architecture (``--task``) or the config's network
 with random weights, without a checkpoint: for tests and benchmarks only.
 """
@@ -75,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--big', action='store_true',
                    help='--task inpaint: the big Places-Challenge model (with --random-init)')
     p.add_argument('--checkpoint', help='official (.pth/.ckpt) or diffir-mm checkpoint')
+    p.add_argument('--backend', choices=('pytorch', 'onnxruntime'), default='pytorch',
+                   help='onnxruntime: run an export of tools/export_onnx.py (--onnx)')
+    p.add_argument('--onnx', help='--backend onnxruntime: the exported X.onnx (X.json beside it)')
     p.add_argument('--tile', type=int, default=0,
                    help='tile side in input pixels (0 = whole image); tiles share one prior')
     p.add_argument('--tile-overlap', type=int, default=DEFAULT_TILE_OVERLAP,
@@ -91,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--device', default='auto', help="'cpu', 'cuda', 'cuda:1' or 'auto'")
     p.add_argument('--batch-size', type=int, default=1, help='images of equal size per forward')
     p.add_argument('--threads', type=int, default=0,
-                   help='CPU threads for torch (0 = torch default)')
+                   help='CPU threads for torch or ONNX Runtime (0 = their default)')
     p.add_argument('--ext', help='output format, e.g. png (default: that of each input)')
     p.add_argument('--suffix', default='', help='appended to the output file stem')
     p.add_argument('--compare', action='store_true',
@@ -366,6 +373,10 @@ def _build_restorer(args: argparse.Namespace):
     common = dict(device=args.device, precision=args.precision, tile=args.tile or None,
                   tile_overlap=args.tile_overlap, tile_batch=args.tile_batch, seed=args.seed,
                   prior_max_side=args.prior_max_side)
+    if args.backend == 'onnxruntime':
+        from diffir_mm.deploy.onnx_runtime import OnnxRestorer
+        return OnnxRestorer(args.onnx, threads=args.threads, task=args.task, scale=args.scale,
+                            **common)
     if args.config:
         return Restorer.from_config(args.config, args.checkpoint, random_init=args.random_init,
                                     **common)
@@ -393,6 +404,16 @@ def _validate(args: argparse.Namespace) -> Optional[str]:
         return '--prior-max-side must be >= 0'
     if args.mask and args.mask_dir:
         return 'give either --mask or --mask-dir'
+    if args.backend == 'onnxruntime':
+        if not args.onnx:
+            return '--backend onnxruntime needs --onnx X.onnx (from tools/export_onnx.py)'
+        clash = [flag for flag, value in (('--checkpoint', args.checkpoint),
+                                          ('--config', args.config),
+                                          ('--random-init', args.random_init)) if value]
+        if clash:
+            return f'{clash[0]} does not apply to --backend onnxruntime (the weights are in --onnx)'
+    elif args.onnx:
+        return '--onnx needs --backend onnxruntime'
     if args.ext:
         import cv2
         if not cv2.haveImageWriter('x.' + args.ext.lstrip('.')):
