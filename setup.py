@@ -41,7 +41,12 @@ setup(
     packages=find_packages(include=['diffir_mm', 'diffir_mm.*']),
     python_requires='>=3.9',
     install_requires=['torch>=2.0'],
-    extras_require={'mm': ['mmengine==0.10.7', 'mmcv==2.1.0', 'mmagic==1.2.0']},
+    extras_require={
+        'mm': ['mmengine==0.10.7', 'mmcv==2.1.0', 'mmagic==1.2.0'],
+        # ONNX export (tools/export_onnx.py) and diffir-restore --backend onnxruntime;
+        # ml_dtypes is pinned to the last release that keeps numpy 1.26 (mmagic 1.2 needs it)
+        'onnx': ['onnx==1.23.2', 'onnxruntime==1.32.0', 'onnxscript==0.7.2', 'ml_dtypes==0.5.4'],
+    },
     entry_points={'console_scripts': ['diffir-restore=diffir_mm.cli.restore:main']},
     cmdclass={'build_py': BuildPyWithConfigs},
 )
