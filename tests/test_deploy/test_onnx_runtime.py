@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import official_checkpoint, sample_image, tiny_net, write
+from helpers import TOOLS_DIR, official_checkpoint, run_python, sample_image, tiny_net, write
 
 from diffir_mm.cli.restore import main as restore_main
 from diffir_mm.deploy import SidecarError
@@ -58,15 +58,15 @@ def test_network_interface_matches_diffir_s2_net(exports):
 
 @pytest.fixture(scope='module')
 def photo_run(tmp_path_factory):
-    """Photos, a tiny deblur checkpoint and its export via tools/export_onnx.py (official file)."""
-    from diffir_mm.deploy.export_cli import main as export_main
-
+    """Photos, a tiny SR x2 checkpoint (official layout) and its export by tools/export_onnx.py."""
     root = tmp_path_factory.mktemp('cli')
     (root / 'photos').mkdir()
     for i, name in enumerate(PHOTOS):
         write(root / 'photos' / f'{name}.png', sample_image(name, 40 + 7 * i)[..., ::-1])
     torch.save(official_checkpoint(tiny_net('sr_x2')), root / 'sr_x2.pth')
-    assert export_main([str(root / 'sr_x2.pth'), str(root / 'onnx' / 'sr_x2.onnx')]) == 0
+    proc = run_python([os.path.join(TOOLS_DIR, 'export_onnx.py'), str(root / 'sr_x2.pth'),
+                       str(root / 'onnx' / 'sr_x2.onnx'), '--dynamic'])
+    assert 'exported sr x2 (sr_x2.pth)' in proc.stdout
     return root
 
 
