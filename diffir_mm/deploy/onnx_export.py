@@ -25,8 +25,8 @@ Three graphs from one trace
 Exporters
     ``exporter='torchscript'`` (default) is torch's tracing exporter, deprecated since torch 2.9
     but still shipped with 2.14; it traces a tiny model in seconds. ``exporter='dynamo'`` uses
-    the ``torch.export``-based exporter (needs ``onnxscript``), about ten times slower to export;
-    both give the same graphs up to operator choice and are checked the same way.
+    the ``torch.export``-based exporter (needs ``onnxscript``), much slower to export (symbolic
+    shape tracing); both give the same results and are checked the same way.
 """
 from __future__ import annotations
 
