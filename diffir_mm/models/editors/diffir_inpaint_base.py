@@ -215,4 +215,4 @@ class DiffIRInpaintorBase(OneStageInpaintor):
         d_wrapper.update_params(parsed)
         d_log.pop('loss', None)
         log_vars.update(d_log)
-        return log_vars
+        return {k: v.detach() for k, v in log_vars.items()}
