@@ -22,7 +22,6 @@ from helpers import NO_EVAL_CONFIG_LINES, REPO_ROOT, run_python, sample_image
 
 TINY_ARCH = 'dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=0, n_encoder_res=1'
 TRAIN_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'immunohistochemistry')
-EVAL_PHOTOS = ('rocket', 'colorwheel')
 GENERATOR_LOSSES = ('loss_l1_masked', 'loss_adv', 'loss_fm', 'loss_resnet_pl')
 DISCRIMINATOR_LOSSES = ('loss_d_real', 'loss_d_fake', 'loss_r1')
 S1_ITERS, S2_ITERS = 6, 4
@@ -35,7 +34,7 @@ def _write(path, rgb):
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    """Train photos (64x64; Places: 96x96, one in a sub-folder), eval photos (one 64x56),
+    """Train photos (64x64; Places: 96x96, one in a sub-folder), eval photos (one 60x64),
     random ResNet-PL and FID Inception weights."""
     root = tmp_path_factory.mktemp('inpaint_data')
     for name in TRAIN_PHOTOS:
@@ -43,9 +42,9 @@ def data(tmp_path_factory):
         sub = 'sub' if name == 'coffee' else ''
         _write(str(root / 'places' / 'train' / sub / f'{name}.png'), sample_image(name, 96))
     _write(str(root / 'celeba' / 'eval' / 'rocket.png'), sample_image('rocket', 64))
+    _write(str(root / 'celeba' / 'eval' / 'chelsea.png'), sample_image('chelsea', 64))
     _write(str(root / 'celeba' / 'eval' / 'colorwheel.png'),
-           sample_image('colorwheel', 64)[:56])  # 56x64: the network pads to 8 and crops back
-    _write(str(root / 'celeba' / 'eval' / 'chelsea.png'), sample_image('chelsea', 60)[:, :52])
+           sample_image('colorwheel', 64)[:60])  # 60x64: the network pads to 8, crops back
 
     from mmagic.evaluation.functional import InceptionV3
     from diffir_mm.models.losses.resnet_pl import ADE20kResNet50Dilated

@@ -67,7 +67,7 @@ train_pipeline = [
 
 # bin/gen_mask_dataset.py: short side to eval_size (bicubic), then a square
 eval_resize = [
-    dict(type='Resize', keys=['gt'], scale=(eval_size, 10**6), keep_ratio=True,
+    dict(type='Resize', keys=['gt'], scale=(eval_size, -1), keep_ratio=True,
          interpolation='bicubic', backend='pillow'),
     dict(type='Crop', keys=['gt'], crop_size=(eval_size, eval_size), random_crop=False),
 ]
