@@ -4,4 +4,5 @@
 _base_ = ['../_base_/models/diffir_inpaint_s1.py', './_base_/demo_data_inpaint.py',
           './_base_/demo_runtime_inpaint.py']
 
+optim_wrapper = _base_.demo_optim_wrapper
 model = _base_.demo_model

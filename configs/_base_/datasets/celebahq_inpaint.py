@@ -30,7 +30,7 @@ load_gt = dict(
 # inputs = image * (1 - mask); the editor builds cat(inputs, mask) (see the inpainting editors)
 masked_image = dict(
     type='GetMaskedImage', img_key='gt', mask_key='mask', out_key='img', zero_value=0)
-pack = dict(type='PackInputs', keys='img', data_keys=['gt', 'mask'])
+pack = dict(type='PackInputs', keys='img')
 
 train_pipeline = [
     load_gt,

@@ -35,7 +35,7 @@ load_gt = dict(
     imdecode_backend='cv2')
 masked_image = dict(
     type='GetMaskedImage', img_key='gt', mask_key='mask', out_key='img', zero_value=0)
-pack = dict(type='PackInputs', keys='img', data_keys=['gt', 'mask'])
+pack = dict(type='PackInputs', keys='img')
 
 # LaMa get_transforms('distortions', 256), defaults of albumentations 0.5.2 / imgaug written out.
 # OpenCV constants: INTER_LINEAR 1, BORDER_REPLICATE 1, BORDER_REFLECT_101 4.
