@@ -71,9 +71,11 @@ train_dataloader = dict(batch_size=2, num_workers=0, dataset=dict(
 train_cfg = dict(max_iters={iters}, val_interval={iters})
 val_dataloader = dict(num_workers=0, dataset=dict(data_root='{data}', data_prefix=dict(gt='eval')))
 val_evaluator = {_metrics(root, 'CelebAHQ-val')}
-test_dataloader = [dict(_l, num_workers=0, dataset=dict(_l['dataset'], data_root='{data}',
-                                                        data_prefix=dict(gt='eval')))
-                   for _l in _base_.test_dataloader]
+test_dataloader = _base_.test_dataloader
+for _loader in test_dataloader:
+    _loader['num_workers'] = 0
+    _loader['dataset'].update(data_root='{data}', data_prefix=dict(gt='eval'))
+del _loader
 test_evaluator = [dict(type='Evaluator', metrics={_metrics(root, 'CelebAHQ-thin256')}),
                   dict(type='Evaluator', metrics={_metrics(root, 'CelebAHQ-thick256')})]
 visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
