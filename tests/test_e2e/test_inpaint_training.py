@@ -24,7 +24,7 @@ TINY_ARCH = 'dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=0, n_encoder_
 TRAIN_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'immunohistochemistry')
 GENERATOR_LOSSES = ('loss_l1_masked', 'loss_adv', 'loss_fm', 'loss_resnet_pl')
 DISCRIMINATOR_LOSSES = ('loss_d_real', 'loss_d_fake', 'loss_r1')
-S1_ITERS, S2_ITERS = 6, 4
+S1_ITERS, S2_ITERS = 4, 2
 
 
 def _write(path, rgb):
