@@ -214,6 +214,8 @@ def main(argv=None) -> int:
     parser.add_argument('--json', help='write the results here')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    import logging
+    logging.getLogger('mmengine').setLevel(logging.WARNING)  # init_weights lists every tensor
     import diffir_mm.registration  # noqa: F401
     from mmengine.registry import init_default_scope
     init_default_scope('mmagic')

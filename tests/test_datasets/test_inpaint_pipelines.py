@@ -19,6 +19,8 @@ DATASETS = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets')
 
 def _base(name):
     import diffir_mm.registration  # noqa: F401
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmagic')
     return Config.fromfile(osp.join(DATASETS, f'{name}_inpaint.py'))
 
 

@@ -24,7 +24,7 @@ TINY_ARCH = 'dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=0, n_encoder_
 TRAIN_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'immunohistochemistry')
 GENERATOR_LOSSES = ('loss_l1_masked', 'loss_adv', 'loss_fm', 'loss_resnet_pl')
 DISCRIMINATOR_LOSSES = ('loss_d_real', 'loss_d_fake', 'loss_r1')
-S1_ITERS, S2_ITERS = 6, 4
+S1_ITERS, S2_ITERS = 4, 2
 
 
 def _write(path, rgb):
@@ -71,9 +71,11 @@ train_dataloader = dict(batch_size=2, num_workers=0, dataset=dict(
 train_cfg = dict(max_iters={iters}, val_interval={iters})
 val_dataloader = dict(num_workers=0, dataset=dict(data_root='{data}', data_prefix=dict(gt='eval')))
 val_evaluator = {_metrics(root, 'CelebAHQ-val')}
-test_dataloader = [dict(_l, num_workers=0, dataset=dict(_l['dataset'], data_root='{data}',
-                                                        data_prefix=dict(gt='eval')))
-                   for _l in _base_.test_dataloader]
+test_dataloader = _base_.test_dataloader
+for _loader in test_dataloader:
+    _loader['num_workers'] = 0
+    _loader['dataset'].update(data_root='{data}', data_prefix=dict(gt='eval'))
+del _loader
 test_evaluator = [dict(type='Evaluator', metrics={_metrics(root, 'CelebAHQ-thin256')}),
                   dict(type='Evaluator', metrics={_metrics(root, 'CelebAHQ-thick256')})]
 visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])

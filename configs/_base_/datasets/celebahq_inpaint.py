@@ -30,6 +30,8 @@ load_gt = dict(
 # inputs = image * (1 - mask); the editor builds cat(inputs, mask) (see the inpainting editors)
 masked_image = dict(
     type='GetMaskedImage', img_key='gt', mask_key='mask', out_key='img', zero_value=0)
+# inputs = img; gt -> gt_img and mask -> mask by MMagic's predefined keys (naming them in
+# data_keys would store them under their raw names, e.g. 'gt', where no editor looks)
 pack = dict(type='PackInputs', keys='img')
 
 train_pipeline = [

@@ -35,6 +35,8 @@ load_gt = dict(
     imdecode_backend='cv2')
 masked_image = dict(
     type='GetMaskedImage', img_key='gt', mask_key='mask', out_key='img', zero_value=0)
+# inputs = img; gt -> gt_img and mask -> mask by MMagic's predefined keys (naming them in
+# data_keys would store them under their raw names, e.g. 'gt', where no editor looks)
 pack = dict(type='PackInputs', keys='img')
 
 # LaMa get_transforms('distortions', 256), defaults of albumentations 0.5.2 / imgaug written out.
