@@ -399,8 +399,11 @@ def official_stage2_class(folder: str) -> type:
     on ``sys.path`` for ``ldm``. The stubs and the imported packages are
     removed from ``sys.modules`` again afterwards.
 
+    The inpainting folder keeps its networks in a top-level ``archs`` package
+    (``import archs.common``), which is stubbed the same way.
+
     Args:
-        folder (str): ``'realsr'`` or ``'demotionblur'``.
+        folder (str): ``'realsr'``, ``'demotionblur'`` or ``'inpainting'``.
 
     Returns:
         type: The official ``DiffIRS2`` network class.
@@ -409,7 +412,8 @@ def official_stage2_class(folder: str) -> type:
         FileNotFoundError: The reference folder is missing.
     """
     root = osp.join(OFFICIAL_REFERENCE, folder)
-    if not osp.isdir(osp.join(root, 'DiffIR', 'archs')):
+    package = 'archs' if folder == 'inpainting' else 'DiffIR.archs'
+    if not osp.isdir(osp.join(root, *package.split('.'))):
         raise FileNotFoundError(f'official reference {root} is missing')
 
     class _Registry:
@@ -417,12 +421,12 @@ def official_stage2_class(folder: str) -> type:
         def register(self, *args, **kwargs):
             return lambda cls: cls
 
+    packages = ('archs',) if folder == 'inpainting' else ('DiffIR', 'DiffIR.archs')
     stubs = {name: types.ModuleType(name)
-             for name in ('basicsr', 'basicsr.utils', 'basicsr.utils.registry',
-                          'DiffIR', 'DiffIR.archs')}
+             for name in ('basicsr', 'basicsr.utils', 'basicsr.utils.registry') + packages}
     stubs['basicsr.utils.registry'].ARCH_REGISTRY = _Registry()
-    stubs['DiffIR'].__path__ = [osp.join(root, 'DiffIR')]
-    stubs['DiffIR.archs'].__path__ = [osp.join(root, 'DiffIR', 'archs')]
+    for name in packages:
+        stubs[name].__path__ = [osp.join(root, *name.split('.'))]
 
     def purge():
         for name in list(sys.modules):
@@ -433,7 +437,7 @@ def official_stage2_class(folder: str) -> type:
     sys.modules.update(stubs)
     sys.path.insert(0, root)
     try:
-        return importlib.import_module('DiffIR.archs.S2_arch').DiffIRS2
+        return importlib.import_module(f'{package}.S2_arch').DiffIRS2
     finally:
         sys.path.remove(root)
         purge()

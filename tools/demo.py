@@ -2,13 +2,15 @@
 """Train, test and use a small two-stage DiffIR on a CPU in minutes (``make demo``).
 
 Every step runs the project's own entry points on photos bundled with scikit-image: the photos
-are degraded (``--task deblur``: random linear motion blur; ``--task sr``: MATLAB bicubic /4);
-``tools/train.py`` trains stage 1, then stage 2, on ``configs/demo/diffir_demo_<task>_s{1,2}.py``
-(data paths, and ``--quick``'s iterations, set by ``--cfg-options``); ``tools/test.py --out``
-scores the held-out photos; ``MMagicInferencer`` restores them and the config's metrics score
-DiffIR and the baseline (the blurred input; bicubic x4); ``<out-dir>/<task>/comparison.png``
-and ``metrics.json`` report it. A non-empty ``--out-dir`` without the demo's ``.diffir_demo``
-mark is refused; a run replaces only ``<out-dir>/<task>``.
+are degraded (``--task deblur``: random linear motion blur; ``--task sr``: MATLAB bicubic /4;
+``--task inpaint``: LaMa masks, drawn per training sample by the config, fixed per held-out
+photo); ``tools/train.py`` trains stage 1, then stage 2, on
+``configs/demo/diffir_demo_<task>_s{1,2}.py`` (data paths, and ``--quick``'s iterations, set by
+``--cfg-options``); ``tools/test.py --out`` scores the held-out photos; ``MMagicInferencer``
+restores them and the config's metrics score DiffIR and the classical baseline (the blurred
+input; bicubic x4; OpenCV's Telea inpainting); ``<out-dir>/<task>/comparison.png`` and
+``metrics.json`` report it. A non-empty ``--out-dir`` without the demo's ``.diffir_demo`` mark is
+refused; a run replaces only ``<out-dir>/<task>``. Tasks and figure: :mod:`diffir_mm.demo`.
 """
 from __future__ import annotations
 
@@ -23,104 +25,24 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List
 
-import cv2
 import numpy as np
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # this checkout's diffir_mm, like tools/train.py and tools/test.py
     sys.path.insert(0, REPO_ROOT)
+from diffir_mm.demo.report import figure, scores  # noqa: E402
+from diffir_mm.demo.tasks import (SHOWCASE, TASKS, TEST_PHOTOS, TRAIN_PHOTOS, make_data,  # noqa: E402
+                                  read, write)
+
 MARKER = '.diffir_demo'
-TRAIN_PHOTOS = ('astronaut', 'rocket', 'stereo_motorcycle', 'immunohistochemistry', 'camera',
-                'coins', 'page', 'clock')
-TEST_PHOTOS = ('brick', 'text', 'chelsea', 'coffee')  # held out: two with edges, two photos
-SHOWCASE = 'brick'  # the held-out photo of the figure
 QUICK_ITERS = (30, 20)  # --quick: stage-1 and stage-2 iterations (the configs' schedules, cut)
-
-
-def motion_blur(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Blur with a random linear motion kernel (7-17 px long, any direction, anti-aliased)."""
-    size, ss = 19, 8  # kernel side, supersampling of the drawn line
-    length, angle = rng.uniform(7, 17), rng.uniform(0, np.pi)
-    dx, dy, c = np.cos(angle) * length * ss / 2, np.sin(angle) * length * ss / 2, size * ss / 2
-    canvas = np.zeros((size * ss, size * ss), np.float32)
-    cv2.line(canvas, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, ss)
-    kernel = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
-    return cv2.filter2D(img.astype(np.float32), -1, kernel / kernel.sum(),
-                        borderType=cv2.BORDER_REFLECT)
-
-
-def bicubic(img: np.ndarray, scale: float) -> np.ndarray:
-    """MATLAB-like bicubic resize (MMagic's ``MATLABLikeResize``, as used to make DF2K's LR)."""
-    from mmagic.datasets.transforms import MATLABLikeResize
-    return MATLABLikeResize(keys=['img'], scale=scale)._resize(img.astype(np.float32))
-
-
-@dataclass(frozen=True)
-class Task:
-    """How a task degrades the photos and what DiffIR is up against (inpainting: + a mask)."""
-
-    title: str
-    baseline: str  # what the classical result is called
-    degrade: Callable[[np.ndarray, np.random.Generator], np.ndarray]  # GT -> degraded input
-    classical: Callable[[np.ndarray], np.ndarray]  # degraded input -> baseline at GT size
-    scale: int = 1
-    show_input: bool = False  # a figure panel for the input, besides the baseline
-
-
-TASKS = {
-    'deblur': Task('motion deblurring', 'Blurred input', motion_blur, lambda lq: lq),
-    'sr': Task('x4 super-resolution', 'Bicubic x4', lambda hr, rng: bicubic(hr, 1 / 4),
-               lambda lq: bicubic(lq, 4), scale=4, show_input=True),
-}
-
-
-def photo(name: str) -> np.ndarray:
-    """A scikit-image photo (bundled with the package, no download) as RGB uint8."""
-    import skimage.data
-    img = getattr(skimage.data, name)()
-    img = img[0] if isinstance(img, tuple) else img  # stereo_motorcycle: the left view
-    return np.ascontiguousarray(np.stack([img] * 3, -1) if img.ndim == 2 else img[..., :3])
 
 
 def show(path: str) -> str:
     """``path`` relative to the working directory when below it, else absolute."""
     return path if osp.relpath(path).startswith('..') else osp.relpath(path)
-
-
-def write(path: str, rgb: np.ndarray) -> str:
-    """Round, clip and write an RGB image; returns ``path``."""
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    cv2.imwrite(path, np.clip(np.round(rgb), 0, 255).astype(np.uint8)[..., ::-1])
-    return path
-
-
-def read(path: str) -> np.ndarray:
-    """Read an RGB uint8 image."""
-    return cv2.imread(path, cv2.IMREAD_COLOR)[..., ::-1].copy()
-
-
-def make_data(root: str, task: Task, seed: int = 0) -> int:
-    """Write 128 px training sub-images and whole test photos as ``{input,target}/*.png``."""
-    rng, size, stride, count = np.random.default_rng(seed), 128, 112, 0
-    for name in TRAIN_PHOTOS:
-        img = photo(name)
-        h, w = img.shape[:2]
-        for top in sorted({*range(0, h - size + 1, stride), h - size}):
-            for left in sorted({*range(0, w - size + 1, stride), w - size}):
-                gt, key = img[top:top + size, left:left + size], f'{name}_{top}_{left}.png'
-                write(f'{root}/train/target/{key}', gt)
-                write(f'{root}/train/input/{key}', task.degrade(gt, rng))
-                count += 1
-    mult = 8 * task.scale
-    for name in TEST_PHOTOS:
-        img = photo(name)
-        gt = img[:img.shape[0] // mult * mult, :img.shape[1] // mult * mult]
-        write(f'{root}/test/target/{name}.png', gt)
-        write(f'{root}/test/input/{name}.png', task.degrade(gt, rng))
-    return count
 
 
 def echo_scalars(work_dir: str, seen: int) -> int:
@@ -151,42 +73,6 @@ def run_tool(tool: str, args: List[str], work_dir: str, log: str) -> None:
         echo_scalars(work_dir, seen)
     if proc.returncode:
         sys.exit(f'demo: tools/{tool}.py failed (exit status {proc.returncode}); see {log}')
-
-
-def scores(cfg, gt: np.ndarray, pred: np.ndarray) -> Dict[str, float]:
-    """The config's test metrics on one RGB pair, fed as the test loop feeds them (CHW BGR)."""
-    import torch
-    from mmagic.registry import METRICS
-
-    def chw_bgr(img: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))).float()
-
-    out = {}
-    for metric_cfg in cfg.test_evaluator:
-        metric = METRICS.build(metric_cfg)
-        metric.process([], [dict(gt_img=chw_bgr(gt), output=dict(pred_img=chw_bgr(pred)))])
-        out.update(metric.compute_metrics(metric.results))
-    return {k: float(v) for k, v in out.items()}
-
-
-def figure(path: str, panels: List[Tuple[str, np.ndarray, str]]) -> List[dict]:
-    """Panels (label, image, centre 3x; smaller images repeated to GT size); returns the boxes."""
-    h, w = panels[-1][1].shape[:2]
-    ch, cw, bar, gap = h // 3, w // 3, 44, 8
-    top, left = (h - ch) // 2, (w - cw) // 2
-    canvas = np.full((bar + h + gap + 3 * ch, len(panels) * (w + gap) - gap, 3), 255, np.uint8)
-    layout = []
-    for i, (label, img, file) in enumerate(panels):
-        x, img = i * (w + gap), img.repeat(h // img.shape[0], 0).repeat(w // img.shape[1], 1)
-        for row, text in enumerate(label.split('\n')):
-            cv2.putText(canvas, text, (x + 4, 18 + 20 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
-                        (0, 0, 0), 1, cv2.LINE_AA)
-        canvas[bar:bar + h, x:x + w] = img
-        zoom = img[top:top + ch, left:left + cw].repeat(3, 0).repeat(3, 1)
-        canvas[bar + h + gap:, x:x + 3 * cw] = zoom
-        layout.append(dict(label=label, file=file, box=[bar, x, h, w]))
-    cv2.imwrite(path, canvas[..., ::-1])
-    return layout
 
 
 def prepare_out_dir(out_dir: str, task: str) -> str:
@@ -234,7 +120,8 @@ def main(argv=None) -> None:
     from mmengine.logging import MMLogger
     with step(timings, 'data', 'data: degrade the photos'):
         pairs = make_data(data, task)
-        print(f'  {pairs} training pairs from {len(TRAIN_PHOTOS)} photos; held out: '
+        kind = 'pairs' if task.paired_training else 'images (masks drawn per sample)'
+        print(f'  {pairs} training {kind} from {len(TRAIN_PHOTOS)} photos; held out: '
               + ', '.join(TEST_PHOTOS))
 
     paths = [f'train_dataloader.dataset.data_root={data}/train',
@@ -263,20 +150,25 @@ def main(argv=None) -> None:
         for name in TEST_PHOTOS:
             files = dict(input=f'{data}/test/input/{name}.png', baseline=f'{res}/{name}_base.png',
                          diffir=f'{res}/{name}_diffir.png', gt=f'{data}/test/target/{name}.png')
-            write(files['baseline'], task.classical(read(files['input'])))
-            inferencer.infer(img=files['input'], result_out_dir=files['diffir'])
+            mask = None if task.paired_training else f'{data}/test/mask/{name}_mask000.png'
+            if mask:
+                files['mask'] = mask
+            write(files['baseline'], task.classical(read(files['input']),
+                                                    read(mask)[..., 0] if mask else None))
+            # the mask only reaches inpainting inferencers (MMagic dispatches by signature)
+            inferencer.infer(img=files['input'], mask=mask, result_out_dir=files['diffir'])
             per_image[name] = dict(files=files, **{
                 k: scores(cfg, read(files['gt']), read(files[k])) for k in ('baseline', 'diffir')})
     mean = {k: {m: float(np.mean([per_image[n][k][m] for n in TEST_PHOTOS]))
                 for m in per_image[SHOWCASE][k]} for k in ('baseline', 'diffir')}
 
     pick = per_image[SHOWCASE]
-    labels = dict(input='Input (nearest)', gt='Ground truth',
+    labels = dict(input=task.input_label, gt='Ground truth',
                   baseline=f'{task.baseline}\nPSNR {pick["baseline"]["PSNR"]:.2f} dB',
                   diffir=f'DiffIR (small, demo)\nPSNR {pick["diffir"]["PSNR"]:.2f} dB')
     layout = figure(f'{out}/comparison.png', [
         (labels[k], read(pick['files'][k]), pick['files'][k])
-        for k in ['input'] * task.show_input + ['baseline', 'diffir', 'gt']])
+        for k in ['input'] * bool(task.input_label) + ['baseline', 'diffir', 'gt']])
     timings['total'] = round(time.time() - start, 1)
     gain = mean['diffir']['PSNR'] - mean['baseline']['PSNR']
     with open(f'{out}/metrics.json', 'w', encoding='utf-8') as f:

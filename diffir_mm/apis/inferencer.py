@@ -9,7 +9,10 @@ mmagic package, and it re-roots every config path into that package. Importing
 2. wraps ``MMagicInferencer._get_inferencer_kwargs`` so that, for DiffIR, config paths resolve
    in :func:`config_root` (the source checkout, or the copy packaged in ``diffir_mm/.mim``)
    and checkpoints are validated and -- when they are official BasicSR / LaMa files --
-   converted once (cached next to the file's hash) to our format.
+   converted once (cached next to the file's hash) to our format;
+3. serves inpainting configs (generator ``task='inpaint'``) with
+   :class:`~diffir_mm.apis.inpainting_inferencer.DiffIRInpaintingInferencer`
+   (``infer(img=..., mask=...)``, the official predictor's padding and hole rule).
 
 Other model names go through MMagic's original code unchanged. The task of our first metafile
 entry is ``Image Restoration``, which MMagic serves with its ``ImageSuperResolutionInferencer``.
@@ -113,6 +116,42 @@ def prepare_checkpoint(ckpt: str, config: str) -> str:
     return out
 
 
+def _task_of(config: str, default: str) -> str:
+    """The inferencer task of a DiffIR config: ours for inpainting networks, else ``default``."""
+    if _generator_cfg(config).get('task') == 'inpaint':
+        from .inpainting_inferencer import DIFFIR_INPAINTING_TASK
+        return DIFFIR_INPAINTING_TASK
+    return default
+
+
+def _register_inpainting_dispatch() -> None:
+    """Serve :data:`~.inpainting_inferencer.DIFFIR_INPAINTING_TASK` with our inferencer.
+
+    MMagic maps task names to inferencer classes in ``Inferencers.__init__``; the class that
+    ``MMagicInferencer`` instantiates is replaced by a subclass that knows our task name and
+    hands every other one to MMagic's code.
+    """
+    from mmagic.apis import mmagic_inferencer
+    from mmagic.apis.inferencers import Inferencers
+
+    class DiffIRInferencers(Inferencers):
+        """MMagic's ``Inferencers`` plus DiffIR inpainting."""
+
+        def __init__(self, task: Optional[str] = None, config: Any = None,
+                     ckpt: Optional[str] = None, device: Any = None,
+                     extra_parameters: Optional[Dict] = None, seed: int = 2022) -> None:
+            from .inpainting_inferencer import DIFFIR_INPAINTING_TASK, DiffIRInpaintingInferencer
+            if task != DIFFIR_INPAINTING_TASK:
+                super().__init__(task, config, ckpt, device, extra_parameters, seed)
+                return
+            self.task = task
+            self.inferencer = DiffIRInpaintingInferencer(config, ckpt, device, extra_parameters,
+                                                         seed=seed)
+
+    if mmagic_inferencer.Inferencers is Inferencers:
+        mmagic_inferencer.Inferencers = DiffIRInferencers
+
+
 def register_mmagic_inferencer() -> None:
     """Teach ``mmagic.apis.MMagicInferencer`` the model name ``'diffir'`` (idempotent)."""
     from mmagic.apis import MMagicInferencer
@@ -153,12 +192,13 @@ def register_mmagic_inferencer() -> None:
             raise ValueError(f'DiffIR downloads nothing: pass model_ckpt= for setting '
                              f'{chosen["Name"]!r}, a local file (ours or the official '
                              f'release){where}')
-        kwargs = {'task': cfgs['task'], 'config': config,
+        kwargs = {'task': _task_of(config, cfgs['task']), 'config': config,
                   'ckpt': prepare_checkpoint(ckpt, config)}
         if extra_parameters is not None:
             kwargs['extra_parameters'] = extra_parameters
         return kwargs
 
+    _register_inpainting_dispatch()
     MMagicInferencer.init_inference_supported_models_cfg = staticmethod(init_cfg)
     MMagicInferencer._get_inferencer_kwargs = get_kwargs
     MMagicInferencer._diffir_registered = True

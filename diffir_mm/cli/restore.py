@@ -39,6 +39,13 @@ or scale).
 (the prior and DIRformer graphs; tiling and the shared prior as with PyTorch; ``--threads`` sets
 its intra-op threads).
 
+Inpainting (``--mask`` / ``--mask-dir``) follows the official ``bin/predict.py``: every non-zero
+mask value is a hole (colour masks by their luma, as PIL's ``convert('L')``; a ``note:`` says when
+a mask is not binary), image and mask are padded symmetrically to a multiple of 8, the output is
+``mask * prediction + (1 - mask) * image``; a mask of another size than its image is an
+``error:`` line. Unlike the official script, outputs are rounded rather than truncated to 8 bits
+(see :mod:`diffir_mm.inference.inpainting`).
+
 ``--random-init`` (hidden) runs the released architecture (``--task``) or the config's network
 with random weights, without a checkpoint: for tests and benchmarks only.
 """
@@ -217,8 +224,16 @@ class _Runner:
             mpath = next((c for c in cands if os.path.isfile(c)), None)
             if mpath is None:
                 raise ValueError(f'no mask named {stem}.* in {self.args.mask_dir}')
+        import numpy as np
+
+        from diffir_mm.inference.inpainting import holes_from_record
         rec = read_image(mpath)
-        return (rec.rgb.max(axis=2) > 0).astype('float32'), mpath
+        holes = holes_from_record(rec)
+        levels = np.unique(rec.rgb)
+        if levels.size > 2 or (levels.size == 2 and levels[0] != 0):
+            self.note(path, f'mask {mpath} is not binary ({levels.size} levels): every '
+                            'non-zero value is a hole (official rule)')
+        return holes.astype('float32'), mpath
 
     # -- processing
     def run(self, files: List[str]) -> None:
@@ -261,8 +276,9 @@ class _Runner:
                     self.note(path, f'{w}x{h} is smaller than the network minimum '
                                     f'{multiple}x{multiple}; padded and cropped back')
                 elif h % multiple or w % multiple:
+                    how = 'symmetric' if self.restorer.task == 'inpaint' else 'reflect'
                     self.note(path, f'{w}x{h} is not a multiple of {multiple}; padded '
-                                    '(reflect) and cropped back')
+                                    f'({how}) and cropped back')
                 if self.restorer.task == 'inpaint':
                     try:
                         mask, mpath = self.read_mask(path)
@@ -414,6 +430,10 @@ def _validate(args: argparse.Namespace) -> Optional[str]:
             return f'{clash[0]} does not apply to --backend onnxruntime (the weights are in --onnx)'
     elif args.onnx:
         return '--onnx needs --backend onnxruntime'
+    if args.mask and not os.path.isfile(args.mask):
+        return f'--mask {args.mask}: no such file'
+    if args.mask_dir and not os.path.isdir(args.mask_dir):
+        return f'--mask-dir {args.mask_dir}: no such folder'
     if args.ext:
         import cv2
         if not cv2.haveImageWriter('x.' + args.ext.lstrip('.')):

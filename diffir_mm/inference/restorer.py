@@ -42,6 +42,7 @@ from torch import nn
 from diffir_mm.archs import (IPR_DIM, DiffIRS2Net, NetworkCheckpoint, build_diffir, load_network,
                              preset_name, read_network, require)
 
+from .inpainting import MODULO, hole_mask, pad_symmetric
 from .precision import normalize_precision
 from .tiling import DEFAULT_TILE_OVERLAP, ProgressFn, restore_tiled
 
@@ -244,7 +245,9 @@ class Restorer:
 
         Args:
             lq: Degraded images (the LR images for SR).
-            mask: Inpainting only: (B, 1, H, W), 1 = hole. The output is composited as
+            mask: Inpainting only: (B, 1, H, W) (or (H, W), (B, H, W)); every value > 0 is
+                a hole (the official rule, :mod:`.inpainting`). Image and mask are padded
+                symmetrically to 8 and the output composited as
                 ``mask * prediction + (1 - mask) * lq`` (as the official predictor).
             seed: Seed (see the module notes); None: the restorer's seed.
             progress: ``progress(done, total)`` per tile batch.
@@ -259,16 +262,18 @@ class Restorer:
         seed = self.seed if seed is None else seed
         # standard NCHW layout: convolutions may round differently on permuted (NHWC) strides
         x = lq.to(self.device, torch.float32).contiguous()
-        net_in = (x - self._mean) / self._std
+        h, w = x.shape[-2:]
         m = None
         if self.task == 'inpaint':
-            if mask is None:
-                raise ValueError('inpainting needs a mask (1 = hole)')
-            m = mask.to(self.device, torch.float32)
-            if m.dim() == 3:
-                m = m[None]
-            m = (m > 0.5).float()
-            net_in = torch.cat([net_in * (1 - m), m], dim=1)
+            m = self._hole_tensor(mask, x)
+            # as the official predictor: symmetric padding to 8, then the network sees no pad
+            x = pad_symmetric(x, max(MODULO, self.input_multiple))
+            m = pad_symmetric(m, max(MODULO, self.input_multiple))
+            net_in = torch.cat([(x - self._mean) / self._std * (1 - m), m], dim=1)
+        elif mask is not None:
+            raise ValueError(f'a mask only applies to inpainting (this model: {self.task})')
+        else:
+            net_in = (x - self._mean) / self._std
         noise = self.make_noise(x.shape[0], seed)
         with torch.inference_mode():
             out = restore_tiled(self.network, net_in, noise=noise, tile=self.tile,
@@ -277,8 +282,25 @@ class Restorer:
                                 fallback=self.fallback, progress=progress)
             out = out * self._std + self._mean
             if m is not None:
-                out = m * out + (1 - m) * x
+                out = (m * out + (1 - m) * x)[..., :h, :w]
         return out.float().cpu()
+
+    def _hole_tensor(self, mask: Optional[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """The (B, 1, H, W) 0/1 float holes of ``mask`` for images ``x`` (official: > 0)."""
+        if mask is None:
+            raise ValueError('inpainting needs a mask (non-zero = hole)')
+        m = torch.as_tensor(mask).to(self.device, torch.float32)
+        if m.dim() == 2:
+            m = m[None, None]
+        elif m.dim() == 3:
+            m = m[:, None]
+        if m.dim() != 4 or m.shape[1] != 1 or m.shape[0] not in (1, x.shape[0]):
+            raise ValueError(f'a mask batch must be (B, 1, H, W) for {x.shape[0]} image(s); '
+                             f'got {tuple(mask.shape)}')
+        if m.shape[-2:] != x.shape[-2:]:
+            raise ValueError(f'the mask is {m.shape[-1]}x{m.shape[-2]} (WxH), the image '
+                             f'{x.shape[-1]}x{x.shape[-2]}')
+        return (m > 0).float().expand(x.shape[0], -1, -1, -1)
 
     @staticmethod
     def _to_unit(img: np.ndarray) -> np.ndarray:
@@ -295,6 +317,12 @@ class Restorer:
                       progress: Optional[ProgressFn] = None) -> List[np.ndarray]:
         """Restore same-size (H, W, 3) RGB arrays (float [0, 1], uint8 or uint16).
 
+        Args:
+            images: The images.
+            masks: Inpainting: one mask per image, of the image's size, any value type;
+                holes by the official rule (:func:`.inpainting.hole_mask`: luma > 0).
+            seed, progress: As :meth:`restore_tensor`.
+
         Returns:
             float32 (H·s, W·s, 3) arrays (not clamped).
         """
@@ -308,8 +336,14 @@ class Restorer:
         lq = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         mask_t = None
         if masks is not None:
-            mask_t = torch.from_numpy(np.stack([self._to_unit(m).reshape(shape[:2])
-                                                for m in masks]))[:, None]
+            if len(masks) != len(arrays):
+                raise ValueError(f'{len(masks)} masks for {len(arrays)} images')
+            holes = [hole_mask(m) for m in masks]
+            bad = [hm.shape for hm in holes if hm.shape != shape[:2]]
+            if bad:
+                raise ValueError(f'the mask is {bad[0][1]}x{bad[0][0]} (WxH), the image '
+                                 f'{shape[1]}x{shape[0]}')
+            mask_t = torch.from_numpy(np.stack(holes).astype(np.float32))[:, None]
         out = self.restore_tensor(lq, mask=mask_t, seed=seed, progress=progress)
         return [o for o in out.permute(0, 2, 3, 1).numpy()]
 

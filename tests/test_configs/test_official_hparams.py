@@ -84,7 +84,9 @@ for _scale in (4, 2):
 
 
 def test_every_config_is_in_the_table():
-    names = {p.stem for p in CONFIGS.glob('diffir_*.py')}
+    # the inpainting recipes have their own table (test_official_inpaint_hparams.py)
+    names = {p.stem for p in CONFIGS.glob('diffir_*.py')
+             if not p.stem.startswith('diffir_inpaint')}
     assert names == set(TABLE), f'untabled: {names - set(TABLE)}; missing: {set(TABLE) - names}'
 
 

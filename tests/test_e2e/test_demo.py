@@ -19,7 +19,8 @@ from helpers import REPO_ROOT, run_python
 
 DEMO = osp.join(REPO_ROOT, 'tools', 'demo.py')
 #: Panel labels of the comparison figure, per task (first word of each).
-PANELS = {'deblur': ['Blurred', 'DiffIR', 'Ground'], 'sr': ['Input', 'Bicubic', 'DiffIR', 'Ground']}
+PANELS = {'deblur': ['Blurred', 'DiffIR', 'Ground'], 'sr': ['Input', 'Bicubic', 'DiffIR', 'Ground'],
+          'inpaint': ['Masked', 'OpenCV', 'DiffIR', 'Ground']}
 
 
 @pytest.fixture(scope='module', params=sorted(PANELS))
@@ -80,6 +81,16 @@ def test_restored_images_are_new_and_baseline_is_the_classical_one(quick):
         assert np.abs(restored.astype(float) - baseline).mean() > 0.5
         if quick['task'] == 'deblur':  # the baseline is the blurred input itself
             assert np.array_equal(baseline, lq) and not np.array_equal(lq, gt)
+        elif quick['task'] == 'inpaint':  # OpenCV's Telea on the masked photo
+            holes = cv2.imread(row['files']['mask'], cv2.IMREAD_UNCHANGED) > 0
+            assert 0.01 < holes.mean() < 0.5
+            assert (lq[holes] == 0).all() and np.array_equal(lq[~holes], gt[~holes])
+            telea = cv2.inpaint(np.ascontiguousarray(lq), holes.astype(np.uint8), 3,
+                                cv2.INPAINT_TELEA)
+            assert np.array_equal(baseline, telea)
+            # both keep the known pixels; DiffIR's holes are its own
+            assert np.array_equal(restored[~holes], gt[~holes])
+            assert np.abs(restored[holes].astype(float) - baseline[holes]).mean() > 0.5
         else:  # bicubic x4 of the LR input
             assert lq.shape[0] * 4 == gt.shape[0] and lq.shape[1] * 4 == gt.shape[1]
             nearest = lq.repeat(4, 0).repeat(4, 1).astype(float)
@@ -122,8 +133,15 @@ def test_stage2_checkpoint_reproduces_the_restored_image(quick):
     net = load_official(s2_ckpt, task=gen['task'], stage=2, scale=gen['scale'], **kwargs)
     row = quick['per_image'][quick['figure']['photo']]
     lq = torch.from_numpy(rgb(row['files']['input']).copy()).permute(2, 0, 1)[None] / 255.
+    mask = None
+    if quick['task'] == 'inpaint':  # the held-out photos are multiples of 8: no padding
+        mask = torch.from_numpy(cv2.imread(row['files']['mask'], cv2.IMREAD_UNCHANGED) > 0)
+        mask = mask.float()[None, None]
+        lq_in = torch.cat([lq * (1 - mask), mask], dim=1)
     with torch.no_grad():
-        out = net(lq, generator=torch.Generator().manual_seed(0))
+        out = net(lq if mask is None else lq_in, generator=torch.Generator().manual_seed(0))
+    if mask is not None:
+        out = mask * out + (1 - mask) * lq
     out = (out[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255.).round()
     written = rgb(row['files']['diffir']).astype(np.float64)
     assert 10 * np.log10(255. ** 2 / np.mean((out - written) ** 2)) > 50

@@ -1,4 +1,5 @@
 """Data transforms registered into ``mmagic.registry.TRANSFORMS``."""
+from .lama_augment import LamaOpticalDistortion, SeededAlbumentations
 from .masks import GenerateInpaintingMask, LoadInpaintingMask
 from .real_esrgan_degradations import (GenerateRealESRGANKernels, PadToMinSize, Quantize,
                                        RealESRGANRandomBlur,
@@ -8,5 +9,5 @@ from .real_esrgan_degradations import (GenerateRealESRGANKernels, PadToMinSize, 
 __all__ = [
     'RealESRGANRandomBlur', 'RealESRGANRandomResize', 'RealESRGANRandomNoise',
     'Quantize', 'PadToMinSize', 'GenerateRealESRGANKernels', 'GenerateInpaintingMask',
-    'LoadInpaintingMask'
+    'LoadInpaintingMask', 'SeededAlbumentations', 'LamaOpticalDistortion'
 ]

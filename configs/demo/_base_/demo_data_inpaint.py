@@ -1,0 +1,30 @@
+# Demo data of --task inpaint: tools/demo.py writes 128 px crops of scikit-image photos to
+# <out-dir>/inpaint/data/train/target and the held-out photos with one fixed mask each to
+# <out-dir>/inpaint/data/test/{target,mask} (<name>.png, <name>_mask000.png), and sets the two
+# data roots with --cfg-options. The CelebA-HQ recipe's pipeline pieces, with LaMa's thin masks
+# (the 256 px protocol preset on the 128 px crops; the held-out photos, 400-600 px, get the
+# 512 px one: strokes of about the same relative width).
+_base_ = ['../../_base_/datasets/celebahq_inpaint.py']
+
+train_pipeline = [
+    _base_.load_gt,
+    dict(type='GenerateInpaintingMask', preset='thin_256'),  # drawn anew for every sample
+    _base_.masked_image,
+    _base_.pack,
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=0,
+    dataset=dict(data_root='demo_out/inpaint/data/train', data_prefix=dict(gt='target'),
+                 pipeline=train_pipeline))
+# The held-out photos with the masks tools/demo.py wrote; PSNR / SSIM of the blended output on
+# the whole image (the known pixels are the input's); no FID / LPIPS (their backbone weights are
+# separate local files) and no validation.
+test_dataloader = dict(
+    _base_.eval_loader_cfg, _delete_=True, num_workers=0,
+    dataset=dict(type='BasicImageDataset', data_root='demo_out/inpaint/data/test',
+                 data_prefix=dict(gt='target', mask='mask'), search_key='gt',
+                 filename_tmpl=dict(mask='{}_mask000'), pipeline=_base_.mask_file_pipeline,
+                 test_mode=True))
+test_evaluator = [dict(type='PSNR', crop_border=0, prefix='demo'),
+                  dict(type='SSIM', crop_border=0, prefix='demo')]
+val_dataloader = val_evaluator = val_cfg = None
