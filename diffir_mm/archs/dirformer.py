@@ -148,19 +148,20 @@ class DynamicTransformerBlock(nn.Module):
         _, c, h, w = x.shape
         attn, ffn = self.attn, self.ffn
         tokens = to_tokens(x)
-        qkv = _pointwise(tokens, self.norm1, prior, attn.kernel, attn.qkv)
-        qkv = to_tokens(attn.qkv_dwconv(to_map(qkv, h, w)))
+        qkv = _pointwise(tokens, self.norm1, prior, attn.kernel, attn.qkv)  # (B, 3C, HW)
+        b = qkv.shape[0]
+        qkv = attn.qkv_dwconv(qkv.reshape(b, -1, h, w)).reshape(b, -1, h * w)
         tokens = attention_residual(tokens, qkv, attn.num_heads, attn.temperature,
                                     attn.project_out.weight, attn.project_out.bias)
         hidden = _pointwise(tokens, self.norm2, prior, ffn.kernel, ffn.project_in)
-        gated = gated_gelu(to_tokens(ffn.dwconv(to_map(hidden, h, w))))
+        hidden = ffn.dwconv(hidden.reshape(b, -1, h, w)).reshape(b, -1, h * w)
+        gated = gated_gelu(hidden, dim=1)  # (B, hidden, HW)
         proj = ffn.project_out
-        b, hw, hid = gated.shape
-        out = torch.addmm(tokens.reshape(b * hw, c), gated.reshape(b * hw, hid),
-                          proj.weight.reshape(c, hid).t().to(gated.dtype))
+        weight = proj.weight.reshape(c, -1).t().to(gated.dtype)  # (hidden, C)
+        out = torch.baddbmm(tokens, gated.transpose(1, 2), weight.expand(b, -1, -1))
         if proj.bias is not None:
             out = out + proj.bias.to(out.dtype)
-        return to_map(out.reshape(b, hw, c), h, w)
+        return to_map(out, h, w)
 
 
 @contextlib.contextmanager

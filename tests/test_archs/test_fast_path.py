@@ -146,10 +146,11 @@ def test_reference_path_is_restored():
 
 def test_gated_gelu_backward_is_exact():
     torch.manual_seed(0)
-    hidden = torch.randn(2, 5, 6, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(GatedGelu.apply, (hidden,))
+    hidden = torch.randn(2, 6, 6, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(GatedGelu.apply, (hidden, -1))
+    assert torch.autograd.gradcheck(GatedGelu.apply, (hidden, 1))
     x1, x2 = hidden.detach().chunk(2, dim=-1)
-    torch.testing.assert_close(gated_gelu(hidden), torch.nn.functional.gelu(x1) * x2,
+    torch.testing.assert_close(gated_gelu(hidden, -1), torch.nn.functional.gelu(x1) * x2,
                                rtol=1e-12, atol=0)
 
 
@@ -165,8 +166,8 @@ def test_attention_residual_matches_the_module(heads, bias):
     # attend() applies qkv_dwconv first; attention_residual takes its output
     with torch.no_grad():
         expected = residual + attn.attend(qkv_map)
-        dw = attn.qkv_dwconv(qkv_map).contiguous(memory_format=torch.channels_last)
-        got = attention_residual(to_tokens(residual), to_tokens(dw), heads, attn.temperature,
+        dw = attn.qkv_dwconv(qkv_map).reshape(2, 24, 35)
+        got = attention_residual(to_tokens(residual), dw, heads, attn.temperature,
                                  attn.project_out.weight, attn.project_out.bias)
     torch.testing.assert_close(to_map(got, 5, 7), expected, rtol=1e-12, atol=1e-12)
 
