@@ -7,9 +7,9 @@ Two numerically equivalent paths run every block:
 
 * the fast path (default, training and inference): the channels-last fused operators of
   :mod:`diffir_mm.archs.fused` (one ``F.layer_norm`` per norm, whose affine and the IPR modulation
-  fold into the following 1x1 convolution as a per-sample GEMM weight; depth-wise convolutions on
-  channels-last maps; the attention map folded into ``project_out``; the residual adds inside
-  the GEMMs), autograd-safe with the reference path's gradients;
+  fold into the following 1x1 convolution as a per-sample GEMM weight writing the NCHW map the
+  depth-wise convolution reads without a copy; the attention map folded into ``project_out``;
+  the residual adds inside the GEMMs), autograd-safe with the reference path's gradients;
 * the reference path (:func:`reference_path`): LayerNorm, then the IPR modulation ``x * s + t``,
   then the 1x1 convolution, exactly the official operators (tests and MAC counting use it).
 
