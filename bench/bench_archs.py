@@ -40,7 +40,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from diffir_mm.archs import IPR_DIM, DynamicAttention, build_diffir  # noqa: E402
+from diffir_mm.archs import IPR_DIM, DynamicAttention, build_diffir, reference_path  # noqa: E402
 
 Shape = Tuple[int, int, int, int]
 
@@ -87,7 +87,9 @@ def count_macs(module: nn.Module, run: Callable[[], object]) -> int:
     Counted: ``Conv2d`` (``out.numel() * in/groups * kh * kw``), ``Linear``
     (``out.numel() * in_features``) and, for every :class:`DynamicAttention`, its two matmuls
     ``q @ k^T`` and ``A @ v`` (``B * heads * (C/heads)^2 * H*W`` each). Biases, LayerNorm, GELU,
-    softmax and element-wise operations are not counted.
+    softmax and element-wise operations are not counted. The blocks run the reference path
+    (:func:`~diffir_mm.archs.reference_path`) so that every convolution goes through its module:
+    the count is the official operator sequence's.
     """
     total = 0
 
@@ -114,7 +116,8 @@ def count_macs(module: nn.Module, run: Callable[[], object]) -> int:
         elif isinstance(m, DynamicAttention):
             handles.append(m.register_forward_hook(attention_hook))
     try:
-        run()
+        with reference_path(module):
+            run()
     finally:
         for h in handles:
             h.remove()

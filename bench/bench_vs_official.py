@@ -231,6 +231,64 @@ def format_rows(rows: Sequence[Dict[str, object]]) -> str:
     return '\n'.join(lines)
 
 
+# -------------------------------------------------------------------------------- profile
+
+#: Operator-name fragments -> category of the profile summary (first match wins).
+CATEGORIES = (
+    ('conv', ('convolution', 'conv2d', 'mkldnn_conv', 'slow_conv')),
+    ('matmul', ('bmm', 'addmm', 'aten::mm', 'matmul', 'baddbmm', 'linear')),
+    ('reduction', ('mean', 'sum', 'var', 'norm', 'max', 'amax')),
+    ('softmax/gelu', ('softmax', 'gelu')),
+    ('copies', ('copy_', 'clone', 'contiguous', 'cat', 'pixel_', 'col2im', 'im2col', 'fill_',
+                'zero_', 'empty_strided')),
+    ('optimiser', ('_foreach', 'adam', 'lerp', 'addcmul', 'addcdiv', 'sqrt')),
+    ('element-wise', ('mul', 'add', 'sub', 'div', 'rsqrt', 'pow', 'square', 'where', 'neg',
+                      'clamp', 'abs', 'sign', 'exp')),
+)
+
+
+def _category(name: str) -> str:
+    lowered = name.lower()
+    for category, fragments in CATEGORIES:
+        if any(f in lowered for f in fragments):
+            return category
+    return 'other'
+
+
+def profile_case(case: Case, rows: int) -> str:
+    """Per-operator self-CPU tables (top ``rows``) and category shares, official vs ours."""
+    from torch.profiler import ProfilerActivity, profile
+
+    official, ours = build_pair(case.preset)
+    run_official, run_ours, _ = (train_fns if case.train else inference_fns)(official, ours, case)
+    run_official(), run_ours()  # warm-up (and the Adam state of a training step)
+    out = []
+    shares = {}
+    for name, fn in (('official', run_official), ('ours', run_ours)):
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            fn()
+        events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+        total = sum(e.self_cpu_time_total for e in events)
+        events.sort(key=lambda e: -e.self_cpu_time_total)
+        out.append(f'\n{case.name}, {name}: {total / 1e6:.2f} s self CPU, top {rows} operators\n')
+        out.append('| operator | calls | self CPU (s) | share |\n|---|---|---|---|')
+        for e in events[:rows]:
+            out.append(f'| `{e.key}` | {e.count} | {e.self_cpu_time_total / 1e6:.3f} | '
+                       f'{100 * e.self_cpu_time_total / total:.1f} % |')
+        groups: Dict[str, float] = {}
+        for e in events:
+            key = _category(e.key)
+            groups[key] = groups.get(key, 0.0) + e.self_cpu_time_total / 1e6
+        shares[name] = groups
+    names = [c for c, _ in CATEGORIES] + ['other']
+    out.append(f'\n{case.name}: self CPU by category, seconds (official / ours)\n')
+    out.append('| ' + ' | '.join(names) + ' |\n|' + '---|' * len(names))
+    off, our = shares['official'], shares['ours']
+    out.append('| ' + ' | '.join(f'{off.get(n, 0):.2f} / {our.get(n, 0):.2f}' for n in names)
+               + ' |')
+    return '\n'.join(out)
+
+
 # --------------------------------------------------------------------------------- memory
 
 
@@ -286,6 +344,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='peak RSS of a deblurring training step (child processes) only')
     parser.add_argument('--memory-sizes', nargs='+', default=['256:0', '256:1', '512:1'],
                         help='SIZE:WITH_CP pairs for --memory')
+    parser.add_argument('--profile', type=int, default=0, metavar='N',
+                        help='print the top-N operators (torch.profiler) of the cases instead')
     parser.add_argument('--memory-child', nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -298,6 +358,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if not REFERENCE.is_dir():
         print(f'official reference not found at {REFERENCE}: nothing to compare, skipping')
+        return 0
+    if args.profile:
+        for case in CASES:
+            if case.name in args.cases and not (case.train and args.no_train):
+                print(profile_case(case, args.profile), flush=True)
         return 0
     rate = gemm_rate(args.threads)
     print(f'torch {torch.__version__}, {args.threads} threads, fp32 GEMM rate '

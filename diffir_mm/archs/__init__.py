@@ -6,7 +6,7 @@ from .checkpoint import (CheckpointMismatchError, Layout, NetworkCheckpoint, det
 from .cpen import CPEN
 from .diffir_net import DiffIRS1Net, DiffIRS2Net, S2TrainOutput, pad_to_multiple
 from .dirformer import (IPR_DIM, DIRformer, DynamicAttention, DynamicFeedForward,
-                        DynamicTransformerBlock)
+                        DynamicTransformerBlock, reference_path)
 from .ipr_diffusion import IPRDenoiser, IPRDiffusion, sqrt_linear_schedule
 from .norm import ChannelLayerNorm, LayerNorm2d
 from .presets import (DIFFUSION_DEFAULTS, PRESETS, SR_SCALES, TASKS, build_diffir, preset_kwargs,
@@ -15,7 +15,8 @@ from .presets import (DIFFUSION_DEFAULTS, PRESETS, SR_SCALES, TASKS, build_diffi
 __all__ = [
     'CPEN', 'DiffIRS1Net', 'DiffIRS2Net', 'S2TrainOutput', 'pad_to_multiple', 'IPR_DIM',
     'DIRformer', 'DynamicAttention', 'DynamicFeedForward', 'DynamicTransformerBlock',
-    'IPRDenoiser', 'IPRDiffusion', 'sqrt_linear_schedule', 'ChannelLayerNorm', 'LayerNorm2d',
+    'reference_path', 'IPRDenoiser', 'IPRDiffusion', 'sqrt_linear_schedule', 'ChannelLayerNorm',
+    'LayerNorm2d',
     'CheckpointMismatchError', 'Layout', 'NetworkCheckpoint', 'detect_layout',
     'infer_arch_kwargs', 'load_network', 'load_official', 'official_to_ours', 'ours_to_official',
     'read_checkpoint', 'read_components', 'read_network', 'require', 'write_checkpoint',

@@ -5,30 +5,32 @@ module tree one to one (see :mod:`diffir_mm.archs.checkpoint`).
 
 Two numerically equivalent paths run every block:
 
-* the reference path (whenever autograd records, i.e. training): LayerNorm, then the IPR
-  modulation ``x * s + t``, then the 1x1 convolution, exactly as the official code;
-* the folded path (under ``torch.no_grad()`` / ``torch.inference_mode()``, i.e. every inference
-  entry point): the IPR is fixed per image, so the LayerNorm affine ``(w, b)`` and the modulation
-  ``(s, t)`` fold into the following 1x1 convolution ``W`` as the per-sample weight
-  ``W diag(w * s)`` and bias ``W (b * s + t)``; one batched GEMM then replaces two full-tensor
-  passes per norm.
+* the fast path (default, training and inference): the channels-last fused operators of
+  :mod:`diffir_mm.archs.fused` (one ``F.layer_norm`` per norm, whose affine and the IPR modulation
+  fold into the following 1x1 convolution as a per-sample GEMM weight writing the NCHW map the
+  depth-wise convolution reads without a copy; the attention map folded into ``project_out``;
+  the residual adds inside the GEMMs), autograd-safe with the reference path's gradients;
+* the reference path (:func:`reference_path`): LayerNorm, then the IPR modulation ``x * s + t``,
+  then the 1x1 convolution, exactly the official operators (tests and MAC counting use it).
 
 ``with_cp=True`` recomputes every transformer block in the backward pass
 (``torch.utils.checkpoint``) to cut training memory; gradients are unchanged.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint as torch_checkpoint
 from torch import nn
 
+from .fused import attention_residual, folded_pointwise, gated_gelu, to_map, to_tokens
 from .norm import LayerNorm2d
 
 __all__ = ['DIRformer', 'DynamicAttention', 'DynamicFeedForward', 'DynamicTransformerBlock',
-           'IPR_DIM', 'TASKS']
+           'IPR_DIM', 'TASKS', 'reference_path']
 
 #: Width of the IR prior representation (4 * 64, hard-coded in the official code).
 IPR_DIM = 256
@@ -46,25 +48,13 @@ def _modulate(x: torch.Tensor, prior: torch.Tensor, kernel: nn.Module) -> torch.
     return x * scale + shift
 
 
-def _folded_pointwise(x: torch.Tensor, norm: LayerNorm2d, prior: torch.Tensor, kernel: nn.Module,
-                      conv: nn.Conv2d) -> torch.Tensor:
-    """``conv(modulate(norm(x)))`` with the norm affine and the modulation folded into ``conv``.
-
-    ``conv(s * (w * n + b) + t) = (W diag(s * w)) n + W (s * b + t) + c`` for the normalised
-    ``n``; the weight is per sample (the IPR is), so one batched GEMM computes every sample.
-    """
-    b, c, h, w = x.shape
+def _pointwise(tokens: torch.Tensor, norm: LayerNorm2d, prior: torch.Tensor, kernel: nn.Module,
+               conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(modulate(norm(x)))`` on (B, HW, C) tokens (fast path, see :mod:`.fused`)."""
     ln = norm.body
-    normed = ln.normalize(x).to(x.dtype).reshape(b, c, h * w)
-    scale, shift = kernel(prior).to(x.dtype).chunk(2, dim=1)  # (B, C) each
-    weight = conv.weight.reshape(conv.out_channels, c)
-    gain = scale * ln.weight.to(x.dtype)
-    offset = shift if ln.bias is None else shift + scale * ln.bias.to(x.dtype)
-    bias = offset @ weight.t()  # (B, C_out)
-    if conv.bias is not None:
-        bias = bias + conv.bias
-    out = torch.baddbmm(bias[:, :, None], weight[None] * gain[:, None, :], normed)
-    return out.reshape(b, conv.out_channels, h, w)
+    scale, shift = kernel(prior).to(tokens.dtype).chunk(2, dim=1)  # (B, C) each
+    return folded_pointwise(tokens, ln.weight, ln.bias, ln.with_bias, ln.eps, scale, shift,
+                            conv.weight, conv.bias)
 
 
 class DynamicAttention(nn.Module):
@@ -90,7 +80,7 @@ class DynamicAttention(nn.Module):
         return self.attend(self.qkv(_modulate(x, prior, self.kernel)))
 
     def attend(self, qkv: torch.Tensor) -> torch.Tensor:
-        """Everything after the ``qkv`` 1x1 convolution (shared by both paths)."""
+        """Everything after the ``qkv`` 1x1 convolution (reference path)."""
         b, c3, h, w = qkv.shape
         c = c3 // 3
         q, k, v = self.qkv_dwconv(qkv).reshape(b, 3, self.num_heads, c // self.num_heads,
@@ -123,7 +113,7 @@ class DynamicFeedForward(nn.Module):
         return self.gate(self.project_in(_modulate(x, prior, self.kernel)))
 
     def gate(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Everything after the ``project_in`` 1x1 convolution (shared by both paths)."""
+        """Everything after the ``project_in`` 1x1 convolution (reference path)."""
         gate, value = self.dwconv(hidden).chunk(2, dim=1)
         return self.project_out(F.gelu(gate) * value)
 
@@ -139,17 +129,52 @@ class DynamicTransformerBlock(nn.Module):
         self.norm2 = LayerNorm2d(dim, LayerNorm_type)
         self.ffn = DynamicFeedForward(dim, ffn_expansion_factor, bias)
 
+    #: Run the fused channels-last operators (``False``: the official operators, see
+    #: :func:`reference_path`).
+    fast_path = True
+
     def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        if not torch.is_grad_enabled():
-            return self.forward_folded(x, prior)
+        if self.fast_path:
+            return self.forward_fast(x, prior)
+        return self.forward_reference(x, prior)
+
+    def forward_reference(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """The official operator sequence on NCHW maps."""
         x = x + self.attn(self.norm1(x), prior)
         return x + self.ffn(self.norm2(x), prior)
 
-    def forward_folded(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        """Inference path: norm affine + IPR modulation folded into ``qkv`` / ``project_in``."""
+    def forward_fast(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """The same block on channels-last tokens (:mod:`.fused`); returns a channels-last map."""
+        _, c, h, w = x.shape
         attn, ffn = self.attn, self.ffn
-        x = x + attn.attend(_folded_pointwise(x, self.norm1, prior, attn.kernel, attn.qkv))
-        return x + ffn.gate(_folded_pointwise(x, self.norm2, prior, ffn.kernel, ffn.project_in))
+        tokens = to_tokens(x)
+        qkv = _pointwise(tokens, self.norm1, prior, attn.kernel, attn.qkv)  # (B, 3C, HW)
+        b = qkv.shape[0]
+        qkv = attn.qkv_dwconv(qkv.reshape(b, -1, h, w)).reshape(b, -1, h * w)
+        tokens = attention_residual(tokens, qkv, attn.num_heads, attn.temperature,
+                                    attn.project_out.weight, attn.project_out.bias)
+        hidden = _pointwise(tokens, self.norm2, prior, ffn.kernel, ffn.project_in)
+        hidden = ffn.dwconv(hidden.reshape(b, -1, h, w)).reshape(b, -1, h * w)
+        gated = gated_gelu(hidden, dim=1)  # (B, hidden, HW)
+        proj = ffn.project_out
+        weight = proj.weight.reshape(c, -1).t().to(gated.dtype)  # (hidden, C)
+        out = torch.baddbmm(tokens, gated.transpose(1, 2), weight.expand(b, -1, -1))
+        if proj.bias is not None:
+            out = out + proj.bias.to(out.dtype)
+        return to_map(out, h, w)
+
+
+@contextlib.contextmanager
+def reference_path(module: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, every transformer block of ``module`` runs the official operators."""
+    blocks = [m for m in module.modules() if isinstance(m, DynamicTransformerBlock)]
+    for block in blocks:
+        block.fast_path = False
+    try:
+        yield module
+    finally:
+        for block in blocks:
+            del block.fast_path
 
 
 class _Stage(nn.ModuleList):
@@ -287,6 +312,7 @@ class DIRformer(nn.Module):
     def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         """Restore ``x`` (B, inp_channels, H, W) under the IPR ``prior`` (B, 256)."""
         feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
+        feat = feat.contiguous(memory_format=torch.channels_last)  # every conv runs channels-last
         enc1 = self.encoder_level1(self.patch_embed(feat), prior)
         enc2 = self.encoder_level2(self.down1_2(enc1), prior)
         enc3 = self.encoder_level3(self.down2_3(enc2), prior)
@@ -301,7 +327,9 @@ class DIRformer(nn.Module):
 
         if self.task == 'sr':
             up = x if self.scale == 1 else F.interpolate(x, scale_factor=self.scale, mode='nearest')
-            return self.tail(dec1) + up
-        if self.task == 'deblur':
-            return self.output(dec1) + x
-        return self.output(dec1)
+            out = self.tail(dec1) + up
+        elif self.task == 'deblur':
+            out = self.output(dec1) + x
+        else:
+            out = self.output(dec1)
+        return out.contiguous()

@@ -1,9 +1,11 @@
-"""The folded inference path and block checkpointing of the DIRformer (issue 14).
+"""The fast (fused, channels-last) path and block checkpointing of the DIRformer (issue 14).
 
-Under ``torch.no_grad()`` / ``torch.inference_mode()`` every transformer block folds its norm
-affine and IPR modulation into the following 1x1 convolution; with autograd recording it runs the
-reference operators. Both must compute the same image (1e-5 relative), per sample for batches
-with different IPRs; block checkpointing must leave the gradients unchanged (1e-6 relative).
+Every transformer block runs the fused operators of ``diffir_mm.archs.fused`` by default, in
+training and inference; ``reference_path`` runs the official operator sequence. Both must compute
+the same image (1e-5 relative in float32, per sample for batches with different IPRs) and the same
+gradients (float64: 1e-10 relative, i.e. the same function up to rounding; float32: 1e-4, the
+reference's own float32 rounding reaches 3e-5); block checkpointing must leave the gradients
+unchanged (1e-6 relative).
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from typing import Dict, Iterator, List
 import pytest
 import torch
 
-from diffir_mm.archs import DIRformer, DiffIRS2Net, DynamicTransformerBlock, build_diffir
+from diffir_mm.archs import (DIRformer, DiffIRS2Net, DynamicAttention, DynamicTransformerBlock,
+                             build_diffir, reference_path)
+from diffir_mm.archs.fused import GatedGelu, attention_residual, gated_gelu, to_map, to_tokens
 
 #: Tiny random DIRformers of every head (task, scale, LayerNorm type, input channels).
 VARIANTS = [
@@ -48,51 +52,55 @@ def _inputs(net: DIRformer, batch: int, side: int = 16):
 
 
 @pytest.fixture
-def folded_calls(monkeypatch) -> Iterator[List[int]]:
-    """Counts the calls of the folded block forward (``[folded, total]``)."""
+def fast_calls(monkeypatch) -> Iterator[List[int]]:
+    """Counts the calls of the fast block forward (``[fast, total]``)."""
     calls = [0, 0]
-    folded, forward = (DynamicTransformerBlock.forward_folded, DynamicTransformerBlock.forward)
+    fast, forward = (DynamicTransformerBlock.forward_fast, DynamicTransformerBlock.forward)
 
-    def spy_folded(self, x, prior):
+    def spy_fast(self, x, prior):
         calls[0] += 1
-        return folded(self, x, prior)
+        return fast(self, x, prior)
 
     def spy_forward(self, x, prior):
         calls[1] += 1
         return forward(self, x, prior)
 
-    monkeypatch.setattr(DynamicTransformerBlock, 'forward_folded', spy_folded)
+    monkeypatch.setattr(DynamicTransformerBlock, 'forward_fast', spy_fast)
     monkeypatch.setattr(DynamicTransformerBlock, 'forward', spy_forward)
     yield calls
 
 
 @pytest.mark.parametrize('task,scale,norm,channels', VARIANTS)
-def test_folded_path_matches_reference(task, scale, norm, channels, folded_calls):
+def test_fast_path_matches_reference(task, scale, norm, channels, fast_calls):
     net = _tiny(task, scale, norm, channels).eval()
     x, prior = _inputs(net, batch=3)  # three different IPRs: per-sample folded weights
-    reference = net(x, prior)
-    assert folded_calls == [0, folded_calls[1]] and folded_calls[1] > 0
+    with torch.no_grad(), reference_path(net):
+        reference = net(x, prior)
+    assert fast_calls[0] == 0 and fast_calls[1] > 0
     with torch.no_grad():
-        folded = net(x, prior)
+        fast = net(x, prior)
     with torch.inference_mode():
-        folded_inference = net(x, prior)
-    assert folded_calls[0] == 2 * folded_calls[1] / 3
-    assert _rel(folded, reference) <= 1e-5
-    assert torch.equal(folded, folded_inference)
+        fast_inference = net(x, prior)
+    assert fast_calls[0] == 2 * fast_calls[1] / 3
+    assert _rel(fast, reference) <= 1e-5
+    assert torch.equal(fast, fast_inference)
+    assert fast.is_contiguous()  # the channels-last interior does not leak out
     # each sample alone gives its row of the batch
     with torch.no_grad():
         single = net(x[1:2], prior[1:2])
-    assert _rel(single, folded[1:2]) <= 1e-5
+    assert _rel(single, fast[1:2]) <= 1e-5
 
 
-def test_folded_path_keeps_the_dtype():
+def test_fast_path_keeps_the_dtype():
     net = _tiny('deblur', 1, 'WithBias', 3).eval().to(torch.bfloat16)
     x, prior = _inputs(net, batch=2)
     x, prior = x.bfloat16(), prior.bfloat16()
     with torch.no_grad():
         out = net(x, prior)
+        with reference_path(net):
+            reference = net(x, prior)
     assert out.dtype == torch.bfloat16
-    assert _rel(out, net(x, prior).detach()) <= 5e-2  # bf16: ~3 significant digits
+    assert _rel(out, reference) <= 5e-2  # bf16: ~3 significant digits
 
 
 def _grads(net: torch.nn.Module, x: torch.Tensor, prior: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -105,18 +113,75 @@ def _grads(net: torch.nn.Module, x: torch.Tensor, prior: torch.Tensor) -> Dict[s
     return grads
 
 
+@pytest.mark.parametrize('task,scale,norm,channels', VARIANTS)
+def test_fast_path_gives_the_reference_gradients(task, scale, norm, channels, fast_calls):
+    net = _tiny(task, scale, norm, channels).train().double()
+    x, prior = _inputs(net, batch=2)
+    x, prior = x.double(), prior.double()
+    with reference_path(net):
+        expected = _grads(net, x, prior)
+    assert fast_calls[0] == 0
+    got = _grads(net, x, prior)
+    assert fast_calls[0] == fast_calls[1] / 2  # the fast path ran with autograd recording
+    assert expected.keys() == got.keys()
+    for name, grad in expected.items():
+        assert _rel(got[name], grad) <= 1e-10, name
+    net.float()
+    x, prior = x.float(), prior.float()
+    with reference_path(net):
+        expected = _grads(net, x, prior)
+    got = _grads(net, x, prior)
+    for name, grad in expected.items():
+        assert _rel(got[name], grad) <= 1e-4, name
+
+
+def test_reference_path_is_restored():
+    net = _tiny('deblur', 1, 'WithBias', 3)
+    blocks = [m for m in net.modules() if isinstance(m, DynamicTransformerBlock)]
+    with pytest.raises(RuntimeError), reference_path(net):
+        assert not any(b.fast_path for b in blocks)
+        raise RuntimeError
+    assert blocks and all(b.fast_path for b in blocks)
+
+
+def test_gated_gelu_backward_is_exact():
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 6, 6, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(GatedGelu.apply, (hidden, -1))
+    assert torch.autograd.gradcheck(GatedGelu.apply, (hidden, 1))
+    x1, x2 = hidden.detach().chunk(2, dim=-1)
+    torch.testing.assert_close(gated_gelu(hidden, -1), torch.nn.functional.gelu(x1) * x2,
+                               rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize('heads,bias', [(1, False), (4, True)])
+def test_attention_residual_matches_the_module(heads, bias):
+    torch.manual_seed(0)
+    attn = DynamicAttention(8, heads, bias).double()
+    with torch.no_grad():
+        attn.temperature.uniform_(0.5, 2.0)
+    qkv_map = torch.randn(2, 24, 5, 7, dtype=torch.double)
+    qkv_map[1, 3] = 0  # an all-zero q row: F.normalize's eps floor
+    residual = torch.randn(2, 8, 5, 7, dtype=torch.double)
+    # attend() applies qkv_dwconv first; attention_residual takes its output
+    with torch.no_grad():
+        expected = residual + attn.attend(qkv_map)
+        dw = attn.qkv_dwconv(qkv_map).reshape(2, 24, 35)
+        got = attention_residual(to_tokens(residual), dw, heads, attn.temperature,
+                                 attn.project_out.weight, attn.project_out.bias)
+    torch.testing.assert_close(to_map(got, 5, 7), expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize('task,scale,norm,channels', [VARIANTS[0], VARIANTS[1], VARIANTS[4]])
-def test_block_checkpointing_gives_the_same_gradients(task, scale, norm, channels,
-                                                      folded_calls):
+def test_block_checkpointing_gives_the_same_gradients(task, scale, norm, channels, fast_calls):
     plain = _tiny(task, scale, norm, channels).train()
     checkpointed = _tiny(task, scale, norm, channels, with_cp=True).train()
     checkpointed.load_state_dict(plain.state_dict())
     x, prior = _inputs(plain, batch=2)
     expected = _grads(plain, x, prior)
-    calls_plain = folded_calls[1]
+    calls_plain = fast_calls[1]
     got = _grads(checkpointed, x, prior)
-    assert folded_calls[0] == 0  # training never folds, not even in the recomputation
-    assert folded_calls[1] > 2 * calls_plain  # every block ran again in backward
+    assert fast_calls[1] > 2 * calls_plain  # every block ran again in backward
     assert expected.keys() == got.keys()
     for name, grad in expected.items():
         assert _rel(got[name], grad) <= 1e-6, name
@@ -133,7 +198,7 @@ def test_with_cp_reaches_the_blocks_from_the_presets():
                        if hasattr(m, 'with_cp'))
 
 
-def test_restorer_takes_the_folded_path(folded_calls):
+def test_restorer_takes_the_fast_path(fast_calls):
     from diffir_mm.inference.restorer import Restorer
 
     torch.manual_seed(0)
@@ -141,4 +206,4 @@ def test_restorer_takes_the_folded_path(folded_calls):
     restorer = Restorer(net, device='cpu')
     out = restorer.restore_tensor(torch.rand(1, 3, 16, 16))
     assert out.shape == (1, 3, 16, 16)
-    assert folded_calls[0] == folded_calls[1] > 0
+    assert fast_calls[0] == fast_calls[1] > 0

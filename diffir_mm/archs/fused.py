@@ -1,0 +1,166 @@
+"""Fused channels-last operators of the DIRformer block (the fast path, issue 14).
+
+The reference block (official operator order) runs on NCHW maps: a LayerNorm over the strided
+channel axis built from five element-wise passes, the IPR modulation ``x * s + t``, 1x1
+convolutions, ``F.normalize`` on q and k, ``A @ v`` and ``project_out`` as two products. The fast
+path computes the same function on a token-major ``(B, HW, C)`` residual stream (a channels-last
+map viewed without copies):
+
+* the LayerNorm is one ``F.layer_norm`` over the contiguous channel axis (fused forward and
+  backward kernels); its affine ``(w, b)`` and the modulation ``(s, t)`` fold into the following
+  1x1 convolution as the per-sample weight ``W diag(w * s)`` and bias ``W (b * s + t)``, so one
+  batched GEMM follows the normalisation (:func:`folded_pointwise`);
+* the 1x1 GEMMs write channel-major (NCHW) outputs, so the depth-wise 3x3 convolutions get the
+  layout oneDNN runs them in here without a copy (a channels-last input is copied back to NCHW);
+* attention scales ``q @ k^T`` by ``temperature / (|q_i| |k_j|)`` instead of normalising q and k,
+  and folds the attention map into ``project_out`` (``Wp blockdiag(A)``, a C x C matrix), whose
+  product with v also adds the residual (:func:`attention_residual`);
+* the gated FFN ``gelu(x1) * x2`` is one autograd function that keeps only its input for the
+  backward and writes both input gradients into one buffer (:class:`GatedGelu`), and the FFN's
+  ``project_out`` adds the residual in its GEMM.
+
+Everything here is autograd-safe (training uses it; gradients equal the reference path's, see
+tests/test_archs/test_fast_path.py), torch only, and keeps the input dtype.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ['GatedGelu', 'attention_residual', 'folded_pointwise', 'gated_gelu', 'to_map',
+           'to_tokens']
+
+#: ``F.normalize``'s default floor of the q / k norms.
+NORM_EPS = 1e-12
+
+
+def to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) map -> (B, HW, C) tokens; a view for channels-last maps, else one copy."""
+    b, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
+def to_map(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """(B, HW, C) contiguous tokens -> the (B, C, H, W) channels-last map (a view)."""
+    b, hw, c = tokens.shape
+    return tokens.transpose(1, 2).reshape(b, c, h, w)
+
+
+def folded_pointwise(tokens: torch.Tensor, norm_weight: Optional[torch.Tensor],
+                     norm_bias: Optional[torch.Tensor], centred: bool, eps: float,
+                     scale: torch.Tensor, shift: torch.Tensor, conv_weight: torch.Tensor,
+                     conv_bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """``conv1x1(s * LN(x) + t)`` on (B, HW, C) tokens as LayerNorm + one batched GEMM.
+
+    ``conv(s * (w * n + b) + t) = n (W diag(s * w))^T + W (s * b + t) + c`` for the normalised
+    ``n``: the LayerNorm affine and the per-sample modulation become a per-sample weight.
+
+    Args:
+        tokens: (B, HW, C) input.
+        norm_weight: LayerNorm weight ``w`` (C,).
+        norm_bias: LayerNorm bias ``b`` (C,) or None (BiasFree).
+        centred: ``True``: ``n = (x - mean) / sigma`` (WithBias); ``False``: ``n = x / sigma``
+            with the variance still taken around the mean (Restormer's BiasFree).
+        eps: Added to the biased variance.
+        scale: Modulation scale ``s`` (B, C).
+        shift: Modulation shift ``t`` (B, C).
+        conv_weight: 1x1 convolution weight (C_out, C, 1, 1).
+        conv_bias: Its bias (C_out,) or None.
+
+    Returns:
+        (B, C_out, HW) channel-major output, contiguous (the NCHW layout the depth-wise
+        convolution that follows runs fastest on here: oneDNN copies a channels-last input of a
+        depth-wise convolution back to NCHW).
+    """
+    dtype = tokens.dtype
+    c = tokens.shape[-1]
+    stats = tokens.float() if dtype in (torch.float16, torch.bfloat16) else tokens
+    if centred:
+        normed = F.layer_norm(stats, (c,), eps=eps)
+    else:
+        # mean of squared deviations over the contiguous axis: torch.var is ~10x slower here
+        centred = stats - stats.mean(dim=-1, keepdim=True)
+        var = centred.square().mean(dim=-1, keepdim=True)
+        normed = stats * torch.rsqrt(var + eps)
+    normed = normed.to(dtype)
+    weight = conv_weight.reshape(conv_weight.shape[0], c).to(dtype)
+    gain = scale * norm_weight.to(dtype)
+    offset = shift if norm_bias is None else shift + scale * norm_bias.to(dtype)
+    bias = offset @ weight.t()  # (B, C_out)
+    if conv_bias is not None:
+        bias = bias + conv_bias.to(dtype)
+    folded = weight[None] * gain[:, None, :]  # (B, C_out, C)
+    return torch.baddbmm(bias[:, :, None], folded, normed.transpose(1, 2))
+
+
+def attention_residual(residual: torch.Tensor, qkv: torch.Tensor, num_heads: int,
+                       temperature: torch.Tensor, proj_weight: torch.Tensor,
+                       proj_bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """``residual + project_out(softmax(q^ k^^T * temperature) v)`` on tokens.
+
+    ``q^``/``k^`` are q and k normalised over the pixels; the normalisation is applied to the
+    small (C/heads)^2 score matrix instead, and ``project_out`` absorbs the attention map.
+
+    Args:
+        residual: (B, HW, C) tokens added to the output.
+        qkv: (B, 3C, HW) channel-major q, k, v (heads contiguous in each).
+        num_heads: Attention heads.
+        temperature: (heads, 1, 1) learnt scale of the scores.
+        proj_weight: ``project_out`` weight (C, C, 1, 1).
+        proj_bias: Its bias (C,) or None.
+
+    Returns:
+        (B, HW, C) tokens.
+    """
+    b, c3, hw = qkv.shape
+    c = c3 // 3
+    ch = c // num_heads
+    q, k, v = qkv.split(c, dim=1)  # (B, C, HW) views
+    qh = q.reshape(b, num_heads, ch, hw)
+    kh = k.reshape(b, num_heads, ch, hw)
+    scores = qh @ kh.transpose(-2, -1)
+    inv_q = torch.linalg.vector_norm(qh, dim=-1).clamp_min(NORM_EPS).reciprocal()
+    inv_k = torch.linalg.vector_norm(kh, dim=-1).clamp_min(NORM_EPS).reciprocal()
+    logits = scores * (inv_q[..., :, None] * inv_k[..., None, :] * temperature)
+    attn = torch.softmax(logits, dim=-1)  # (B, heads, ch, ch)
+    proj = proj_weight.reshape(c, num_heads, ch).to(qkv.dtype)
+    mixed = torch.einsum('ohi,bhij->bhjo', proj, attn).reshape(b, c, c)  # (Wp blockdiag A)^T
+    out = torch.baddbmm(residual, v.transpose(1, 2), mixed)
+    if proj_bias is not None:
+        out = out + proj_bias.to(qkv.dtype)
+    return out
+
+
+class GatedGelu(torch.autograd.Function):
+    """``gelu(x1) * x2`` for ``x1, x2 = hidden.chunk(2, dim)`` with a hand-written backward.
+
+    Saves only ``hidden`` (no ``gelu(x1)`` temporary) and writes both halves of the input
+    gradient into one buffer (no ``cat`` of the chunk gradients).
+    """
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, dim: int) -> torch.Tensor:  # type: ignore[override]
+        x1, x2 = hidden.chunk(2, dim=dim)
+        ctx.save_for_backward(hidden)
+        ctx.dim = dim
+        return F.gelu(x1) * x2
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (hidden,) = ctx.saved_tensors
+        x1, x2 = hidden.chunk(2, dim=ctx.dim)
+        grad_hidden = torch.empty_like(hidden)
+        g1, g2 = grad_hidden.chunk(2, dim=ctx.dim)
+        torch.mul(grad, F.gelu(x1), out=g2)
+        torch.ops.aten.gelu_backward.grad_input(grad * x2, x1, grad_input=g1)
+        return grad_hidden, None
+
+
+def gated_gelu(hidden: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """``gelu(x1) * x2`` of the two halves of ``hidden`` along ``dim``."""
+    if torch.is_grad_enabled() and hidden.requires_grad:
+        return GatedGelu.apply(hidden, dim)
+    x1, x2 = hidden.chunk(2, dim=dim)
+    return F.gelu(x1) * x2
