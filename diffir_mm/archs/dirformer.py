@@ -5,11 +5,12 @@ module tree one to one (see :mod:`diffir_mm.archs.checkpoint`).
 
 Two numerically equivalent paths run every block:
 
-* the fast path (default, training and inference): the channels-last fused operators of
-  :mod:`diffir_mm.archs.fused` (one ``F.layer_norm`` per norm, whose affine and the IPR modulation
-  fold into the following 1x1 convolution as a per-sample GEMM weight writing the NCHW map the
+* the fast path (inference: whenever no gradients are recorded): the channels-last fused
+  operators of :mod:`diffir_mm.archs.fused` (one ``F.layer_norm`` per norm, whose affine and
+  the IPR modulation fold into the following 1x1 convolution as a per-sample GEMM weight writing the NCHW map the
   depth-wise convolution reads without a copy; the attention map folded into ``project_out``;
-  the residual adds inside the GEMMs), autograd-safe with the reference path's gradients;
+  the residual adds inside the GEMMs); autograd-safe with the reference path's gradients, but
+  training keeps the official operators unless ``fused_training`` is set;
 * the reference path (:func:`reference_path`): LayerNorm, then the IPR modulation ``x * s + t``,
   then the 1x1 convolution, exactly the official operators (tests and MAC counting use it).
 
@@ -129,12 +130,15 @@ class DynamicTransformerBlock(nn.Module):
         self.norm2 = LayerNorm2d(dim, LayerNorm_type)
         self.ffn = DynamicFeedForward(dim, ffn_expansion_factor, bias)
 
-    #: Run the fused channels-last operators (``False``: the official operators, see
-    #: :func:`reference_path`).
+    #: Run the fused channels-last operators when no gradients are recorded (``False``: always
+    #: the official operators, see :func:`reference_path`).
     fast_path = True
+    #: Also run them while gradients are recorded (training keeps the official operators by
+    #: default; the fused ones give the same gradients and are tested with this switch on).
+    fused_training = False
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        if self.fast_path:
+        if self.fast_path and (self.fused_training or not torch.is_grad_enabled()):
             return self.forward_fast(x, prior)
         return self.forward_reference(x, prior)
 

@@ -114,7 +114,9 @@ def _grads(net: torch.nn.Module, x: torch.Tensor, prior: torch.Tensor) -> Dict[s
 
 
 @pytest.mark.parametrize('task,scale,norm,channels', VARIANTS)
-def test_fast_path_gives_the_reference_gradients(task, scale, norm, channels, fast_calls):
+def test_fast_path_gives_the_reference_gradients(task, scale, norm, channels, fast_calls,
+                                                 monkeypatch):
+    monkeypatch.setattr(DynamicTransformerBlock, 'fused_training', True)
     net = _tiny(task, scale, norm, channels).train().double()
     x, prior = _inputs(net, batch=2)
     x, prior = x.double(), prior.double()
@@ -133,6 +135,17 @@ def test_fast_path_gives_the_reference_gradients(task, scale, norm, channels, fa
     got = _grads(net, x, prior)
     for name, grad in expected.items():
         assert _rel(got[name], grad) <= 1e-4, name
+
+
+@pytest.mark.parametrize('task,scale,norm,channels', [VARIANTS[0], VARIANTS[4]])
+def test_training_never_takes_the_fast_path(task, scale, norm, channels, fast_calls):
+    net = _tiny(task, scale, norm, channels).train()
+    x, prior = _inputs(net, batch=2)
+    net(x, prior.requires_grad_(True)).mean().backward()
+    assert fast_calls[1] > 0 and fast_calls[0] == 0
+    with torch.no_grad():
+        net.eval()(x, prior)
+    assert fast_calls[0] > 0
 
 
 def test_reference_path_is_restored():
