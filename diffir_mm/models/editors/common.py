@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 from copy import deepcopy
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -11,7 +11,8 @@ from torch import nn
 from diffir_mm.archs.checkpoint import Layout, load_state_strict, read_network, require
 
 __all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
-           'current_iter', 'load_into', 'forward_train', 'strip_wrapper_prefixes']
+           'current_iter', 'load_into', 'call_wrapped', 'forward_train',
+           'strip_wrapper_prefixes']
 
 
 def strip_wrapper_prefixes(module: nn.Module, state_dict: Dict[str, torch.Tensor], prefix: str,
@@ -83,21 +84,27 @@ def load_network_checkpoint(path: str, stage: int, expect: Layout,
     return ckpt.state
 
 
-def forward_train(generator: nn.Module, *args: Any, **kwargs: Any) -> Any:
-    """``DiffIRS2Net.forward_train`` through ``generator``, the network or its DDP wrapper.
+def call_wrapped(wrapper: nn.Module, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` run as the forward of ``wrapper``'s network (or plainly).
 
     DDP synchronises the gradients of what runs through its own call, which calls the wrapped
-    network's ``forward`` (the inference forward); for this one call the wrapped network's
-    ``forward`` is therefore its ``forward_train``.
+    network's ``forward``; for this one call that ``forward`` is therefore ``fn`` (which must
+    use the unwrapped network). Without a wrapper ``fn`` is simply called.
     """
-    net = generator.module if hasattr(generator, 'module') else generator
-    if net is generator:
-        return net.forward_train(*args, **kwargs)
-    net.forward = net.forward_train
+    net = wrapper.module if hasattr(wrapper, 'module') else wrapper
+    if net is wrapper:
+        return fn(*args, **kwargs)
+    net.forward = fn
     try:
-        return generator(*args, **kwargs)
+        return wrapper(*args, **kwargs)
     finally:
         del net.forward
+
+
+def forward_train(generator: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """``DiffIRS2Net.forward_train`` through ``generator``, the network or its DDP wrapper."""
+    net = generator.module if hasattr(generator, 'module') else generator
+    return call_wrapped(generator, net.forward_train, *args, **kwargs)
 
 
 def load_into(module: nn.Module, state: Dict[str, torch.Tensor], what: str,
