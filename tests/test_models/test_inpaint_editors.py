@@ -75,7 +75,8 @@ def _data(batch: int = 2, seed: int = 0, masks=None, with_gt: bool = True) -> di
     for i in range(batch):
         gt = torch.randint(0, 256, (3, SIZE, SIZE), generator=g).float()
         mask = masks[i] if masks is not None else _mask(4 + 3 * i, 6, 12)
-        inputs.append(gt * (1 - (mask > 0).float()))
+        known = 1 - (mask[:1] > 0).float() if mask.shape[-2:] == gt.shape[-2:] else 1
+        inputs.append(gt * known)
         sample = DataSample(mask=mask)
         if with_gt:
             sample.gt_img = gt

@@ -59,8 +59,8 @@ def inpainting_mask(inputs: torch.Tensor, data_samples: Optional[DataSample]) ->
         mask = data_samples.mask
     if mask is None:
         raise ValueError('DiffIR inpainting needs a mask (data_samples.mask, 1 = hole): add '
-                         'GenerateInpaintingMask or LoadInpaintingMask to the pipeline and pack '
-                         "it with PackInputs (data_keys=['gt', 'mask'])")
+                         'GenerateInpaintingMask or LoadInpaintingMask to the pipeline before '
+                         "PackInputs (which stores results['mask'] as data_samples.mask)")
     mask = torch.as_tensor(mask, device=inputs.device)
     if mask.dim() == 3:  # (B, H, W)
         mask = mask.unsqueeze(1)
@@ -215,4 +215,4 @@ class DiffIRInpaintorBase(OneStageInpaintor):
         d_wrapper.update_params(parsed)
         d_log.pop('loss', None)
         log_vars.update(d_log)
-        return log_vars
+        return {k: v.detach() for k, v in log_vars.items()}
