@@ -7,10 +7,11 @@ Two numerically equivalent paths run every block:
 
 * the fast path (inference: whenever no gradients are recorded): the channels-last fused
   operators of :mod:`diffir_mm.archs.fused` (one ``F.layer_norm`` per norm, whose affine and
-  the IPR modulation fold into the following 1x1 convolution as a per-sample GEMM weight writing the NCHW map the
-  depth-wise convolution reads without a copy; the attention map folded into ``project_out``;
-  the residual adds inside the GEMMs); autograd-safe with the reference path's gradients, but
-  training keeps the official operators unless ``fused_training`` is set;
+  the IPR modulation fold into the following 1x1 convolution as a per-sample GEMM weight
+  writing the NCHW map the depth-wise convolution reads without a copy; the attention map
+  folded into ``project_out``; the residual adds inside the GEMMs). It is autograd-safe with
+  the reference path's gradients, but training keeps the official operators unless
+  ``fused_training`` is set;
 * the reference path (:func:`reference_path`): LayerNorm, then the IPR modulation ``x * s + t``,
   then the 1x1 convolution, exactly the official operators (tests and MAC counting use it).
 
