@@ -75,7 +75,7 @@ def folded_pointwise(tokens: torch.Tensor, norm_weight: Optional[torch.Tensor],
         depth-wise convolution back to NCHW).
     """
     dtype = tokens.dtype
-    c = tokens.shape[-1]
+    c = int(norm_weight.shape[0])  # a Python int: static for tracers and exporters
     stats = tokens.float() if dtype in (torch.float16, torch.bfloat16) else tokens
     if centred:
         normed = F.layer_norm(stats, (c,), eps=eps)
