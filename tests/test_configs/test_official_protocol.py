@@ -74,7 +74,9 @@ def _load(name):
 
 
 def test_every_config_has_a_protocol_row():
-    assert {p.stem for p in CONFIGS.glob('diffir_*.py')} == set(PROTOCOL)
+    # the inpainting recipes (LaMa protocol) have their own table: test_official_inpaint_hparams.py
+    assert {p.stem for p in CONFIGS.glob('diffir_*.py')
+            if not p.stem.startswith('diffir_inpaint')} == set(PROTOCOL)
 
 
 def _val_sets(cfg):
