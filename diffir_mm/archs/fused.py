@@ -118,13 +118,16 @@ def attention_residual(residual: torch.Tensor, qkv: torch.Tensor, num_heads: int
     c = c3 // 3
     ch = c // num_heads
     q, k, v = qkv.split(c, dim=1)  # (B, C, HW) views
-    qh = q.reshape(b, num_heads, ch, hw)
-    kh = k.reshape(b, num_heads, ch, hw)
+    # the un-normalised scores sum over all pixels: half precision would overflow, so half
+    # inputs get float32 scores (the reference normalises q and k first, bounding them by 1)
+    score_dtype = torch.float32 if qkv.dtype in (torch.float16, torch.bfloat16) else qkv.dtype
+    qh = q.reshape(b, num_heads, ch, hw).to(score_dtype)
+    kh = k.reshape(b, num_heads, ch, hw).to(score_dtype)
     scores = qh @ kh.transpose(-2, -1)
     inv_q = torch.linalg.vector_norm(qh, dim=-1).clamp_min(NORM_EPS).reciprocal()
     inv_k = torch.linalg.vector_norm(kh, dim=-1).clamp_min(NORM_EPS).reciprocal()
     logits = scores * (inv_q[..., :, None] * inv_k[..., None, :] * temperature)
-    attn = torch.softmax(logits, dim=-1)  # (B, heads, ch, ch)
+    attn = torch.softmax(logits, dim=-1).to(qkv.dtype)  # (B, heads, ch, ch)
     proj = proj_weight.reshape(c, num_heads, ch).to(qkv.dtype)
     mixed = torch.einsum('ohi,bhij->bhjo', proj, attn).reshape(b, c, c)  # (Wp blockdiag A)^T
     out = torch.baddbmm(residual, v.transpose(1, 2), mixed)
