@@ -3,15 +3,18 @@
 Parameter names follow the official implementation so that released checkpoints map onto this
 module tree one to one (see :mod:`diffir_mm.archs.checkpoint`).
 
-Two numerically equivalent paths run every block:
+Every block has one training forward, one inference forward and the reference operators, all
+computing the same function:
 
-* the fast path (inference: whenever no gradients are recorded): the channels-last fused
-  operators of :mod:`diffir_mm.archs.fused` (one ``F.layer_norm`` per norm, whose affine and
-  the IPR modulation fold into the following 1x1 convolution as a per-sample GEMM weight
-  writing the NCHW map the depth-wise convolution reads without a copy; the attention map
-  folded into ``project_out``; the residual adds inside the GEMMs). It is autograd-safe with
-  the reference path's gradients, but training keeps the official operators unless
-  ``fused_training`` is set;
+* the training forward (autograd recording): the fused operators of :mod:`diffir_mm.archs.fused`
+  on a channels-last residual stream viewed as (B, HW, C) tokens: one ``F.layer_norm`` per norm,
+  whose affine and the IPR modulation fold into the following 1x1 convolution as a per-sample
+  GEMM weight; tokens out of every GEMM, so the depth-wise convolutions read channels-last maps
+  (their fast layout here); the attention map folded into ``project_out``; the residual adds
+  inside the GEMMs. Its gradients equal the reference's (tested);
+* the inference forward (no gradients: MMagic's val/test loops, the Restorer, hence the CLI and
+  the inferencer): the same operators plus the folds that only hold without autograd (a single
+  image's modulation becomes LN's own affine, the FFN residual is added in place);
 * the reference path (:func:`reference_path`): LayerNorm, then the IPR modulation ``x * s + t``,
   then the 1x1 convolution, exactly the official operators (tests and MAC counting use it).
 
@@ -28,7 +31,8 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as torch_checkpoint
 from torch import nn
 
-from .fused import attention_residual, folded_pointwise, gated_gelu, to_map, to_tokens
+from .fused import (attention_residual, folded_pointwise, gated_gelu, modulated_pointwise, to_map,
+                    to_tokens)
 from .norm import LayerNorm2d
 
 __all__ = ['DIRformer', 'DynamicAttention', 'DynamicFeedForward', 'DynamicTransformerBlock',
@@ -50,12 +54,12 @@ def _modulate(x: torch.Tensor, prior: torch.Tensor, kernel: nn.Module) -> torch.
     return x * scale + shift
 
 
-def _pointwise(tokens: torch.Tensor, norm: LayerNorm2d, prior: torch.Tensor, kernel: nn.Module,
-               conv: nn.Conv2d) -> torch.Tensor:
-    """``conv(modulate(norm(x)))`` on (B, HW, C) tokens (fast path, see :mod:`.fused`)."""
+def _pointwise(fused, tokens: torch.Tensor, norm: LayerNorm2d, prior: torch.Tensor,
+               kernel: nn.Module, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(modulate(norm(x)))`` on (B, HW, C) tokens by ``fused`` (see :mod:`.fused`)."""
     ln = norm.body
     scale, shift = kernel(prior).to(tokens.dtype).chunk(2, dim=1)  # (B, C) each
-    return folded_pointwise(tokens, ln.weight, ln.bias, ln.with_bias, ln.eps, scale, shift,
+    return fused(tokens, ln.weight, ln.bias, ln.with_bias, ln.eps, scale, shift,
                             conv.weight, conv.bias)
 
 
@@ -131,42 +135,57 @@ class DynamicTransformerBlock(nn.Module):
         self.norm2 = LayerNorm2d(dim, LayerNorm_type)
         self.ffn = DynamicFeedForward(dim, ffn_expansion_factor, bias)
 
-    #: Run the fused channels-last operators when no gradients are recorded (``False``: always
-    #: the official operators, see :func:`reference_path`).
+    #: ``False`` (set by :func:`reference_path`): every forward runs the official operators.
     fast_path = True
-    #: Also run them while gradients are recorded (training keeps the official operators by
-    #: default; the fused ones give the same gradients and are tested with this switch on).
-    fused_training = False
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        if self.fast_path and (self.fused_training or not torch.is_grad_enabled()):
-            return self.forward_fast(x, prior)
-        return self.forward_reference(x, prior)
+        if not self.fast_path:
+            return self.forward_reference(x, prior)
+        if torch.is_grad_enabled():
+            return self.forward_train(x, prior)
+        return self.forward_inference(x, prior)
 
     def forward_reference(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         """The official operator sequence on NCHW maps."""
         x = x + self.attn(self.norm1(x), prior)
         return x + self.ffn(self.norm2(x), prior)
 
-    def forward_fast(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        """The same block on channels-last tokens (:mod:`.fused`); returns a channels-last map."""
+    def forward_train(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """The training forward: fused autograd-safe operators on channels-last tokens.
+
+        Same function and gradients as :meth:`forward_reference` (tested); returns a
+        channels-last map.
+        """
+        return self._fused(x, prior, inference=False)
+
+    def forward_inference(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """The inference forward (no autograd): :meth:`forward_train`'s operators, plus what
+        only holds without gradients: a single image's modulation folded into LN's affine
+        (:func:`.fused.modulated_pointwise`) and the FFN residual added in place."""
+        return self._fused(x, prior, inference=True)
+
+    def _fused(self, x: torch.Tensor, prior: torch.Tensor, inference: bool) -> torch.Tensor:
         _, c, h, w = x.shape
         attn, ffn = self.attn, self.ffn
+        pointwise = modulated_pointwise if inference else folded_pointwise
         tokens = to_tokens(x)
-        qkv = _pointwise(tokens, self.norm1, prior, attn.kernel, attn.qkv)  # (B, 3C, HW)
-        b = qkv.shape[0]
-        qkv = attn.qkv_dwconv(qkv.reshape(b, -1, h, w)).reshape(b, -1, h * w)
+        qkv = _pointwise(pointwise, tokens, self.norm1, prior, attn.kernel, attn.qkv)
+        qkv = to_tokens(attn.qkv_dwconv(to_map(qkv, h, w)))  # (B, HW, 3C)
         tokens = attention_residual(tokens, qkv, attn.num_heads, attn.temperature,
                                     attn.project_out.weight, attn.project_out.bias)
-        hidden = _pointwise(tokens, self.norm2, prior, ffn.kernel, ffn.project_in)
-        hidden = ffn.dwconv(hidden.reshape(b, -1, h, w)).reshape(b, -1, h * w)
-        gated = gated_gelu(hidden, dim=1)  # (B, hidden, HW)
+        hidden = _pointwise(pointwise, tokens, self.norm2, prior, ffn.kernel, ffn.project_in)
+        gated = gated_gelu(to_tokens(ffn.dwconv(to_map(hidden, h, w))), dim=-1)  # (B, HW, hid)
         proj = ffn.project_out
-        weight = proj.weight.reshape(c, -1).t().to(gated.dtype)  # (hidden, C)
-        out = torch.baddbmm(tokens, gated.transpose(1, 2), weight.expand(b, -1, -1))
+        b, hw, hid = gated.shape
+        weight = proj.weight.reshape(c, hid).t().to(gated.dtype)  # (hidden, C)
+        flat = tokens.reshape(b * hw, c)
+        if inference:  # tokens is this block's own temporary
+            out = flat.addmm_(gated.reshape(b * hw, hid), weight)
+        else:
+            out = torch.addmm(flat, gated.reshape(b * hw, hid), weight)
         if proj.bias is not None:
             out = out + proj.bias.to(out.dtype)
-        return to_map(out, h, w)
+        return to_map(out.reshape(b, hw, c), h, w)
 
 
 @contextlib.contextmanager

@@ -10,8 +10,9 @@ map viewed without copies):
   backward kernels); its affine ``(w, b)`` and the modulation ``(s, t)`` fold into the following
   1x1 convolution as the per-sample weight ``W diag(w * s)`` and bias ``W (b * s + t)``, so one
   batched GEMM follows the normalisation (:func:`folded_pointwise`);
-* the 1x1 GEMMs write channel-major (NCHW) outputs, so the depth-wise 3x3 convolutions get the
-  layout oneDNN runs them in here without a copy (a channels-last input is copied back to NCHW);
+* the 1x1 GEMMs write tokens, so the depth-wise 3x3 convolutions read channels-last maps
+  without a copy: oneDNN runs them 2-9x faster in that layout than in NCHW on this CPU, forward
+  and backward (bench/README.md);
 * attention scales ``q @ k^T`` by ``temperature / (|q_i| |k_j|)`` instead of normalising q and k,
   and folds the attention map into ``project_out`` (``Wp blockdiag(A)``, a C x C matrix), whose
   product with v also adds the residual (:func:`attention_residual`);
@@ -29,8 +30,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ['GatedGelu', 'attention_residual', 'folded_pointwise', 'gated_gelu', 'to_map',
-           'to_tokens']
+__all__ = ['GatedGelu', 'attention_residual', 'folded_pointwise', 'gated_gelu',
+           'modulated_pointwise', 'to_map', 'to_tokens']
 
 #: ``F.normalize``'s default floor of the q / k norms.
 NORM_EPS = 1e-12
@@ -43,9 +44,14 @@ def to_tokens(x: torch.Tensor) -> torch.Tensor:
 
 
 def to_map(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """(B, HW, C) contiguous tokens -> the (B, C, H, W) channels-last map (a view)."""
+    """(B, HW, C) contiguous tokens -> the (B, C, H, W) channels-last map (a view).
+
+    The view keeps the batch stride ``H * W * C`` even for a batch of one: with any other stride
+    of that size-1 axis the map still counts as channels-last, yet oneDNN copies it to NCHW
+    before a depth-wise convolution (4-9x slower here).
+    """
     b, hw, c = tokens.shape
-    return tokens.transpose(1, 2).reshape(b, c, h, w)
+    return tokens.reshape(b, h, w, c).permute(0, 3, 1, 2)
 
 
 def folded_pointwise(tokens: torch.Tensor, norm_weight: Optional[torch.Tensor],
@@ -70,9 +76,8 @@ def folded_pointwise(tokens: torch.Tensor, norm_weight: Optional[torch.Tensor],
         conv_bias: Its bias (C_out,) or None.
 
     Returns:
-        (B, C_out, HW) channel-major output, contiguous (the NCHW layout the depth-wise
-        convolution that follows runs fastest on here: oneDNN copies a channels-last input of a
-        depth-wise convolution back to NCHW).
+        (B, HW, C_out) tokens, contiguous (a channels-last map once viewed by :func:`to_map`:
+        the layout oneDNN runs the depth-wise convolution that follows fastest in).
     """
     dtype = tokens.dtype
     c = int(norm_weight.shape[0])  # a Python int: static for tracers and exporters
@@ -92,7 +97,45 @@ def folded_pointwise(tokens: torch.Tensor, norm_weight: Optional[torch.Tensor],
     if conv_bias is not None:
         bias = bias + conv_bias.to(dtype)
     folded = weight[None] * gain[:, None, :]  # (B, C_out, C)
-    return torch.baddbmm(bias[:, :, None], folded, normed.transpose(1, 2))
+    return torch.baddbmm(bias[:, None, :], normed, folded.transpose(1, 2))
+
+
+def _exporting() -> bool:
+    """Whether a tracer or exporter records the graph (it must see the batch-generic ops)."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
+def modulated_pointwise(tokens: torch.Tensor, norm_weight: torch.Tensor,
+                        norm_bias: Optional[torch.Tensor], centred: bool, eps: float,
+                        scale: torch.Tensor, shift: torch.Tensor, conv_weight: torch.Tensor,
+                        conv_bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """:func:`folded_pointwise` without autograd; one image: the modulation joins LN's affine.
+
+    For a batch of one the per-sample modulation is a per-channel affine, so ``s * LN(x) + t``
+    is one ``F.layer_norm`` with weight ``s * w`` and bias ``s * b + t`` and the 1x1 convolution
+    is a plain GEMM with the shared weight: no broadcast bias written into the output before the
+    GEMM (a full pass over a memory-bound map). BiasFree ``x / sigma = n + mean / sigma`` takes
+    ``mean`` and ``1 / sigma`` from ``torch.native_layer_norm``: one extra in-place pass instead
+    of three. Batches, half precision and exporters take :func:`folded_pointwise`.
+
+    Args: as :func:`folded_pointwise`.
+
+    Returns:
+        (B, HW, C_out) tokens, contiguous.
+    """
+    b, hw, c = tokens.shape
+    if b != 1 or tokens.dtype != torch.float32 or _exporting():
+        return folded_pointwise(tokens, norm_weight, norm_bias, centred, eps, scale, shift,
+                                conv_weight, conv_bias)
+    gain = scale[0] * norm_weight
+    offset = shift[0] if norm_bias is None else shift[0] + scale[0] * norm_bias
+    modulated, mean, rstd = torch.native_layer_norm(tokens, (c,), gain, offset, eps)
+    if not centred:  # x * r * g + t = (n * g + t) + (mean * r) g
+        modulated.addcmul_(mean * rstd, gain)
+    weight = conv_weight.reshape(conv_weight.shape[0], c)
+    flat = modulated.reshape(hw, c)
+    out = flat @ weight.t() if conv_bias is None else torch.addmm(conv_bias, flat, weight.t())
+    return out.reshape(1, hw, -1)
 
 
 def attention_residual(residual: torch.Tensor, qkv: torch.Tensor, num_heads: int,
@@ -105,7 +148,7 @@ def attention_residual(residual: torch.Tensor, qkv: torch.Tensor, num_heads: int
 
     Args:
         residual: (B, HW, C) tokens added to the output.
-        qkv: (B, 3C, HW) channel-major q, k, v (heads contiguous in each).
+        qkv: (B, HW, 3C) tokens: q, k, v along the channels (heads contiguous in each).
         num_heads: Attention heads.
         temperature: (heads, 1, 1) learnt scale of the scores.
         proj_weight: ``project_out`` weight (C, C, 1, 1).
@@ -114,23 +157,28 @@ def attention_residual(residual: torch.Tensor, qkv: torch.Tensor, num_heads: int
     Returns:
         (B, HW, C) tokens.
     """
-    b, c3, hw = qkv.shape
+    b, hw, c3 = qkv.shape
     c = c3 // 3
     ch = c // num_heads
-    q, k, v = qkv.split(c, dim=1)  # (B, C, HW) views
+    q, k, v = qkv.split(c, dim=-1)  # (B, HW, C) strided views
     # the un-normalised scores sum over all pixels: half precision would overflow, so half
     # inputs get float32 scores (the reference normalises q and k first, bounding them by 1)
     score_dtype = torch.float32 if qkv.dtype in (torch.float16, torch.bfloat16) else qkv.dtype
-    qh = q.reshape(b, num_heads, ch, hw).to(score_dtype)
-    kh = k.reshape(b, num_heads, ch, hw).to(score_dtype)
-    scores = qh @ kh.transpose(-2, -1)
-    inv_q = torch.linalg.vector_norm(qh, dim=-1).clamp_min(NORM_EPS).reciprocal()
-    inv_k = torch.linalg.vector_norm(kh, dim=-1).clamp_min(NORM_EPS).reciprocal()
-    logits = scores * (inv_q[..., :, None] * inv_k[..., None, :] * temperature)
+    q = q.to(score_dtype)
+    k = k.to(score_dtype)
+    qh = q.reshape(b, hw, num_heads, ch).permute(0, 2, 3, 1)  # (B, heads, ch, HW)
+    kh = k.reshape(b, hw, num_heads, ch).transpose(1, 2)  # (B, heads, HW, ch)
+    scores = qh @ kh
+    # norms over the pixels: a reduction over the outer axis, vectorised along the channels
+    inv_q = torch.linalg.vector_norm(q, dim=1).clamp_min(NORM_EPS).reciprocal()
+    inv_k = torch.linalg.vector_norm(k, dim=1).clamp_min(NORM_EPS).reciprocal()
+    inv_q = inv_q.reshape(b, num_heads, ch, 1)
+    inv_k = inv_k.reshape(b, num_heads, 1, ch)
+    logits = scores * (inv_q * inv_k * temperature)
     attn = torch.softmax(logits, dim=-1).to(qkv.dtype)  # (B, heads, ch, ch)
     proj = proj_weight.reshape(c, num_heads, ch).to(qkv.dtype)
     mixed = torch.einsum('ohi,bhij->bhjo', proj, attn).reshape(b, c, c)  # (Wp blockdiag A)^T
-    out = torch.baddbmm(residual, v.transpose(1, 2), mixed)
+    out = torch.baddbmm(residual, v, mixed)
     if proj_bias is not None:
         out = out + proj_bias.to(qkv.dtype)
     return out
@@ -166,4 +214,4 @@ def gated_gelu(hidden: torch.Tensor, dim: int = 1) -> torch.Tensor:
     if torch.is_grad_enabled() and hidden.requires_grad:
         return GatedGelu.apply(hidden, dim)
     x1, x2 = hidden.chunk(2, dim=dim)
-    return F.gelu(x1) * x2
+    return F.gelu(x1).mul_(x2)  # in place: no second temporary

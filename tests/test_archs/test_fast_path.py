@@ -1,22 +1,24 @@
 """The fast (fused, channels-last) path and block checkpointing of the DIRformer (issue 14).
 
-Every transformer block runs the fused operators of ``diffir_mm.archs.fused`` by default, in
-training and inference; ``reference_path`` runs the official operator sequence. Both must compute
-the same image (1e-5 relative in float32, per sample for batches with different IPRs) and the same
-gradients (float64: 1e-10 relative, i.e. the same function up to rounding; float32: 1e-4, the
-reference's own float32 rounding reaches 3e-5); block checkpointing must leave the gradients
-unchanged (1e-6 relative).
+Every transformer block runs the fused operators of ``diffir_mm.archs.fused`` by default: its
+training forward while autograd records, its inference forward (which adds folds that only hold
+without gradients) otherwise; ``reference_path`` runs the official operator sequence. All must
+compute the same image (1e-5 relative in float32, per sample for batches with different IPRs)
+and the same gradients (float64: 1e-10 relative, i.e. the same function up to rounding; float32:
+1e-4, the reference's own float32 rounding reaches 3e-5); block checkpointing must leave the
+gradients unchanged (1e-6 relative).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator
 
 import pytest
 import torch
 
 from diffir_mm.archs import (DIRformer, DiffIRS2Net, DynamicAttention, DynamicTransformerBlock,
                              build_diffir, reference_path)
-from diffir_mm.archs.fused import GatedGelu, attention_residual, gated_gelu, to_map, to_tokens
+from diffir_mm.archs.fused import (GatedGelu, attention_residual, folded_pointwise, gated_gelu,
+                                   modulated_pointwise, to_map, to_tokens)
 
 #: Tiny random DIRformers of every head (task, scale, LayerNorm type, input channels).
 VARIANTS = [
@@ -52,43 +54,43 @@ def _inputs(net: DIRformer, batch: int, side: int = 16):
 
 
 @pytest.fixture
-def fast_calls(monkeypatch) -> Iterator[List[int]]:
-    """Counts the calls of the fast block forward (``[fast, total]``)."""
-    calls = [0, 0]
-    fast, forward = (DynamicTransformerBlock.forward_fast, DynamicTransformerBlock.forward)
+def block_calls(monkeypatch) -> Iterator[Dict[str, int]]:
+    """Counts the calls of each block forward (``inference``, ``train``, ``reference``)."""
+    calls = {'inference': 0, 'train': 0, 'reference': 0}
+    for name in calls:
+        method = getattr(DynamicTransformerBlock, f'forward_{name}')
 
-    def spy_fast(self, x, prior):
-        calls[0] += 1
-        return fast(self, x, prior)
+        def spy(self, x, prior, _method=method, _name=name):
+            calls[_name] += 1
+            return _method(self, x, prior)
 
-    def spy_forward(self, x, prior):
-        calls[1] += 1
-        return forward(self, x, prior)
-
-    monkeypatch.setattr(DynamicTransformerBlock, 'forward_fast', spy_fast)
-    monkeypatch.setattr(DynamicTransformerBlock, 'forward', spy_forward)
+        monkeypatch.setattr(DynamicTransformerBlock, f'forward_{name}', spy)
     yield calls
 
 
 @pytest.mark.parametrize('task,scale,norm,channels', VARIANTS)
-def test_fast_path_matches_reference(task, scale, norm, channels, fast_calls):
+def test_fast_path_matches_reference(task, scale, norm, channels, block_calls):
     net = _tiny(task, scale, norm, channels).eval()
     x, prior = _inputs(net, batch=3)  # three different IPRs: per-sample folded weights
     with torch.no_grad(), reference_path(net):
         reference = net(x, prior)
-    assert fast_calls[0] == 0 and fast_calls[1] > 0
+    blocks = block_calls['reference']
+    assert blocks > 0 and block_calls['inference'] == 0
     with torch.no_grad():
         fast = net(x, prior)
     with torch.inference_mode():
         fast_inference = net(x, prior)
-    assert fast_calls[0] == 2 * fast_calls[1] / 3
+    assert block_calls['inference'] == 2 * blocks and block_calls['train'] == 0
     assert _rel(fast, reference) <= 1e-5
     assert torch.equal(fast, fast_inference)
     assert fast.is_contiguous()  # the channels-last interior does not leak out
-    # each sample alone gives its row of the batch
+    # each sample alone (a single image: the modulation folded into LN's affine) gives its row
     with torch.no_grad():
         single = net(x[1:2], prior[1:2])
+        with reference_path(net):
+            single_reference = net(x[1:2], prior[1:2])
     assert _rel(single, fast[1:2]) <= 1e-5
+    assert _rel(single, single_reference) <= 1e-5
 
 
 def test_fast_path_keeps_the_dtype():
@@ -114,17 +116,15 @@ def _grads(net: torch.nn.Module, x: torch.Tensor, prior: torch.Tensor) -> Dict[s
 
 
 @pytest.mark.parametrize('task,scale,norm,channels', VARIANTS)
-def test_fast_path_gives_the_reference_gradients(task, scale, norm, channels, fast_calls,
-                                                 monkeypatch):
-    monkeypatch.setattr(DynamicTransformerBlock, 'fused_training', True)
+def test_fast_path_gives_the_reference_gradients(task, scale, norm, channels, block_calls):
     net = _tiny(task, scale, norm, channels).train().double()
     x, prior = _inputs(net, batch=2)
     x, prior = x.double(), prior.double()
     with reference_path(net):
         expected = _grads(net, x, prior)
-    assert fast_calls[0] == 0
+    assert block_calls['train'] == 0
     got = _grads(net, x, prior)
-    assert fast_calls[0] == fast_calls[1] / 2  # the fast path ran with autograd recording
+    assert block_calls['train'] == block_calls['reference'] > 0  # the training forward ran
     assert expected.keys() == got.keys()
     for name, grad in expected.items():
         assert _rel(got[name], grad) <= 1e-10, name
@@ -137,15 +137,17 @@ def test_fast_path_gives_the_reference_gradients(task, scale, norm, channels, fa
         assert _rel(got[name], grad) <= 1e-4, name
 
 
-@pytest.mark.parametrize('task,scale,norm,channels', [VARIANTS[0], VARIANTS[4]])
-def test_training_never_takes_the_fast_path(task, scale, norm, channels, fast_calls):
+@pytest.mark.parametrize('task,scale,norm,channels', [VARIANTS[0], VARIANTS[1], VARIANTS[4]])
+@pytest.mark.parametrize('batch', [1, 2])
+def test_training_never_takes_the_inference_path(task, scale, norm, channels, batch,
+                                                 block_calls):
     net = _tiny(task, scale, norm, channels).train()
-    x, prior = _inputs(net, batch=2)
+    x, prior = _inputs(net, batch=batch)
     net(x, prior.requires_grad_(True)).mean().backward()
-    assert fast_calls[1] > 0 and fast_calls[0] == 0
+    assert block_calls['train'] > 0 and block_calls['inference'] == 0
     with torch.no_grad():
         net.eval()(x, prior)
-    assert fast_calls[0] > 0
+    assert block_calls['inference'] == block_calls['train']
 
 
 def test_reference_path_is_restored():
@@ -179,22 +181,23 @@ def test_attention_residual_matches_the_module(heads, bias):
     # attend() applies qkv_dwconv first; attention_residual takes its output
     with torch.no_grad():
         expected = residual + attn.attend(qkv_map)
-        dw = attn.qkv_dwconv(qkv_map).reshape(2, 24, 35)
+        dw = to_tokens(attn.qkv_dwconv(qkv_map))  # (B, HW, 3C)
         got = attention_residual(to_tokens(residual), dw, heads, attn.temperature,
                                  attn.project_out.weight, attn.project_out.bias)
     torch.testing.assert_close(to_map(got, 5, 7), expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize('task,scale,norm,channels', [VARIANTS[0], VARIANTS[1], VARIANTS[4]])
-def test_block_checkpointing_gives_the_same_gradients(task, scale, norm, channels, fast_calls):
+def test_block_checkpointing_gives_the_same_gradients(task, scale, norm, channels, block_calls):
     plain = _tiny(task, scale, norm, channels).train()
     checkpointed = _tiny(task, scale, norm, channels, with_cp=True).train()
     checkpointed.load_state_dict(plain.state_dict())
     x, prior = _inputs(plain, batch=2)
     expected = _grads(plain, x, prior)
-    calls_plain = fast_calls[1]
+    calls_plain = block_calls['train']
     got = _grads(checkpointed, x, prior)
-    assert fast_calls[1] > 2 * calls_plain  # every block ran again in backward
+    assert block_calls['train'] > 2 * calls_plain  # every block ran again in backward
+    assert block_calls['inference'] == 0
     assert expected.keys() == got.keys()
     for name, grad in expected.items():
         assert _rel(got[name], grad) <= 1e-6, name
@@ -211,7 +214,7 @@ def test_with_cp_reaches_the_blocks_from_the_presets():
                        if hasattr(m, 'with_cp'))
 
 
-def test_restorer_takes_the_fast_path(fast_calls):
+def test_restorer_takes_the_fast_path(block_calls):
     from diffir_mm.inference.restorer import Restorer
 
     torch.manual_seed(0)
@@ -219,4 +222,26 @@ def test_restorer_takes_the_fast_path(fast_calls):
     restorer = Restorer(net, device='cpu')
     out = restorer.restore_tensor(torch.rand(1, 3, 16, 16))
     assert out.shape == (1, 3, 16, 16)
-    assert fast_calls[0] == fast_calls[1] > 0
+    assert block_calls['inference'] > 0
+    assert block_calls['train'] == block_calls['reference'] == 0
+
+
+@pytest.mark.parametrize('centred', [True, False])
+@pytest.mark.parametrize('conv_bias', [False, True])
+def test_single_image_pointwise_equals_the_folded_one(centred, conv_bias):
+    torch.manual_seed(0)
+    tokens = 3 + 2 * torch.randn(1, 40, 12)  # an offset mean: BiasFree's mean / sigma term
+    weight, bias = torch.randn(12), (torch.randn(12) if centred else None)
+    scale, shift = torch.randn(1, 12), torch.randn(1, 12)
+    conv_w = torch.randn(30, 12, 1, 1)
+    conv_b = torch.randn(30) if conv_bias else None
+    args = (weight, bias, centred, 1e-5, scale, shift, conv_w, conv_b)
+    got = modulated_pointwise(tokens, *args)
+    expected = folded_pointwise(tokens.double(), *(a.double() if torch.is_tensor(a) else a
+                                                   for a in args))
+    assert got.shape == (1, 40, 30) and got.dtype == torch.float32
+    assert _rel(got, expected) <= 1e-5
+    # batches take the folded per-sample GEMM
+    batch = modulated_pointwise(tokens.expand(2, -1, -1), weight, bias, centred, 1e-5,
+                                scale.expand(2, -1), shift.expand(2, -1), conv_w, conv_b)
+    assert _rel(batch[1:], expected) <= 1e-5
