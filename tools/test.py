@@ -26,6 +26,7 @@ if REPO_ROOT not in sys.path:
 
 from diffir_mm.utils.config_errors import (OneLineErrors, UserConfigError,  # noqa: E402
                                            load_config)
+from diffir_mm.utils.host_memory import keep_freed_memory_unless_disabled  # noqa: E402
 from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 with quiet_mm_import_warnings():
@@ -172,4 +173,5 @@ def run_test(cfg: Config, args: argparse.Namespace) -> None:
 
 
 if __name__ == '__main__':
+    keep_freed_memory_unless_disabled()  # large CPU tensors reuse mapped pages
     sys.exit(main())

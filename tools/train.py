@@ -35,6 +35,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from diffir_mm.utils.config_errors import OneLineErrors, load_config  # noqa: E402
+from diffir_mm.utils.host_memory import keep_freed_memory_unless_disabled  # noqa: E402
 from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 with quiet_mm_import_warnings():
@@ -232,4 +233,5 @@ def train(cfg: Config, args: argparse.Namespace) -> None:
 
 
 if __name__ == '__main__':
+    keep_freed_memory_unless_disabled()  # large CPU tensors reuse mapped pages
     sys.exit(main())

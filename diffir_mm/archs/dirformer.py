@@ -31,8 +31,8 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as torch_checkpoint
 from torch import nn
 
-from .fused import (attention_residual, folded_pointwise, gated_gelu, modulated_pointwise, to_map,
-                    to_tokens)
+from .fused import (attention_residual, folded_pointwise, gated_gelu, modulated_pointwise,
+                    scratch_buffers, to_map, to_tokens)
 from .norm import LayerNorm2d
 
 __all__ = ['DIRformer', 'DynamicAttention', 'DynamicFeedForward', 'DynamicTransformerBlock',
@@ -55,12 +55,12 @@ def _modulate(x: torch.Tensor, prior: torch.Tensor, kernel: nn.Module) -> torch.
 
 
 def _pointwise(fused, tokens: torch.Tensor, norm: LayerNorm2d, prior: torch.Tensor,
-               kernel: nn.Module, conv: nn.Conv2d) -> torch.Tensor:
+               kernel: nn.Module, conv: nn.Conv2d, **kwargs) -> torch.Tensor:
     """``conv(modulate(norm(x)))`` on (B, HW, C) tokens by ``fused`` (see :mod:`.fused`)."""
     ln = norm.body
     scale, shift = kernel(prior).to(tokens.dtype).chunk(2, dim=1)  # (B, C) each
-    return fused(tokens, ln.weight, ln.bias, ln.with_bias, ln.eps, scale, shift,
-                            conv.weight, conv.bias)
+    return fused(tokens, ln.weight, ln.bias, ln.with_bias, ln.eps, scale, shift, conv.weight,
+                 conv.bias, **kwargs)
 
 
 class DynamicAttention(nn.Module):
@@ -168,12 +168,16 @@ class DynamicTransformerBlock(nn.Module):
         _, c, h, w = x.shape
         attn, ffn = self.attn, self.ffn
         pointwise = modulated_pointwise if inference else folded_pointwise
+        # inference: the 1x1 outputs die in the depth-wise conv, so blocks share their buffers
+        qkv_out = dict(scratch='qkv') if inference else {}
+        hidden_out = dict(scratch='hidden') if inference else {}
         tokens = to_tokens(x)
-        qkv = _pointwise(pointwise, tokens, self.norm1, prior, attn.kernel, attn.qkv)
+        qkv = _pointwise(pointwise, tokens, self.norm1, prior, attn.kernel, attn.qkv, **qkv_out)
         qkv = to_tokens(attn.qkv_dwconv(to_map(qkv, h, w)))  # (B, HW, 3C)
         tokens = attention_residual(tokens, qkv, attn.num_heads, attn.temperature,
                                     attn.project_out.weight, attn.project_out.bias)
-        hidden = _pointwise(pointwise, tokens, self.norm2, prior, ffn.kernel, ffn.project_in)
+        hidden = _pointwise(pointwise, tokens, self.norm2, prior, ffn.kernel, ffn.project_in,
+                            **hidden_out)
         gated = gated_gelu(to_tokens(ffn.dwconv(to_map(hidden, h, w))), dim=-1)  # (B, HW, hid)
         proj = ffn.project_out
         b, hw, hid = gated.shape
@@ -335,6 +339,12 @@ class DIRformer(nn.Module):
 
     def forward(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         """Restore ``x`` (B, inp_channels, H, W) under the IPR ``prior`` (B, 256)."""
+        if torch.is_grad_enabled():
+            return self._restore(x, prior)
+        with scratch_buffers():  # the inference forward's blocks share their 1x1 outputs
+            return self._restore(x, prior)
+
+    def _restore(self, x: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         feat = F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
         feat = feat.contiguous(memory_format=torch.channels_last)  # every conv runs channels-last
         enc1 = self.encoder_level1(self.patch_embed(feat), prior)

@@ -25,13 +25,15 @@ tests/test_archs/test_fast_path.py), torch only, and keeps the input dtype.
 """
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+import contextvars
+from typing import Dict, Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
 __all__ = ['GatedGelu', 'attention_residual', 'folded_pointwise', 'gated_gelu',
-           'modulated_pointwise', 'to_map', 'to_tokens']
+           'modulated_pointwise', 'scratch_buffers', 'to_map', 'to_tokens']
 
 #: ``F.normalize``'s default floor of the q / k norms.
 NORM_EPS = 1e-12
@@ -105,10 +107,41 @@ def _exporting() -> bool:
     return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
 
+_SCRATCH: contextvars.ContextVar[Optional[Dict[Tuple, torch.Tensor]]] = contextvars.ContextVar(
+    'diffir_scratch_buffers', default=None)
+
+
+@contextlib.contextmanager
+def scratch_buffers() -> Iterator[None]:
+    """Within the block, :func:`modulated_pointwise` writes into buffers reused across blocks.
+
+    Its outputs live only until the depth-wise convolution that reads them, so every block of a
+    resolution can reuse one buffer: on CPU a fresh large tensor page-faults all its memory on
+    the first write, which costs as much as the memory-bound GEMM itself (bench/README.md).
+    Inference only; the buffers are dropped on exit.
+    """
+    token = _SCRATCH.set({})
+    try:
+        yield
+    finally:
+        _SCRATCH.reset(token)
+
+
+def _scratch(name: str, shape: Tuple[int, ...], like: torch.Tensor) -> Optional[torch.Tensor]:
+    pool = _SCRATCH.get()
+    if pool is None:
+        return None
+    key = (name, shape, like.dtype, like.device)
+    if key not in pool:
+        pool[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+    return pool[key]
+
+
 def modulated_pointwise(tokens: torch.Tensor, norm_weight: torch.Tensor,
                         norm_bias: Optional[torch.Tensor], centred: bool, eps: float,
                         scale: torch.Tensor, shift: torch.Tensor, conv_weight: torch.Tensor,
-                        conv_bias: Optional[torch.Tensor]) -> torch.Tensor:
+                        conv_bias: Optional[torch.Tensor],
+                        scratch: Optional[str] = None) -> torch.Tensor:
     """:func:`folded_pointwise` without autograd; one image: the modulation joins LN's affine.
 
     For a batch of one the per-sample modulation is a per-channel affine, so ``s * LN(x) + t``
@@ -118,7 +151,11 @@ def modulated_pointwise(tokens: torch.Tensor, norm_weight: torch.Tensor,
     ``mean`` and ``1 / sigma`` from ``torch.native_layer_norm``: one extra in-place pass instead
     of three. Batches, half precision and exporters take :func:`folded_pointwise`.
 
-    Args: as :func:`folded_pointwise`.
+    Args:
+        tokens, norm_weight, norm_bias, centred, eps, scale, shift, conv_weight, conv_bias: As
+            :func:`folded_pointwise`.
+        scratch: Name of the :func:`scratch_buffers` buffer to write into (when one is active):
+            the caller must be done with the previous output of that name.
 
     Returns:
         (B, HW, C_out) tokens, contiguous.
@@ -134,7 +171,11 @@ def modulated_pointwise(tokens: torch.Tensor, norm_weight: torch.Tensor,
         modulated.addcmul_(mean * rstd, gain)
     weight = conv_weight.reshape(conv_weight.shape[0], c)
     flat = modulated.reshape(hw, c)
-    out = flat @ weight.t() if conv_bias is None else torch.addmm(conv_bias, flat, weight.t())
+    out = _scratch(scratch, (hw, weight.shape[0]), flat) if scratch else None
+    if conv_bias is None:
+        out = torch.mm(flat, weight.t(), out=out)
+    else:
+        out = torch.addmm(conv_bias, flat, weight.t(), out=out)
     return out.reshape(1, hw, -1)
 
 

@@ -59,6 +59,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from diffir_mm.utils.host_memory import keep_freed_memory_unless_disabled
+
 __all__ = ['main', 'build_parser', 'collect_inputs']
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP = 0, 1, 2
@@ -454,6 +456,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.threads > 0:
         import torch
         torch.set_num_threads(args.threads)
+    keep_freed_memory_unless_disabled()  # large CPU tensors reuse mapped pages (issue 14)
     try:
         restorer = _build_restorer(args)
     except Exception as err:  # noqa: BLE001 - report setup problems in one line

@@ -9,6 +9,8 @@ Submodules:
   :class:`RandomStateCheckpointHook`, :func:`get_rng_state`,
   :func:`set_rng_state`.
 * :mod:`diffir_mm.utils.dist` (torch): :func:`prepare_cpu_distributed`.
+* :mod:`diffir_mm.utils.host_memory` (standard library only): :func:`keep_freed_memory`,
+  :func:`keep_freed_memory_unless_disabled`.
 
 Names are resolved lazily (PEP 562) so that ``import diffir_mm.utils`` does
 not import torch or mmengine.
@@ -26,6 +28,8 @@ _LAZY: Dict[str, str] = {
     'get_rng_state': 'checkpoint',
     'set_rng_state': 'checkpoint',
     'prepare_cpu_distributed': 'dist',
+    'keep_freed_memory': 'host_memory',
+    'keep_freed_memory_unless_disabled': 'host_memory',
 }
 
 __all__ = sorted(_LAZY)

@@ -1,0 +1,56 @@
+"""Keep freed host memory in the process heap, so large CPU tensors reuse faulted-in pages.
+
+glibc serves every allocation above its mmap threshold (at most 32 MB) with a fresh ``mmap`` and
+unmaps it on free. A DIRformer at 256² allocates maps of 25-130 MB for every operator, so each
+first write page-faults its whole output: on the 2-core project machine that costs as much as
+the memory-bound operator itself (a 65536x384 GEMM output: 59 ms fresh, 30 ms into a reused
+buffer; a 384-channel depth-wise convolution at 256²: 51 ms vs 21 ms; see bench/README.md).
+:func:`keep_freed_memory` turns ``mmap`` allocations off (``M_MMAP_MAX = 0``) and raises the
+trim threshold, so freed blocks stay mapped and later tensors reuse them.
+
+This is process-wide, affects every library in the process alike, and keeps the resident set at
+its peak instead of returning memory to the system. The restoration CLI, ``tools/test.py`` and
+``tools/train.py`` call it unless ``DIFFIR_KEEP_FREED_MEMORY=0``; elsewhere (no glibc) it does
+nothing.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+__all__ = ['ENV_SWITCH', 'keep_freed_memory', 'keep_freed_memory_unless_disabled']
+
+#: Environment variable that, set to ``0``, keeps glibc's defaults.
+ENV_SWITCH = 'DIFFIR_KEEP_FREED_MEMORY'
+
+# mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+#: Freed memory above this stays mapped; 1 GiB short of ``int`` overflow keeps it effectively off.
+_TRIM_THRESHOLD = 2 ** 31 - 2 ** 30
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed memory for reuse (no ``mmap`` allocations, no heap trimming).
+
+    Returns:
+        Whether the settings were applied (``False`` without glibc's ``mallopt``).
+    """
+    name = ctypes.util.find_library('c')
+    if name is None:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+
+
+def keep_freed_memory_unless_disabled() -> bool:
+    """:func:`keep_freed_memory` unless the environment sets ``DIFFIR_KEEP_FREED_MEMORY=0``."""
+    if os.environ.get(ENV_SWITCH, '1').strip() == '0':
+        return False
+    return keep_freed_memory()

@@ -1,0 +1,54 @@
+"""``keep_freed_memory``: freed large blocks are reused without page faults (issue 14).
+
+Each case runs in a child process: the setting is process-wide and must not leak into the
+test session.
+"""
+import json
+import sys
+
+import pytest
+
+from helpers import run_python, subprocess_env
+
+CHILD = r'''
+import json, resource, sys
+import torch
+from diffir_mm.utils.host_memory import keep_freed_memory, keep_freed_memory_unless_disabled
+
+mode = sys.argv[1]
+applied = {'keep': keep_freed_memory, 'env': keep_freed_memory_unless_disabled,
+           'default': lambda: False}[mode]()
+
+def faults_of_a_fresh_map():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.empty(64 * 2 ** 20 // 4).fill_(1.0)  # 64 MB, written once, freed
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+for _ in range(3):  # the first maps fault their pages in while glibc grows the heap
+    faults_of_a_fresh_map()
+faults = sorted(faults_of_a_fresh_map() for _ in range(5))
+print(json.dumps({'applied': applied, 'faults': faults[2]}))  # the median
+'''
+
+PAGES = 64 * 2 ** 20 // 4096  # pages of one 64 MB map
+
+
+def _child(mode: str, **env) -> dict:
+    proc = run_python(['-c', CHILD, mode], env=subprocess_env(extra=env))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc mallopt')
+def test_freed_memory_is_reused_without_page_faults():
+    default = _child('default')
+    kept = _child('keep')
+    assert not default['applied'] and kept['applied']
+    assert default['faults'] > PAGES // 2  # glibc unmapped the freed map: faulted in again
+    assert kept['faults'] < PAGES // 20  # the freed block was reused
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc mallopt')
+def test_the_environment_switch_keeps_the_defaults():
+    assert _child('env')['applied']
+    off = _child('env', DIFFIR_KEEP_FREED_MEMORY='0')
+    assert not off['applied'] and off['faults'] > PAGES // 2
