@@ -2,7 +2,7 @@
 
 For the full released presets (random weights, shared by both implementations) it times
 
-* inference (``eval()`` under ``torch.inference_mode()``: ours takes the folded path) at the
+* inference (``eval()`` under ``torch.inference_mode()``: ours takes its inference forward) at the
   paper's sizes: deblurring 256², SR x4 LR 64² and 256², inpainting 256² and 512²;
 * one stage-2 training step (forward + backward + Adam; L1 image loss + L1 on the last IPR) at
   the official patch sizes: deblurring 192² batch 2, SR LR 64² batch 2, inpainting 256² batch 1;
@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / 'bench'))
 from bench_archs import count_macs  # noqa: E402
 
 from diffir_mm.archs import build_diffir, ours_to_official, preset_kwargs  # noqa: E402
+from diffir_mm.utils.host_memory import keep_freed_memory  # noqa: E402
 
 REFERENCE = ROOT.parent / 'shared' / 'reference' / 'official_diffir'
 #: preset -> official folder.
@@ -346,8 +347,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='SIZE:WITH_CP pairs for --memory')
     parser.add_argument('--profile', type=int, default=0, metavar='N',
                         help='print the top-N operators (torch.profiler) of the cases instead')
+    parser.add_argument('--keep-freed-memory', action='store_true',
+                        help='glibc keeps freed memory for reuse (diffir_mm.utils.host_memory), '
+                             'for both implementations: what the CLI and tools/ run with')
     parser.add_argument('--memory-child', nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.keep_freed_memory and not keep_freed_memory():
+        print('--keep-freed-memory: no glibc mallopt here, running with the defaults')
     if args.memory_child:
         memory_child(args.memory_child[0], bool(args.memory_child[1]), args.threads)
         return 0
@@ -367,7 +373,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rate = gemm_rate(args.threads)
     print(f'torch {torch.__version__}, {args.threads} threads, fp32 GEMM rate '
           f'{rate / 1e9:.1f} GMAC/s, {args.repeats} interleaved repeats after {args.warmup} '
-          'warm-up')
+          f'warm-up, keep freed memory: {args.keep_freed_memory}')
     rows = []
     for case in CASES:
         if case.name in args.cases and not (case.train and args.no_train):
