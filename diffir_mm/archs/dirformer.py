@@ -24,7 +24,7 @@ computing the same function:
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -54,13 +54,19 @@ def _modulate(x: torch.Tensor, prior: torch.Tensor, kernel: nn.Module) -> torch.
     return x * scale + shift
 
 
-def _pointwise(fused, tokens: torch.Tensor, norm: LayerNorm2d, prior: torch.Tensor,
-               kernel: nn.Module, conv: nn.Conv2d, **kwargs) -> torch.Tensor:
-    """``conv(modulate(norm(x)))`` on (B, HW, C) tokens by ``fused`` (see :mod:`.fused`)."""
+def _pointwise(tokens: torch.Tensor, norm: LayerNorm2d, prior: torch.Tensor, kernel: nn.Module,
+               conv: nn.Conv2d, scratch: Optional[str]) -> torch.Tensor:
+    """``conv(modulate(norm(x)))`` on (B, HW, C) tokens (see :mod:`.fused`).
+
+    ``scratch`` names the inference buffer to write into (:func:`.fused.modulated_pointwise`);
+    ``None``: the autograd-safe :func:`.fused.folded_pointwise` of the training forward.
+    """
     ln = norm.body
     scale, shift = kernel(prior).to(tokens.dtype).chunk(2, dim=1)  # (B, C) each
-    return fused(tokens, ln.weight, ln.bias, ln.with_bias, ln.eps, scale, shift, conv.weight,
-                 conv.bias, **kwargs)
+    args = (tokens, ln.weight, ln.bias, ln.with_bias, ln.eps, scale, shift, conv.weight, conv.bias)
+    if scratch is None:
+        return folded_pointwise(*args)
+    return modulated_pointwise(*args, scratch=scratch)
 
 
 class DynamicAttention(nn.Module):
@@ -167,17 +173,14 @@ class DynamicTransformerBlock(nn.Module):
     def _fused(self, x: torch.Tensor, prior: torch.Tensor, inference: bool) -> torch.Tensor:
         _, c, h, w = x.shape
         attn, ffn = self.attn, self.ffn
-        pointwise = modulated_pointwise if inference else folded_pointwise
         # inference: the 1x1 outputs die in the depth-wise conv, so blocks share their buffers
-        qkv_out = dict(scratch='qkv') if inference else {}
-        hidden_out = dict(scratch='hidden') if inference else {}
+        qkv_buffer, hidden_buffer = ('qkv', 'hidden') if inference else (None, None)
         tokens = to_tokens(x)
-        qkv = _pointwise(pointwise, tokens, self.norm1, prior, attn.kernel, attn.qkv, **qkv_out)
+        qkv = _pointwise(tokens, self.norm1, prior, attn.kernel, attn.qkv, qkv_buffer)
         qkv = to_tokens(attn.qkv_dwconv(to_map(qkv, h, w)))  # (B, HW, 3C)
         tokens = attention_residual(tokens, qkv, attn.num_heads, attn.temperature,
                                     attn.project_out.weight, attn.project_out.bias)
-        hidden = _pointwise(pointwise, tokens, self.norm2, prior, ffn.kernel, ffn.project_in,
-                            **hidden_out)
+        hidden = _pointwise(tokens, self.norm2, prior, ffn.kernel, ffn.project_in, hidden_buffer)
         gated = gated_gelu(to_tokens(ffn.dwconv(to_map(hidden, h, w))), dim=-1)  # (B, HW, hid)
         proj = ffn.project_out
         b, hw, hid = gated.shape

@@ -113,7 +113,7 @@ _SCRATCH: contextvars.ContextVar[Optional[Dict[Tuple, torch.Tensor]]] = contextv
 
 @contextlib.contextmanager
 def scratch_buffers() -> Iterator[None]:
-    """Within the block, :func:`modulated_pointwise` writes into buffers reused across blocks.
+    """Inside the ``with``, :func:`modulated_pointwise` writes into buffers reused across blocks.
 
     Its outputs live only until the depth-wise convolution that reads them, so every block of a
     resolution can reuse one buffer: on CPU a fresh large tensor page-faults all its memory on
