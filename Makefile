@@ -1,5 +1,5 @@
 # Developer entry points. `make test` is the command the README documents.
-.PHONY: setup test demo bench lint
+.PHONY: setup test demo bench lint gpu-carry
 
 PYTHON := .venv/bin/python
 
@@ -23,3 +23,8 @@ bench: setup
 # Fails on any finding (rules: ruff.toml). `ruff check --fix` repairs the fixable ones.
 lint: setup
 	$(PYTHON) -m ruff check diffir_mm tools tests bench scripts configs setup.py
+
+# Copy the official networks into the git-ignored .gpu_carry/ that the GPU machine's run carries
+# (bench/README.md, gpu_suite.py).
+gpu-carry: setup
+	$(PYTHON) bench/gpu_suite.py --prepare
