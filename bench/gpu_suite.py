@@ -78,6 +78,7 @@ from official_nets import CARRY, SHARED, build_pair, find_reference, prepare_car
 
 from diffir_mm.archs import (IPR_DIM, DynamicAttention, DynamicTransformerBlock,  # noqa: E402
                              build_diffir, pad_to_multiple)
+from diffir_mm.inference.compilation import compile_blocks  # noqa: E402
 from diffir_mm.inference.io import write_bytes_atomic  # noqa: E402
 
 #: Tiny networks of ``--smoke`` (inpainting has no refinement stage).
@@ -688,10 +689,8 @@ class Suite:
         raise_compile_limits()
         dirformer = copy.deepcopy(ours.dirformer)
         backend = self.args.compile_backend
-        if how == 'compile-blocks':
-            for module in dirformer.modules():
-                if isinstance(module, DynamicTransformerBlock):
-                    module.compile(dynamic=False, backend=backend)
+        if how == 'compile-blocks':  # what the Restorer's compile option does
+            compile_blocks(dirformer, backend=backend)
         elif how == 'compile':
             dirformer = torch.compile(dirformer, dynamic=False, backend=backend)
         elif how == 'compile-ro':
