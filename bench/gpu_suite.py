@@ -386,8 +386,10 @@ def raise_compile_limits() -> None:
     for name, value in (('recompile_limit', 64), ('cache_size_limit', 64),
                         ('accumulated_recompile_limit', 2048),
                         ('accumulated_cache_size_limit', 2048)):
-        if hasattr(cfg, name):
+        try:
             setattr(cfg, name, value)
+        except (AttributeError, TypeError, ValueError):  # a name this torch does not have
+            pass
 
 
 # ---------------------------------------------------------------------------------- cases
@@ -843,7 +845,8 @@ class Suite:
         elif mode_id in ('bf16w', 'bf16w-graph'):
             half = self.bf16_copy(ours)
             x, noise = self.inputs(shape, BF16)
-            run = self.ours_fn(half, half.dirformer, 'bf16-weights')
+            run = self.ours_fn(half, half.dirformer, 'bf16-weights',
+                               check=not mode_id.endswith('graph'))  # no sync while capturing
         elif mode_id == 'restorer':
             return self.restorer_runner(ours, shape), flags
         else:
@@ -853,7 +856,7 @@ class Suite:
             if 'compile' in mode_id:
                 dirformer = self.compiled(ours, mode_id.replace('bf16-', ''))
             run = self.ours_fn(ours, dirformer, precision,
-                               check=not mode_id.endswith('graph'),
+                               check=not mode_id.endswith('graph'),  # no sync while capturing
                                cache_enabled=not mode_id.endswith('graph'))
             if mode_id == 'fp32-tf32':
                 flags = torch_flags(tf32_matmul=True)

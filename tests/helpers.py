@@ -467,6 +467,18 @@ OFFICIAL_VARIANTS: Dict[str, tuple] = {
 TOL = 2e-6
 
 
+#: bf16 vs fp32 network output, relative error ``|a - b| / |b|`` (:func:`rel_error`): the
+#: tolerance diffir_mm/inference/precision.py documents. Measured on the tiny random networks of
+#: the tests: 4e-4 .. 4e-3.
+BF16_REL_TOL = 1e-2
+
+
+def rel_error(a, b) -> float:
+    """``|a - b| / |b|`` (Frobenius norms, float64) of two tensors or arrays."""
+    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
+    return float((a - b).norm() / b.norm())
+
+
 def missing_fixture(path: Path) -> None:
     """Fail (or, with ``DIFFIR_ALLOW_MISSING_FIXTURES=1``, skip) a test whose fixture is absent."""
     message = (f'reference fixture {path} is missing: the parity tests need ../shared/fixtures '

@@ -7,8 +7,9 @@ Policy (the same for every entry point: :class:`~diffir_mm.inference.Restorer`, 
   device by :func:`resolve_precision`: ``bf16`` on CUDA devices with bf16 matrix units (compute
   capability 8.0+: Ampere, Hopper and later), ``fp32`` everywhere else (CPUs, older GPUs).
   bf16 keeps fp32's exponent range, so the overflow that fp16 risks does not arise; its 8-bit
-  mantissa costs about 1e-3 relative error on the output (tests/test_inference/test_precision.py).
-  The table :data:`AUTO_PRECISION` is the one place to change that choice.
+  mantissa keeps the output within 1e-2 relative error ``|a - b| / |b|`` of fp32 (tested on the
+  CPU for every task, ``BF16_REL_TOL`` of tests/helpers.py; measured 4e-4 to 4e-3 there). The
+  table :data:`AUTO_PRECISION` is the one place to change that choice.
 * ``fp32`` runs as is.
 * ``bf16`` / ``fp16`` run the DIRformer under :func:`torch.autocast` of the input's device
   (CPU or CUDA); weights stay fp32 and autocast picks the per-op precision. The output is

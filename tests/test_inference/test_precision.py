@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_net
+from helpers import BF16_REL_TOL, rel_error, tiny_net
 
 from diffir_mm.inference import (NonFiniteOutputError, PrecisionFallbackWarning, Restorer,
                                  restore_tiled, run_with_precision)
@@ -116,15 +116,6 @@ def test_precision_names():
 
 
 # ------------------------------------------------------------------ 'auto' (issue 24, item 4)
-#: bf16 vs fp32 output, relative error ``|a - b| / |b|``: the documented tolerance
-#: (diffir_mm/inference/precision.py). Measured on these tiny random networks: 4e-4 .. 4e-3.
-BF16_REL_TOL = 1e-2
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).norm() / b.double().norm())
-
-
 def test_auto_is_fp32_on_the_cpu():
     assert resolve_precision('auto', 'cpu') == 'fp32'
     assert resolve_precision('AUTO', torch.device('cpu')) == 'fp32'
@@ -173,5 +164,5 @@ def test_auto_switched_to_bf16_stays_within_tolerance_of_fp32(monkeypatch, prese
     with warnings.catch_warnings():
         warnings.simplefilter('error', PrecisionFallbackWarning)
         out = restorer.restore(img, mask=mask)
-    rel = _rel(torch.from_numpy(out), torch.from_numpy(ref))
+    rel = rel_error(out, ref)
     assert 0 < rel < BF16_REL_TOL  # > 0: bf16 did run
