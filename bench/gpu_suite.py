@@ -140,27 +140,18 @@ class Recorder:
 
 def describe(row: Dict[str, Any]) -> str:
     """One progress line for ``row``."""
-    what = ' '.join(str(row[k]) for k in ('kind', 'task', 'size', 'impl', 'precision', 'mode')
-                    if k in row)
+    keys = ('kind', 'name', 'task', 'size', 'impl', 'precision', 'mode')
+    what = ' '.join(str(row[k]) for k in keys if k in row)
     if row.get('batch', 1) != 1:
         what += f" b{row['batch']}"
     if 'with_cp' in row:
         what += f" with_cp={row['with_cp']}"
     if row.get('status') != 'ok':
         return f"{what}: {row.get('status')} {row.get('note', '')}".rstrip()
-    parts = []
-    if 'median_s' in row:
-        parts.append(f"{row['median_s'] * 1e3:.2f} ms")
-    if 'images_s' in row:
-        parts.append(f"{row['images_s']:.2f} img/s")
-    if 'peak_alloc_gib' in row:
-        parts.append(f"peak {row['peak_alloc_gib']:.2f} GiB")
-    if 'speedup' in row:
-        parts.append(f"x{row['speedup']:.2f} vs official")
-    if 'x_floor' in row:
-        parts.append(f"{row['x_floor']:.2f}x floor")
-    if 'value' in row:
-        parts.append(f"{row['value']:.4g} {row.get('unit', '')}")
+    shown = (('median_s', '{:.2f} ms', 1e3), ('images_s', '{:.2f} img/s', 1),
+             ('peak_alloc_gib', 'peak {:.2f} GiB', 1), ('speedup', 'x{:.2f} vs official', 1),
+             ('x_floor', '{:.2f}x floor', 1), ('value', '{:.4g} ' + row.get('unit', ''), 1))
+    parts = [fmt.format(row[key] * scale) for key, fmt, scale in shown if key in row]
     if 'note' in row:
         parts.append(row['note'])
     return f"{what}: {', '.join(parts)}"
