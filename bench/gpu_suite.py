@@ -335,24 +335,42 @@ def measure(fn: Callable[[], Any], device: torch.device, runs: int, warmup: int,
                 max_s=max(times), runs=len(times), **peak_gib(device)), out
 
 
+def _tf32_state() -> Tuple[Optional[str], Optional[bool], Optional[bool]]:
+    """(matmul precision, cuDNN TF32, cuDNN benchmark); None where this torch refuses."""
+    state = []
+    for read in (torch.get_float32_matmul_precision, lambda: torch.backends.cudnn.allow_tf32,
+                 lambda: torch.backends.cudnn.benchmark):
+        try:
+            state.append(read())
+        except RuntimeError:  # e.g. a torch that forbids mixing its old and new TF32 settings
+            state.append(None)
+    return tuple(state)  # type: ignore[return-value]
+
+
+def _set_flags(matmul: Optional[str], tf32_conv: Optional[bool],
+               cudnn_benchmark: Optional[bool]) -> None:
+    setters = ((matmul, torch.set_float32_matmul_precision),
+               (tf32_conv, lambda v: setattr(torch.backends.cudnn, 'allow_tf32', v)),
+               (cudnn_benchmark, lambda v: setattr(torch.backends.cudnn, 'benchmark', v)))
+    for value, setter in setters:
+        if value is not None:
+            try:
+                setter(value)
+            except RuntimeError as err:  # recorded by the caller's row if it matters
+                print(f'warning: cannot set a TF32/cuDNN flag: {err}', flush=True)
+
+
 @contextlib.contextmanager
 def torch_flags(tf32_matmul: Optional[bool] = None, tf32_conv: Optional[bool] = None,
                 cudnn_benchmark: Optional[bool] = None) -> Iterator[None]:
     """Set TF32 / cuDNN-benchmark flags inside the block (None: leave as is)."""
-    saved = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32,
-             torch.backends.cudnn.benchmark)
+    saved = _tf32_state()
+    matmul = None if tf32_matmul is None else ('high' if tf32_matmul else 'highest')
     try:
-        if tf32_matmul is not None:
-            torch.set_float32_matmul_precision('high' if tf32_matmul else 'highest')
-        if tf32_conv is not None:
-            torch.backends.cudnn.allow_tf32 = tf32_conv
-        if cudnn_benchmark is not None:
-            torch.backends.cudnn.benchmark = cudnn_benchmark
+        _set_flags(matmul, tf32_conv, cudnn_benchmark)
         yield
     finally:
-        torch.set_float32_matmul_precision(saved[0])
-        torch.backends.cudnn.allow_tf32 = saved[1]
-        torch.backends.cudnn.benchmark = saved[2]
+        _set_flags(*saved)
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -1011,9 +1029,8 @@ def environment(device: torch.device, args: argparse.Namespace, suite: Suite) ->
                compile_backend=args.compile_backend,
                started=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
                official_reference=str(suite.reference) if suite.reference else None,
-               tf32_matmul_default=torch.get_float32_matmul_precision(),
-               tf32_cudnn_default=torch.backends.cudnn.allow_tf32,
-               cudnn_benchmark_default=torch.backends.cudnn.benchmark)
+               flags_default=dict(zip(('float32_matmul_precision', 'cudnn_allow_tf32',
+                                       'cudnn_benchmark'), _tf32_state())))
     if device.type == 'cuda':
         props = torch.cuda.get_device_properties(device)
         env.update(device=torch.cuda.get_device_name(device),
