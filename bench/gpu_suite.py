@@ -1107,6 +1107,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         device = torch.device('cuda')
     elif args.smoke or args.sizes_scale < 1:
         device = torch.device('cpu')
+        if args.smoke:
+            torch.set_num_threads(1)  # tiny networks: threads only contend on a shared CPU
     else:
         print('no CUDA device: nothing to measure (--smoke or --sizes-scale < 1 run on the CPU)')
         return 0
