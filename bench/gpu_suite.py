@@ -89,6 +89,8 @@ SECTION_ENDS = {'correctness': 0.08, 'deblur-1024': 0.55, 'train-goal': 0.60,
 #: Cost guesses (s) of a first call before anything of the kind was measured: full / smoke.
 FIRST_GUESS = {'eager': (4.0, 0.5), 'compile-blocks': (75.0, 5.0), 'compile': (150.0, 8.0),
                'compile-ro': (150.0, 8.0), 'train': (10.0, 1.0)}
+#: Timed steps of a training row (after its first, untimed one).
+TRAIN_RUNS = 3
 #: The run stops this long after the budget, whatever it is doing (SIGALRM).
 GRACE_S = 25
 #: Memory of the CUDA context and allocator slack assumed by the "fits on" columns (GiB).
@@ -945,8 +947,8 @@ class Suite:
         base = dict(kind='train', section=section, task=task, size=label, batch=batch,
                     impl=impl, precision='bf16 autocast' if amp else 'fp32', with_cp=with_cp)
         previous = self.first_calls.get(('train', task, size, with_cp, impl))
-        cost = self.guess('train') if previous is None else previous * 2 * (
-            self.args.runs + self.args.warmup) + 2
+        # the previous (half) batch's step, doubled, times the first call + TRAIN_RUNS steps
+        cost = self.guess('train') if previous is None else previous * 2 * (1 + TRAIN_RUNS) + 2
         why = self.affordable(section, cost)
         if why:
             return self.rec.add(dict(base, status='skipped', note=why))
@@ -963,7 +965,7 @@ class Suite:
                 net = build_diffir(preset, 2, **self.overrides(preset, with_cp=with_cp))
             net = net.train().to(self.device)
             step = self.train_step(net, impl, task, batch, h, amp)
-            stats, loss = measure(step, self.device, min(self.args.runs, 3), 1,
+            stats, loss = measure(step, self.device, min(self.args.runs, TRAIN_RUNS), 1,
                                   max_s=max(1.0, min(10.0, self.budget.left() / 30)),
                                   min_total=self.min_total)
             if not torch.isfinite(loss):
