@@ -19,7 +19,8 @@ on any batch composition and device), a list of ints (one per image), a ``torch.
 (all start vectors drawn from it, in order), or None: the restorer's own seed in the
 ``restore*`` calls, a fresh random vector in :meth:`Restorer.make_noise` and for
 ``Restorer(seed=None)``. ``Restorer(net).restore_tensor(x, seed=s)`` equals
-``net(x, generator=torch.Generator().manual_seed(s))`` for an untiled image.
+``net(x, generator=torch.Generator().manual_seed(s))`` for an untiled image in fp32 (the CPU's
+``precision='auto'``; on CUDA ``'auto'`` is bf16, see :mod:`.precision`).
 
 The mmagic inferencer can reuse the pieces: :func:`~diffir_mm.inference.tiling.restore_tiled`
 on its model's generator, :func:`~diffir_mm.inference.io.read_image` /
