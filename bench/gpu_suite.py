@@ -396,7 +396,7 @@ def dynamo_counts() -> Tuple[int, int]:
 def raise_compile_limits() -> None:
     """Recompile once per input shape and block width without falling back to eager."""
     cfg = torch._dynamo.config
-    for name, value in (('recompile_limit', 64), ('cache_size_limit', 64),
+    for name, value in (('recompile_limit', 128), ('cache_size_limit', 128),
                         ('accumulated_recompile_limit', 2048),
                         ('accumulated_cache_size_limit', 2048)):
         try:
@@ -510,8 +510,12 @@ class Suite:
         return Shape(task, PRESETS[task], batch, sh, sw, label)
 
     def release(self) -> None:
-        """Drop the networks (and compiled copies) held for inference rows."""
+        """Drop the networks held for inference rows; compiled copies also drop dynamo's
+        caches (every compiled block shares one code object, whose guards pile up)."""
+        compiled = any(isinstance(k, tuple) and k[0] == 'compiled' for k in self._nets)
         self._nets, self._preset = {}, None
+        if compiled:
+            torch._dynamo.reset()
         cleanup(self.device)
 
     def nets(self, preset: str) -> Dict[str, Any]:
