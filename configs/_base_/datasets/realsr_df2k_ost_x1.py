@@ -13,8 +13,8 @@ realsr_canon_dataset = dict(
     data_prefix=dict(img=f'Canon/Test/{scale}/LR', gt=f'Canon/Test/{scale}/HR'))
 val_dataloader = dict(dataset=dict(data_prefix=realsr_canon_dataset['data_prefix']))
 gan_val_dataloader = [
-    dict(_base_.val_dataloader,
-         dataset=dict(_base_.val_dataloader.dataset, **realsr_canon_dataset, _delete_=True))
+    dict(_base_.gan_val_dataloader[0],
+         dataset=dict(_base_.gan_val_dataloader[0].dataset, **realsr_canon_dataset))
 ]
 test_dataloader = [
     dict(_base_.test_dataloader[0],

@@ -19,14 +19,18 @@ train_pipeline_cpu, train_pipeline_cpu_usm_source = (
 realsr_canon_dataset = dict(
     _base_.realsr_canon_dataset,
     data_prefix=dict(img=f'Canon/Test/{scale}/LR', gt=f'Canon/Test/{scale}/HR'))
-val_dataloader = dict(
-    _base_.eval_loader_cfg,
-    dataset=dict(realsr_canon_dataset, pipeline=_base_.val_pipeline, _delete_=True))
+# GAN stage (official train_DiffIRS2_GAN_x{2,1}*.yml): RealSR Canon, PSNR-Y crop 4
+gan_val_dataloader = [
+    dict(_base_.eval_loader_cfg,
+         dataset=dict(realsr_canon_dataset, pipeline=_base_.val_pipeline))
+]
+gan_val_evaluator = _base_.canon_gan_val_evaluator
+# stages 1 and 2: the same set, PSNR-Y crop 0 (`_delete_`: replace the x4 set, not merge into it;
+# mmengine removes the key while merging this dict into the base's)
+val_dataloader = dict(gan_val_dataloader[0],
+                      dataset=dict(gan_val_dataloader[0]['dataset'], _delete_=True))
 val_evaluator = [
     dict(type='PSNR', crop_border=0, convert_to='Y', prefix='RealSR-Canon'),
 ]
-# GAN stage (official train_DiffIRS2_GAN_x{2,1}*.yml): RealSR Canon, PSNR-Y crop 4
-gan_val_dataloader = [val_dataloader]
-gan_val_evaluator = _base_.canon_gan_val_evaluator
 test_dataloader = [dict(_base_.eval_loader_cfg, dataset=realsr_canon_dataset)]
 test_evaluator = [_base_.test_evaluator[0]]
