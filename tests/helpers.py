@@ -15,6 +15,7 @@
 * inference tests: :func:`tiny_net` and its checkpoints in the official / our layout.
 """
 import importlib
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -242,6 +243,14 @@ def run_python(args: List[str], **kwargs) -> subprocess.CompletedProcess:
         subprocess.CompletedProcess: The finished process.
     """
     return run_command([PYTHON] + list(args), **kwargs)
+
+
+def import_tool(name: str) -> types.ModuleType:
+    """``tools/<name>.py`` imported as a module (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, osp.join(TOOLS_DIR, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ---------------------------------------------------------------------------

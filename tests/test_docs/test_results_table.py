@@ -2,7 +2,6 @@
 from ``configs/metafile.yml``, so the metafile stays the one home of weights and numbers."""
 from __future__ import annotations
 
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -11,17 +10,14 @@ from types import ModuleType
 import pytest
 import yaml
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, import_tool
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'gen_results_table.py')
 
 
 @pytest.fixture(scope='module')
 def tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('gen_results_table', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_tool('gen_results_table')
 
 
 def test_committed_table_is_the_generated_one(tool):
