@@ -1,6 +1,7 @@
 """The official-parity fixtures of ``tests/fixtures/official``: where they come from.
 
-* the synthetic weights they describe are a pure function of seed, stream and index;
+* the synthetic weights they describe are a pure function of seed, stream and index; the
+  generator refuses with one line without the authors' code;
 * with the optional shared folder (``$DIFFIR_SHARED`` or ``<repo>/../shared``; skipped without
   it): ``tests/fixtures/make_official_fixtures.py`` run on the authors' code gives the committed
   files again, and the original full-size fixtures of ``shared/fixtures/official`` still match
@@ -39,6 +40,16 @@ def test_require_shared_skips_with_the_reason(monkeypatch, tmp_path: Path):
     (tmp_path / 'reference').mkdir()
     monkeypatch.setenv('DIFFIR_SHARED', str(tmp_path))
     assert require_shared('reference') == tmp_path / 'reference'
+
+
+def test_generator_refuses_without_the_official_code(tmp_path: Path):
+    env = subprocess_env({'DIFFIR_SHARED': str(tmp_path / 'nowhere')})
+    proc = run_python([str(GENERATOR), '--out', str(tmp_path / 'out')], env=env, check=False)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stdout.strip().splitlines() == [
+        f'error: the official DiffIR code is not at {tmp_path}/nowhere/reference/official_diffir:'
+        ' put the shared folder beside the repository or set DIFFIR_SHARED=<folder>']
+    assert not (tmp_path / 'out').exists()
 
 
 def test_counter_uniform_is_a_pure_function_of_seed_stream_and_index():
