@@ -13,8 +13,9 @@ and the compute floor (MACs / the fp32 GEMM rate measured here; a training step 
 forward MACs). ``--memory`` measures the peak RSS of one deblurring training step in a child
 process, with and without block checkpointing.
 
-The official code is imported from ``../shared/reference/official_diffir`` (see its README);
-without that folder the script says so and exits 0.
+The official code is imported from the optional shared folder (``$DIFFIR_SHARED`` or
+``../shared``: ``reference/official_diffir``, see its README) by ``tests/helpers.py``'s
+``official_network_class``; without that folder the script says so and exits 0.
 
 Usage::
 
@@ -25,13 +26,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib
 import resource
 import statistics
 import subprocess
 import sys
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -42,13 +41,14 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'bench'))
+sys.path.insert(0, str(ROOT / 'tests'))
 
 from bench_archs import count_macs  # noqa: E402
+from helpers import official_network_class, shared_folder  # noqa: E402
 
 from diffir_mm.archs import build_diffir, ours_to_official, preset_kwargs  # noqa: E402
 from diffir_mm.utils.host_memory import keep_freed_memory  # noqa: E402
 
-REFERENCE = ROOT.parent / 'shared' / 'reference' / 'official_diffir'
 #: preset -> official folder.
 FOLDERS = {'deblur': 'demotionblur', 'sr_x4': 'realsr', 'inpaint': 'inpainting'}
 
@@ -77,31 +77,8 @@ CASES = (
 
 
 def official_class(preset: str):
-    """The official ``DiffIRS2`` class of ``preset``'s folder (README recipe: stub BasicSR)."""
-    folder = REFERENCE / FOLDERS[preset]
-    for name in list(sys.modules):
-        if name.split('.')[0] in ('DiffIR', 'ldm', 'archs'):
-            del sys.modules[name]
-    registry = types.ModuleType('basicsr.utils.registry')
-    registry.ARCH_REGISTRY = types.SimpleNamespace(register=lambda *a, **k: (lambda cls: cls))
-    for name in ('basicsr', 'basicsr.utils'):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules['basicsr.utils.registry'] = registry
-    package = 'archs' if preset == 'inpaint' else 'DiffIR.archs'
-    if package == 'DiffIR.archs':
-        sys.modules['DiffIR'] = types.ModuleType('DiffIR')
-        sys.modules['DiffIR'].__path__ = [str(folder / 'DiffIR')]
-        archs_dir = folder / 'DiffIR' / 'archs'
-    else:
-        archs_dir = folder / 'archs'
-    module = types.ModuleType(package)
-    module.__path__ = [str(archs_dir)]
-    sys.modules[package] = module
-    sys.path.insert(0, str(folder))
-    try:
-        return importlib.import_module(f'{package}.S2_arch').DiffIRS2
-    finally:
-        sys.path.remove(str(folder))
+    """The official ``DiffIRS2`` class of ``preset``'s folder."""
+    return official_network_class(FOLDERS[preset], 2)
 
 
 def build_pair(preset: str):
@@ -362,8 +339,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sizes = [(int(s), bool(int(c))) for s, c in (p.split(':') for p in args.memory_sizes)]
         print(memory_table(args.threads, sizes))
         return 0
-    if not REFERENCE.is_dir():
-        print(f'official reference not found at {REFERENCE}: nothing to compare, skipping')
+    reference = shared_folder() / 'reference' / 'official_diffir'
+    if not reference.is_dir():
+        print(f'official reference not found at {reference}: nothing to compare, skipping')
         return 0
     if args.profile:
         for case in CASES:

@@ -1,7 +1,7 @@
 """Released presets (``diffir_mm.archs.presets``) at full size.
 
 Each preset is built once per stage (module-scoped) and checked against the key layouts of the
-released checkpoints (``../shared/fixtures/official_keys``) and the parameter counts of
+released checkpoints (``tests/fixtures/official/keys.json.gz``) and the parameter counts of
 ``docs/advanced_guides/method.md`` §2.5.
 """
 from __future__ import annotations
