@@ -20,6 +20,7 @@ import functools
 import gzip
 import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -244,6 +245,14 @@ def run_python(args: List[str], **kwargs) -> subprocess.CompletedProcess:
         subprocess.CompletedProcess: The finished process.
     """
     return run_command([PYTHON] + list(args), **kwargs)
+
+
+def import_tool(name: str) -> types.ModuleType:
+    """``tools/<name>.py`` imported as a module (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, osp.join(TOOLS_DIR, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ---------------------------------------------------------------------------
@@ -483,7 +492,7 @@ OFFICIAL_VARIANTS: Dict[str, tuple] = {
     'inpaint': ('inpaint', 1),
 }
 
-#: Float32 tolerance against the float64 references of the official code: the README's claim.
+#: Float32 tolerance against the float64 references of the official code (fidelity.md's claim).
 #: Measured on the fixtures here: at most 7.2e-7 over every output (the stage-1 prior of SR x4,
 #: values up to 2.1, ~3 float32 ulps); the official code itself run in float32: up to 7.1e-7
 #: (``official_float32_max_abs_dev``). The earlier full-size fixtures of the shared folder

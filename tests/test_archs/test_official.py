@@ -3,8 +3,8 @@
 Every ``tests/fixtures/official/official_<variant>.pt`` holds a tiny official network (stage 1
 and 2; its weights rebuilt by ``helpers.synthetic_state_dict``) and what the authors' code
 computes with it (in float64); loading the state dicts through ``diffir_mm.load_official`` must
-reproduce those outputs in float32 to ``TOL`` = 2e-6 (the README's claim), whether the state dict
-is passed directly, as a BasicSR ``.pth`` file or as a LaMa ``.ckpt`` file.
+reproduce those outputs in float32 to ``TOL`` = 2e-6 (docs/advanced_guides/fidelity.md), whether
+the state dict is passed directly, as a BasicSR ``.pth`` file or as a LaMa ``.ckpt`` file.
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from helpers import load_cli_fixture, row_digests
 from diffir_mm.cli.restore import main
 from diffir_mm.inference import DEFAULT_PRIOR_MAX_SIDE
 
-#: How far two float32 implementations of the network may differ (README: < 1e-6).
+#: How far two float32 implementations of the network may differ.
 FLOAT_TOL = 1e-6
 
 

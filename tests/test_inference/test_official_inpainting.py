@@ -21,7 +21,7 @@ from helpers import load_cli_fixture
 
 from diffir_mm.cli.restore import main
 
-#: How far two float32 implementations of the network may differ (README: < 1e-6).
+#: How far two float32 implementations of the network may differ.
 FLOAT_TOL = 1e-6
 H, W = 53, 70
 
