@@ -1,7 +1,8 @@
 # Developer entry points. `make test` is the command the README documents.
 .PHONY: setup test demo bench lint gpu-carry
 
-PYTHON := .venv/bin/python
+# The environment: DIFFIR_VENV when set (as for scripts/setup_env.sh), else .venv in the checkout.
+PYTHON := $(or $(DIFFIR_VENV),.venv)/bin/python
 
 setup:
 	bash scripts/setup_env.sh

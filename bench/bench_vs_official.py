@@ -13,8 +13,9 @@ and the compute floor (MACs / the fp32 GEMM rate measured here; a training step 
 forward MACs). ``--memory`` measures the peak RSS of one deblurring training step in a child
 process, with and without block checkpointing.
 
-The official code is imported by :mod:`official_nets` (``../shared/reference/official_diffir`` or
-the ``.gpu_carry`` copy, see its notes); without it the script says so and exits 0.
+The official code is imported by :mod:`official_nets` (the optional shared folder's
+``reference/official_diffir``, ``$DIFFIR_SHARED`` or ``../shared``, or the ``.gpu_carry`` copy);
+without it the script says so and exits 0.
 
 Usage::
 
@@ -309,7 +310,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(memory_table(args.threads, sizes))
         return 0
     if find_reference() is None:
-        print('official reference not found (../shared/reference/official_diffir or '
+        print('official reference not found (the shared folder\'s reference/official_diffir or '
               '.gpu_carry/official_diffir): nothing to compare, skipping')
         return 0
     if args.profile:

@@ -74,7 +74,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'bench'))
 
 from bench_archs import count_macs  # noqa: E402
-from official_nets import CARRY, SHARED, build_pair, find_reference, prepare_carry  # noqa: E402
+from official_nets import (CARRY, build_pair, find_reference, prepare_carry,  # noqa: E402
+                           shared_folder)
 
 from diffir_mm.archs import (IPR_DIM, DynamicAttention, DynamicTransformerBlock,  # noqa: E402
                              build_diffir, pad_to_multiple)
@@ -526,7 +527,7 @@ class Suite:
         nets: Dict[str, Any] = {'official': None, 'why': None}
         if self.reference is None:
             nets['why'] = ('official reference not found (run bench/gpu_suite.py --prepare, or '
-                           'put it at ../shared/reference/official_diffir)')
+                           'set DIFFIR_SHARED / put the shared folder beside the repository)')
             torch.manual_seed(0)
             nets['ours'] = build_diffir(preset, 2, **self.overrides(preset))
         else:
@@ -1055,7 +1056,8 @@ def environment(device: torch.device, args: argparse.Namespace, suite: Suite) ->
 
 def prepare(args: argparse.Namespace) -> int:
     """``--prepare``: copy the official code into ``.gpu_carry`` and print the sizes."""
-    source = Path(args.reference) if args.reference else SHARED
+    source = Path(args.reference) if args.reference else \
+        shared_folder() / 'reference' / 'official_diffir'
     try:
         copied = prepare_carry(source)
     except FileNotFoundError as err:
@@ -1098,8 +1100,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                  'inference', 'train', 'inference-compiled'])
     parser.add_argument('--reference', help='folder of the official code (see official_nets.py)')
     parser.add_argument('--prepare', action='store_true',
-                        help='copy the official code (--reference, default ../shared/...) into '
-                             '.gpu_carry/official_diffir for the GPU machine, and exit')
+                        help='copy the official code (--reference, default the shared folder\'s) '
+                             'into .gpu_carry/official_diffir for the GPU machine, and exit')
     args = parser.parse_args(argv)
     if args.prepare:
         return prepare(args)

@@ -1,9 +1,10 @@
 """Tiled DiffIR restoration in which every tile shares one global IR prior.
 
-DiffIR's IPR is a *global* vector: CPEN ends with a global average pool (method notes §1.8), and
-the same 256-d ``z`` modulates every block. Estimating it per tile would give every tile its own
-prior (and its own diffusion noise), which shows up as seams and colour shifts. Here the prior is
-estimated **once from the whole image** and shared by all tiles; only the DIRformer is tiled.
+DiffIR's IPR is a *global* vector: CPEN ends with a global average pool
+(``docs/advanced_guides/method.md`` §2.4), and the same 256-d ``z`` modulates every block.
+Estimating it per tile would give every tile its own prior (and its own diffusion noise), which
+shows up as seams and colour shifts. Here the prior is estimated **once from the whole image** and
+shared by all tiles; only the DIRformer is tiled.
 
 Prior rule (:func:`prior_input`)
     The prior is computed from the whole degraded image *as the network receives it* -- the LR

@@ -20,9 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'bench'))
 
 import gpu_suite  # noqa: E402
-from official_nets import SHARED, find_reference, prepare_carry  # noqa: E402
+from official_nets import find_reference, prepare_carry, shared_folder  # noqa: E402
 
 NO_REFERENCE = 'official reference not found'
+SHARED_REFERENCE = shared_folder() / 'reference' / 'official_diffir'
 
 
 @pytest.fixture(scope='module')
@@ -173,9 +174,10 @@ def test_without_cuda_it_only_says_so(capsys):
     assert 'no CUDA device' in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f'official reference {SHARED} not present')
+@pytest.mark.skipif(not SHARED_REFERENCE.is_dir(),
+                    reason=f'official reference {SHARED_REFERENCE} not present')
 def test_prepare_copies_the_official_code(tmp_path):
     dest = tmp_path / 'carry' / 'official_diffir'
-    copied = prepare_carry(SHARED, dest)
+    copied = prepare_carry(SHARED_REFERENCE, dest)
     assert copied > 0 and find_reference(dest) == dest
     assert not list(dest.rglob('__pycache__'))
