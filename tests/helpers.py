@@ -8,8 +8,8 @@
 * :func:`write_tiny_config`: a small but complete training/validation/test
   config for ``tools/train.py`` and ``tools/test.py``.
 * the optional ``shared`` folder beside the repository (:func:`shared_folder`,
-  :func:`require_shared`) and the authors' networks in it (:func:`official_network_class`);
-  tests that need it skip without it.
+  :func:`require_shared`) and the authors' networks in it (:func:`official_network_class`, from
+  ``bench/official_nets.py``); tests that need it skip without it.
 * network tests: the official-parity fixtures of ``tests/fixtures/official`` (in the repository,
   see its README): :func:`load_official_fixture`, :func:`load_keys_fixture`,
   :func:`load_cli_fixture`, :data:`TOL`, and :func:`synthetic_state_dict`, which rebuilds their
@@ -37,6 +37,11 @@ import pytest
 import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# The shared folder's location and the importer of the authors' networks live in
+# bench/official_nets.py, shared with the benchmarks and free of pytest (the GPU machine has none).
+sys.path.insert(0, osp.join(REPO_ROOT, 'bench'))
+from official_nets import OFFICIAL_PACKAGES, official_network_class, shared_folder  # noqa: E402,F401
+
 TOOLS_DIR = osp.join(REPO_ROOT, 'tools')
 RUNTIME_BASE = osp.join(REPO_ROOT, 'configs', '_base_', 'default_runtime.py')
 
@@ -401,15 +406,6 @@ test_evaluator = None
 # ---------------------------------------------------------------------------
 # the optional shared folder: the authors' code, the original fixtures
 # ---------------------------------------------------------------------------
-def shared_folder() -> Path:
-    """The optional ``shared`` folder: ``$DIFFIR_SHARED``, else ``<repo>/../shared``.
-
-    It holds the authors' network code (``reference/official_diffir``) and the original
-    full-size fixtures; a clone of the repository has none, and the tests that need it skip.
-    """
-    return Path(os.environ.get('DIFFIR_SHARED') or Path(REPO_ROOT).parent / 'shared')
-
-
 def require_shared(*parts: str) -> Path:
     """``shared_folder() / parts``, or skip the calling test with the reason when it is absent."""
     path = shared_folder().joinpath(*parts)
@@ -417,63 +413,6 @@ def require_shared(*parts: str) -> Path:
         pytest.skip(f'{path} is absent: this check needs the optional shared folder beside the '
                     'repository (or DIFFIR_SHARED=<folder>)')
     return path
-
-
-#: official folder (``shared/reference/official_diffir/<folder>``) -> package of its networks.
-OFFICIAL_PACKAGES = {'demotionblur': 'DiffIR.archs', 'realsr': 'DiffIR.archs',
-                     'inpainting': 'archs'}
-
-
-def official_network_class(folder: str, stage: int) -> type:
-    """Import the authors' ``DiffIRS1`` / ``DiffIRS2`` class of one folder of the reference.
-
-    As the reference README describes: a stub ``basicsr.utils.registry`` whose
-    ``ARCH_REGISTRY.register()`` returns the class unchanged, the networks' package (``DiffIR`` /
-    ``DiffIR.archs``, or ``archs`` for inpainting) as bare namespace packages on the folder, and
-    the folder on ``sys.path`` for ``ldm``. The stubs and the imported packages are removed from
-    ``sys.modules`` again afterwards (the class keeps what it needs).
-
-    Args:
-        folder (str): ``'realsr'``, ``'demotionblur'`` or ``'inpainting'``.
-        stage (int): 1 or 2.
-
-    Returns:
-        type: The official network class.
-
-    Raises:
-        FileNotFoundError: The reference folder is missing.
-    """
-    root = shared_folder() / 'reference' / 'official_diffir' / folder
-    package = OFFICIAL_PACKAGES[folder]
-    if not root.joinpath(*package.split('.')).is_dir():
-        raise FileNotFoundError(f'the official DiffIR code {root} is missing (set DIFFIR_SHARED '
-                                'or put the shared folder beside the repository)')
-
-    class _Registry:
-
-        def register(self, *args, **kwargs):
-            return lambda cls: cls
-
-    packages = ('DiffIR', 'DiffIR.archs') if package == 'DiffIR.archs' else ('archs',)
-    stubs = {name: types.ModuleType(name)
-             for name in ('basicsr', 'basicsr.utils', 'basicsr.utils.registry') + packages}
-    stubs['basicsr.utils.registry'].ARCH_REGISTRY = _Registry()
-    for name in packages:
-        stubs[name].__path__ = [str(root.joinpath(*name.split('.')))]
-
-    def purge():
-        for name in list(sys.modules):
-            if name.split('.')[0] in ('DiffIR', 'ldm', 'archs', 'basicsr'):
-                del sys.modules[name]
-
-    purge()
-    sys.modules.update(stubs)
-    sys.path.insert(0, str(root))
-    try:
-        return getattr(importlib.import_module(f'{package}.S{stage}_arch'), f'DiffIRS{stage}')
-    finally:
-        sys.path.remove(str(root))
-        purge()
 
 
 # ---------------------------------------------------------------------------
@@ -498,6 +437,18 @@ OFFICIAL_VARIANTS: Dict[str, tuple] = {
 #: (``official_float32_max_abs_dev``). The earlier full-size fixtures of the shared folder
 #: (``test_official_fixtures.py``): 1.02e-6 and 4.8e-7 (the SR x4 prior, values up to 3.5).
 TOL = 2e-6
+
+
+#: bf16 vs fp32 network output, relative error ``|a - b| / |b|`` (:func:`rel_error`): the
+#: tolerance diffir_mm/inference/precision.py documents. Measured on the tiny random networks of
+#: the tests: 4e-4 .. 4e-3.
+BF16_REL_TOL = 1e-2
+
+
+def rel_error(a, b) -> float:
+    """``|a - b| / |b|`` (Frobenius norms, float64) of two tensors or arrays."""
+    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
+    return float((a - b).norm() / b.norm())
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from diffir_mm.archs import pad_to_multiple
 
-from .precision import normalize_precision, run_with_precision
+from .precision import resolve_precision, run_with_precision
 
 __all__ = ['DEFAULT_PRIOR_MAX_SIDE', 'DEFAULT_TILE_OVERLAP', 'prior_input',
            'estimate_global_prior', 'tile_starts', 'tile_windows', 'restore_tiled']
@@ -174,7 +174,7 @@ def restore_tiled(net, lq: torch.Tensor, prior: Optional[torch.Tensor] = None, *
                   tile_batch: int = 1, noise: Optional[torch.Tensor] = None,
                   generator: Optional[torch.Generator] = None,
                   prior_max_side: Optional[int] = None,
-                  precision: str = 'fp32', fallback: bool = True,
+                  precision: str = 'auto', fallback: bool = True,
                   progress: Optional[ProgressFn] = None) -> torch.Tensor:
     """Restore ``lq`` tile by tile under one global prior per image.
 
@@ -193,15 +193,15 @@ def restore_tiled(net, lq: torch.Tensor, prior: Optional[torch.Tensor] = None, *
         prior_max_side: Budget of the prior estimate (:func:`prior_input`; 0: never
             downscale); None: :data:`DEFAULT_PRIOR_MAX_SIDE` when the image is cut into several
             tiles, the whole image otherwise.
-        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` for the DIRformer (see
-            :mod:`diffir_mm.inference.precision`).
+        precision: ``'auto'`` (bf16 on CUDA, fp32 on the CPU), ``'fp32'``, ``'bf16'`` or
+            ``'fp16'`` for the DIRformer (see :mod:`diffir_mm.inference.precision`).
         fallback: Recompute non-finite reduced-precision output in fp32 (else raise).
         progress: Called as ``progress(done, total)`` after each window batch.
 
     Returns:
         (B, out_channels, H·scale, W·scale) float32 on ``lq``'s device.
     """
-    precision = normalize_precision(precision)
+    precision = resolve_precision(precision, lq.device)
     if tile is not None and tile < 0:
         raise ValueError(f'tile must be positive (or 0/None for no tiling), got {tile}')
     if tile_overlap < 0:
