@@ -18,7 +18,7 @@ import torch
 from diffir_mm.archs import (DIRformer, DiffIRS2Net, DynamicAttention, DynamicTransformerBlock,
                              build_diffir, reference_path)
 from diffir_mm.archs.fused import (GatedGelu, attention_residual, folded_pointwise, gated_gelu,
-                                   modulated_pointwise, to_map, to_tokens)
+                                   modulated_pointwise, pixel_gram, to_map, to_tokens)
 
 #: Tiny random DIRformers of every head (task, scale, LayerNorm type, input channels).
 VARIANTS = [
@@ -185,6 +185,21 @@ def test_attention_residual_matches_the_module(heads, bias):
         got = attention_residual(to_tokens(residual), dw, heads, attn.temperature,
                                  attn.project_out.weight, attn.project_out.bias)
     torch.testing.assert_close(to_map(got, 5, 7), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize('hw,heads,chunk', [(1000, 1, 100), (1000, 2, 64), (777, 4, 128)])
+def test_chunked_pixel_gram_equals_the_single_product(hw, heads, chunk):
+    """CUDA sums the skinny q^T k over pixel chunks (cuBLAS ran the single product on a handful
+    of thread blocks); chunks, a remainder and strided q / k views give the same matrix."""
+    torch.manual_seed(0)
+    c = 8 * heads
+    qkv = torch.randn(2, hw, 3 * c, dtype=torch.double)
+    q, k, _ = qkv.split(c, dim=-1)  # strided views, as attention_residual passes them
+    expected = torch.einsum('bphi,bphj->bhij', q.reshape(2, hw, heads, 8),
+                            k.reshape(2, hw, heads, 8))
+    torch.testing.assert_close(pixel_gram(q, k, heads), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(pixel_gram(q, k, heads, chunk=chunk), expected, rtol=1e-12,
+                               atol=1e-12)
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
