@@ -45,7 +45,8 @@ sys.path.insert(0, str(ROOT / 'bench'))
 
 from bench_archs import count_macs  # noqa: E402
 
-from diffir_mm.archs import build_diffir, ours_to_official, preset_kwargs  # noqa: E402
+from diffir_mm.archs import build_diffir, preset_kwargs  # noqa: E402
+from diffir_mm.checkpoint import ours_to_official  # noqa: E402
 from diffir_mm.utils.host_memory import keep_freed_memory  # noqa: E402
 
 REFERENCE = ROOT.parent / 'shared' / 'reference' / 'official_diffir'
