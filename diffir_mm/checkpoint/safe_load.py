@@ -38,9 +38,10 @@ def _reason(err: BaseException) -> str:
     if refused:
         return (f'it refers to {refused.group(1)}, which safe loading refuses (only tensors and '
                 'plain data are read; the file may be unsafe)')
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    detail = next((line.split('error:', 1)[1].strip() for line in lines
-                   if 'WeightsUnpickler error:' in line), lines[0] if lines else '')
+    # torch's own paragraphs (which suggest weights_only=False) are left out
+    paragraphs = [' '.join(part.split()) for part in re.split(r'\n\s*\n', text)]
+    detail = ' '.join(part for part in paragraphs if part and 'weights_only' not in part
+                      and not part.startswith('Check the documentation')) or ' '.join(text.split())
     return f'not a readable checkpoint ({type(err).__name__}: {detail})'
 
 

@@ -60,8 +60,14 @@ def _safetensors_bytes(ckpt: Mapping[str, Any]) -> bytes:
     if not all(isinstance(v, torch.Tensor) for v in tensors.values()):
         raise ValueError('a .safetensors file holds tensors only (a state dict, or '
                          "{'state_dict': tensors, 'meta': ...})")
-    return save({k: v.contiguous() for k, v in tensors.items()}, metadata=dict(header,
-                                                                               format='pt'))
+    unshared, storages = {}, set()
+    for key, value in tensors.items():  # safetensors stores no aliases: copy repeated storages
+        value = value.detach().contiguous()
+        if value.untyped_storage().data_ptr() in storages:
+            value = value.clone()
+        storages.add(value.untyped_storage().data_ptr())
+        unshared[key] = value
+    return save(unshared, metadata=dict(header, format='pt'))
 
 
 def save_file(ckpt: Mapping[str, Any], path: Union[str, os.PathLike],
