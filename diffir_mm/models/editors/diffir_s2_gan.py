@@ -82,8 +82,7 @@ class DiffIRS2GAN(DiffIRS2):
                                      expect=Layout(2, layout.task, layout.scale))
         for net in (self.generator, self.generator_ema):
             if net is not None:
-                load_into(unwrap_model(net), s2,
-                          f'stage-2 checkpoint {self.stage2_checkpoint}')
+                load_into(unwrap_model(net), s2, f'stage-2 checkpoint {self.stage2_checkpoint}')
         if self.stage1_checkpoint:
             teacher = load_network_checkpoint(self.stage1_checkpoint, stage=1, expect=layout)
             source = self.stage1_checkpoint
