@@ -16,7 +16,7 @@ import torch
 from helpers import (NO_EVAL_CONFIG_LINES, REPO_ROOT, TINY, TOOLS_DIR, degrade,
                      make_paired_images, run_python, sample_image)
 
-from diffir_mm.archs import DiffIRS2Net, build_diffir
+from diffir_mm.archs import build_diffir
 from diffir_mm.checkpoint import load_official, ours_to_official, read_checkpoint, read_network
 
 ARCH = dict(TINY, num_refinement_blocks=1)
@@ -24,7 +24,7 @@ ARCH = dict(TINY, num_refinement_blocks=1)
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    """``(config, iter_2.pth, its generator_ema state)`` of a two-iteration stage-2 run."""
+    """``(inference config, iter_2.pth, its generator_ema state)`` of a two-iteration run."""
     root = tmp_path_factory.mktemp('train_ckpt')
     make_paired_images(str(root / 'train'), num=2, size=64, mode='blur')
     torch.manual_seed(0)
@@ -57,7 +57,10 @@ randomness = dict(seed=0)
     ema = {k[len('generator_ema.'):]: v for k, v in full['state_dict'].items()
            if k.startswith('generator_ema.')}
     assert ema
-    return cfg, ckpt, ema
+    infer_cfg = root / 'tiny_deblur_s2_infer.py'  # the recipe with the tiny network, no data
+    infer_cfg.write_text(f"_base_ = ['{REPO_ROOT}/configs/diffir_deblur_s2.py']\n"
+                         f"model = dict(generator=dict({arch}))\n")
+    return infer_cfg, ckpt, ema
 
 
 @pytest.fixture(scope='module')
@@ -68,7 +71,7 @@ def photo(tmp_path_factory):
 
 
 def _ema_net(ema):
-    net = DiffIRS2Net(task='deblur', **ARCH).eval()
+    net = build_diffir('deblur', 2, **ARCH).eval()
     net.load_state_dict(ema)
     return net
 
