@@ -97,13 +97,14 @@ def hole_batch(mask: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         m = m[None, None]
     elif m.dim() == 3:
         m = m[:, None]
-    b = images.shape[0]
+    b, _, h, w = images.shape
+    wanted = f'(B, 1, H, W) = ({b}, 1, {h}, {w})'
     if m.dim() != 4 or m.shape[1] != 1 or m.shape[0] not in (1, b):
-        raise ValueError(f'a mask batch must be (B, 1, H, W) for {b} image(s); '
-                         f'got {tuple(mask.shape)}')
+        raise ValueError(f'a mask batch must be {wanted} and a single mask must be (H, W) or '
+                         f'(1, 1, H, W); got {tuple(mask.shape)}')
     if m.shape[-2:] != images.shape[-2:]:
-        raise ValueError(f'the mask is {m.shape[-1]}x{m.shape[-2]} (WxH), the image '
-                         f'{images.shape[-1]}x{images.shape[-2]}')
+        raise ValueError(f'the mask is {m.shape[-1]}x{m.shape[-2]} (WxH), the image {w}x{h}: a '
+                         f'mask must be {wanted}')
     return (m > 0).to(images.dtype).expand(b, -1, -1, -1)
 
 
