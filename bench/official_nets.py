@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from diffir_mm.archs import build_diffir, ours_to_official, preset_kwargs  # noqa: E402
+from diffir_mm.archs import build_diffir, preset_kwargs  # noqa: E402
+from diffir_mm.checkpoint import ours_to_official  # noqa: E402
 
 #: Git-ignored copy of the authors' code that travels with the working tree.
 CARRY = ROOT / '.gpu_carry' / 'official_diffir'

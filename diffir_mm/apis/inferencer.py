@@ -30,7 +30,8 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from diffir_mm.archs import CheckpointMismatchError, read_components, require, write_checkpoint
+from diffir_mm.checkpoint import (CheckpointMismatchError, read_components, require,
+                                  write_checkpoint)
 
 __all__ = ['DIFFIR_MODEL_NAME', 'register_mmagic_inferencer', 'diffir_settings',
            'prepare_checkpoint', 'config_root', 'serve_in_auto_precision']
@@ -98,8 +99,6 @@ def prepare_checkpoint(ckpt: str, config: str) -> str:
     Raises:
         FileNotFoundError / CheckpointMismatchError: with a one-line reason.
     """
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
     components = read_components(ckpt)
     gen = _generator_cfg(config)
     stage = 2 if gen['type'] == 'DiffIRS2Net' else 1

@@ -6,12 +6,13 @@ Three ways to get one::
     Restorer.from_checkpoint('DiffIRS2-x4.pth', task='sr', scale=4)  # (b) official or ours
     Restorer(net)                                                     # (c) an already built network
 
-Checkpoints are read by :mod:`diffir_mm.archs.checkpoint` (released BasicSR ``.pth``, LaMa
-``.ckpt``, bare state dicts, our mmengine checkpoints -- EMA weights preferred), once per file.
+Checkpoints are read by :mod:`diffir_mm.checkpoint` (released BasicSR ``.pth``, LaMa ``.ckpt``,
+bare state dicts, our converted and training checkpoints, ``.safetensors`` -- EMA weights
+preferred), once per file.
 The architecture is read from the checkpoint's keys and shapes
-(:func:`~diffir_mm.archs.infer_arch_kwargs`), so released models and any re-sized model load
-alike; a requested ``task`` / ``scale`` is checked by :func:`~diffir_mm.archs.require`
-(:class:`~diffir_mm.archs.CheckpointMismatchError` otherwise).
+(:func:`~diffir_mm.checkpoint.infer_arch_kwargs`), so released models and any re-sized model load
+alike; a requested ``task`` / ``scale`` is checked by :func:`~diffir_mm.checkpoint.require`
+(:class:`~diffir_mm.checkpoint.CheckpointMismatchError` otherwise).
 
 Seeding: DiffIR's only randomness is the diffusion start vector ``x_T``. ``seed`` is an int (every
 image gets its own CPU ``torch.Generator`` seeded with it, so the same seed gives the same output
@@ -40,11 +41,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from diffir_mm.archs import (IPR_DIM, DiffIRS2Net, NetworkCheckpoint, build_diffir, load_network,
-                             preset_name, read_network, require)
+from diffir_mm.archs import IPR_DIM, DiffIRS2Net, build_diffir, preset_name
+from diffir_mm.checkpoint import NetworkCheckpoint, load_network, read_network, require
 
-from .inpainting import MODULO, hole_mask, pad_symmetric
 from .compilation import compile_blocks, resolve_compile
+from .inpainting import MODULO, hole_batch, hole_mask, pad_symmetric
 from .precision import normalize_precision, resolve_precision
 from .tiling import DEFAULT_TILE_OVERLAP, ProgressFn, restore_tiled
 
@@ -60,7 +61,7 @@ def network_from_checkpoint(checkpoint: CheckpointSource, task: Optional[str] = 
     """Build a stage-2 network shaped like ``checkpoint`` and load it (eval mode).
 
     Args:
-        checkpoint: Path, loaded checkpoint or :class:`~diffir_mm.archs.NetworkCheckpoint`.
+        checkpoint: Path, loaded checkpoint or :class:`~diffir_mm.checkpoint.NetworkCheckpoint`.
         task: Expected task (checked with ``scale``); ``None`` accepts what the checkpoint holds.
         scale: Expected SR factor when ``task='sr'``.
         **overrides: Constructor arguments that cannot be read from the weights.
@@ -301,18 +302,7 @@ class Restorer:
         """The (B, 1, H, W) 0/1 float holes of ``mask`` for images ``x`` (official: > 0)."""
         if mask is None:
             raise ValueError('inpainting needs a mask (non-zero = hole)')
-        m = torch.as_tensor(mask).to(self.device, torch.float32)
-        if m.dim() == 2:
-            m = m[None, None]
-        elif m.dim() == 3:
-            m = m[:, None]
-        if m.dim() != 4 or m.shape[1] != 1 or m.shape[0] not in (1, x.shape[0]):
-            raise ValueError(f'a mask batch must be (B, 1, H, W) for {x.shape[0]} image(s); '
-                             f'got {tuple(mask.shape)}')
-        if m.shape[-2:] != x.shape[-2:]:
-            raise ValueError(f'the mask is {m.shape[-1]}x{m.shape[-2]} (WxH), the image '
-                             f'{x.shape[-1]}x{x.shape[-2]}')
-        return (m > 0).float().expand(x.shape[0], -1, -1, -1)
+        return hole_batch(mask, x)
 
     @staticmethod
     def _to_unit(img: np.ndarray) -> np.ndarray:

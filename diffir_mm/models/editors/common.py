@@ -8,9 +8,10 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from diffir_mm.archs.checkpoint import Layout, load_state_strict, read_network, require
+from diffir_mm.checkpoint import Layout, load_state_strict, read_network, require
 from diffir_mm.inference.precision import resolve_precision
 from diffir_mm.inference.tiling import restore_tiled
+from diffir_mm.utils.wrappers import unwrap_model
 
 __all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
            'current_iter', 'load_into', 'call_wrapped', 'forward_train',
@@ -79,8 +80,6 @@ def load_network_checkpoint(path: str, stage: int, expect: Layout,
     Raises:
         FileNotFoundError / CheckpointMismatchError with a one-line explanation.
     """
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
     ckpt = require(read_network(path, component), stage=stage, task=expect.task,
                    scale=expect.scale)
     return ckpt.state
@@ -93,7 +92,7 @@ def call_wrapped(wrapper: nn.Module, fn: Callable[..., Any], *args: Any, **kwarg
     network's ``forward``; for this one call that ``forward`` is therefore ``fn`` (which must
     use the unwrapped network). Without a wrapper ``fn`` is simply called.
     """
-    net = wrapper.module if hasattr(wrapper, 'module') else wrapper
+    net = unwrap_model(wrapper)
     if net is wrapper:
         return fn(*args, **kwargs)
     net.forward = fn
@@ -105,8 +104,7 @@ def call_wrapped(wrapper: nn.Module, fn: Callable[..., Any], *args: Any, **kwarg
 
 def forward_train(generator: nn.Module, *args: Any, **kwargs: Any) -> Any:
     """``DiffIRS2Net.forward_train`` through ``generator``, the network or its DDP wrapper."""
-    net = generator.module if hasattr(generator, 'module') else generator
-    return call_wrapped(generator, net.forward_train, *args, **kwargs)
+    return call_wrapped(generator, unwrap_model(generator).forward_train, *args, **kwargs)
 
 
 def inference_precision(test_cfg: Optional[dict]) -> str:

@@ -17,7 +17,7 @@ import torch
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
-from diffir_mm.archs import CheckpointMismatchError
+from diffir_mm.checkpoint import CheckpointMismatchError
 
 from .common import forward_train, gt_in_input_space, inference_precision, stage2_inference
 from .diffir_inpaint_base import DiffIRInpaintorBase

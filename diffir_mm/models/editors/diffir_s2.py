@@ -8,7 +8,7 @@ from mmengine.optim import OptimWrapperDict
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
-from diffir_mm.archs import CheckpointMismatchError
+from diffir_mm.checkpoint import CheckpointMismatchError
 
 from .base import DiffIREditorBase
 from .common import (current_iter, forward_train, inference_precision, stage2_inference,

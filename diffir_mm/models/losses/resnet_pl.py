@@ -25,13 +25,15 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from typing import List, Mapping, Optional
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
 from mmagic.registry import MODELS
 from torch import nn
 from torchvision.models.resnet import Bottleneck
+
+from diffir_mm.checkpoint import load_state_dict_file
 
 __all__ = ['ADE20kResNet50Dilated', 'ResNetPLLoss', 'ADE20K_ENCODER_FILE']
 
@@ -98,9 +100,7 @@ class ADE20kResNet50Dilated(nn.Module):
             raise FileNotFoundError(f'ADE20k ResNet50-dilated encoder weights not found: {path} '
                                     f'(set weights_path to {ADE20K_ENCODER_FILE} from '
                                     'LaMa\'s weights; nothing is downloaded)')
-        state = torch.load(path, map_location='cpu', weights_only=True)
-        if isinstance(state, Mapping) and isinstance(state.get('state_dict'), Mapping):
-            state = state['state_dict']
+        state = load_state_dict_file(path, 'ADE20k ResNet50-dilated encoder weights')
         own = self.state_dict()
         mapped = {}
         for key, value in state.items():
