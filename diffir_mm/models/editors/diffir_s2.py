@@ -64,8 +64,16 @@ class DiffIRS2(FrozenTeacherMixin, DiffIREditorBase):
                            noise_seed=int(train_cfg.get('noise_seed', 2023)))
 
     def init_weights(self) -> None:
-        """Load the stage-1 checkpoint into the teacher and the stage-2 DIRformer."""
+        """mmengine's ``init_cfg`` initialisation, then :meth:`load_pretrained`."""
         super().init_weights()
+        self.load_pretrained()
+
+    def load_pretrained(self) -> None:
+        """Load the stage-1 checkpoint into the teacher and the stage-2 DIRformer.
+
+        Subclasses that start from other weights (the GAN stage) override this, not
+        :meth:`init_weights`.
+        """
         if not self.stage1_checkpoint:
             raise CheckpointMismatchError(
                 'DiffIR stage 2 needs the stage-1 checkpoint: set model.stage1_checkpoint '
