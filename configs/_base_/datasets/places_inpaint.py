@@ -60,20 +60,11 @@ train_pipeline = [
 # LaMa's gen_mask_dataset.py decodes with PIL's Image.open(...).convert('RGB'), which ignores
 # EXIF rotation; so does this (LamaEvalDataset reads the image sizes from the file headers)
 eval_load = dict(_base_.load_gt, color_type='color_ignore_orientation', imdecode_backend='pillow')
+eval_sample = dict(type='LamaEvalSample', seed=_base_.eval_mask_seed, short_side=eval_size)
 thin_pipeline = [
-    eval_load,
-    dict(type='LamaEvalSample', preset='thin_512', seed=_base_.eval_mask_seed,
-         short_side=eval_size),
-    _base_.masked_image,
-    _base_.pack,
-]
+    eval_load, dict(eval_sample, preset='thin_512'), _base_.masked_image, _base_.pack]
 thick_pipeline = [
-    eval_load,
-    dict(type='LamaEvalSample', preset='thick_512', seed=_base_.eval_mask_seed,
-         short_side=eval_size),
-    _base_.masked_image,
-    _base_.pack,
-]
+    eval_load, dict(eval_sample, preset='thick_512'), _base_.masked_image, _base_.pack]
 
 metainfo = dict(dataset_type='places2', task_name='inpainting')
 
