@@ -203,13 +203,15 @@ def attention_residual(residual: torch.Tensor, qkv: torch.Tensor, num_heads: int
     ch = c // num_heads
     q, k, v = qkv.split(c, dim=-1)  # (B, HW, C) strided views
     # the un-normalised scores sum over all pixels: half precision would overflow, so half
-    # inputs get float32 scores (the reference normalises q and k first, bounding them by 1)
+    # inputs get float32 scores (the reference normalises q and k first, bounding them by 1),
+    # also under autocast, which would run the product in half precision again
     score_dtype = torch.float32 if qkv.dtype in (torch.float16, torch.bfloat16) else qkv.dtype
     q = q.to(score_dtype)
     k = k.to(score_dtype)
     qh = q.reshape(b, hw, num_heads, ch).permute(0, 2, 3, 1)  # (B, heads, ch, HW)
     kh = k.reshape(b, hw, num_heads, ch).transpose(1, 2)  # (B, heads, HW, ch)
-    scores = qh @ kh
+    with torch.autocast(qkv.device.type, enabled=False):
+        scores = qh @ kh
     # norms over the pixels: a reduction over the outer axis, vectorised along the channels
     inv_q = torch.linalg.vector_norm(q, dim=1).clamp_min(NORM_EPS).reciprocal()
     inv_k = torch.linalg.vector_norm(k, dim=1).clamp_min(NORM_EPS).reciprocal()

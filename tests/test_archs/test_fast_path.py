@@ -187,6 +187,23 @@ def test_attention_residual_matches_the_module(heads, bias):
     torch.testing.assert_close(to_map(got, 5, 7), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_attention_scores_stay_float32_under_autocast(dtype):
+    """The Restorer's fp16 / bf16 run autocast: the un-normalised q k^T summed over 76800
+    positive pixels (~77000 > 65504, the fp16 maximum) must not be computed in half precision
+    (it overflowed to NaN under fp16 autocast before the scores were taken out of it)."""
+    torch.manual_seed(0)
+    c, hw = 8, 240 * 320
+    qkv = torch.rand(1, hw, 3 * c) * 2
+    residual = torch.randn(1, hw, c)
+    weight = torch.randn(c, c, 1, 1) * 0.1
+    ref = attention_residual(residual, qkv, 1, torch.ones(1, 1, 1), weight, None)
+    with torch.autocast('cpu', dtype=dtype):
+        out = attention_residual(residual, qkv, 1, torch.ones(1, 1, 1), weight, None)
+    assert torch.isfinite(out).all()
+    assert float((out.float() - ref).norm() / ref.norm()) < 1e-2
+
+
 @pytest.mark.parametrize('task,scale,norm,channels', [VARIANTS[0], VARIANTS[1], VARIANTS[4]])
 def test_block_checkpointing_gives_the_same_gradients(task, scale, norm, channels, block_calls):
     plain = _tiny(task, scale, norm, channels).train()

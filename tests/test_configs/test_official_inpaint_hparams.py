@@ -4,7 +4,7 @@ Values transcribed from the official LaMa-style YAMLs (``DiffIR-inpainting/confi
 {DiffIRS1,DiffIRS2}-{celeba,place2}.yaml``, ``DiffIRbigdataS{1,2}-place2.yaml`` and their
 ``generator/``, ``data/``, ``trainer/``, ``optimizers/`` parts; ``train_*.sh`` for the batch) and
 LaMa's ``get_transforms('distortions')`` (albumentations 0.5.2 / imgaug defaults); see
-``shared/docs/diffir_method.md`` sections 1.12, 2.5 and 3. Only mmengine's ``Config`` is needed.
+``docs/advanced_guides/method.md`` §2.5, §4.5 and §5. Only mmengine's ``Config`` is needed.
 """
 from pathlib import Path
 

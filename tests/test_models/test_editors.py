@@ -255,3 +255,24 @@ def test_gan_discriminator_checkpoint(s1_ckpt, tmp_path):
         no_disc.init_weights()
     with pytest.raises(FileNotFoundError):
         _gan(v1_path, path, discriminator_checkpoint=str(tmp_path / 'nope.pth')).init_weights()
+
+
+def test_s2_inference_precision_follows_test_cfg(s1_ckpt):
+    """fp32 (the default: validation and tools/test.py) is the plain forward; a bf16 test_cfg
+    (what the inferencer's 'auto' selects on CUDA) stays within the documented tolerance."""
+    from helpers import BF16_REL_TOL, rel_error
+
+    model = _s2(s1_ckpt[0])
+    model.init_weights()
+    model.eval()
+    lq = model.data_preprocessor(_data(batch=1), False)['inputs']
+    noise = torch.randn(1, 256, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        fp32 = model.forward_tensor(lq, noise=noise)
+        plain = model.generator_ema(lq, noise=noise)
+        model.test_cfg = dict(precision='bf16')
+        bf16 = model.forward_tensor(lq, noise=noise)
+        model.test_cfg = dict(precision='auto')  # fp32 on the CPU
+        auto = model.forward_tensor(lq, noise=noise)
+    assert torch.equal(fp32, plain) and torch.equal(auto, plain)
+    assert 0 < rel_error(bf16, fp32) < BF16_REL_TOL

@@ -1,7 +1,7 @@
 """Inpainting masks of the LaMa recipe that DiffIR-inpainting trains and is evaluated with.
 
 DiffIR's inpainting code is LaMa's (advimman/lama); its masks come from
-``saicinpainting/training/data/masks.py`` (DiffIR method notes, §2.5 and §3):
+``saicinpainting/training/data/masks.py`` (docs/advanced_guides/method.md §4.5 and §5):
 
 * **training** (``configs/training/data/abl-04-256-mh-dist[-celeba].yaml``): LaMa's
   ``MixedMaskGenerator`` with irregular strokes (``max_angle 4, max_len 200, max_width 100``,

@@ -11,7 +11,8 @@ from mmagic.structures import DataSample
 from diffir_mm.archs import CheckpointMismatchError
 
 from .base import DiffIREditorBase
-from .common import current_iter, forward_train, strip_wrapper_prefixes
+from .common import (current_iter, forward_train, inference_precision, stage2_inference,
+                     strip_wrapper_prefixes)
 from .teacher import FrozenTeacherMixin, kd_divergence, teacher_config
 
 __all__ = ['DiffIRS2', 'teacher_config', 'kd_divergence']
@@ -74,9 +75,12 @@ class DiffIRS2(FrozenTeacherMixin, DiffIREditorBase):
     # ------------------------------------------------------------------ inference
     def forward_tensor(self, inputs: torch.Tensor, data_samples: Optional[DataSample] = None,
                        training: bool = False, **kwargs) -> torch.Tensor:
-        """Restore ``inputs`` (no ground truth needed)."""
-        net = self.generator if training else self.inference_net
-        return net(inputs, **kwargs)
+        """Restore ``inputs`` (no ground truth needed); outside training in
+        ``test_cfg.precision`` (default fp32, see :func:`.common.stage2_inference`)."""
+        if training:
+            return self.generator(inputs, **kwargs)
+        return stage2_inference(self.inference_net, inputs, inference_precision(self.test_cfg),
+                                **kwargs)
 
     # ------------------------------------------------------------------ training
     def _training_batch(self, data: dict):
