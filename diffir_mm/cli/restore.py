@@ -59,6 +59,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from diffir_mm.utils.atomic import remove_stale_temps
 from diffir_mm.utils.host_memory import keep_freed_memory_unless_disabled
 
 __all__ = ['main', 'build_parser', 'collect_inputs']
@@ -489,6 +490,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if files:
         try:
             os.makedirs(args.out_dir, exist_ok=True)
+            remove_stale_temps(args.out_dir)  # left by a run killed while writing
         except OSError as err:
             print(f'error: cannot create {args.out_dir}: {err.strerror or err}', file=sys.stderr)
             return EXIT_SETUP

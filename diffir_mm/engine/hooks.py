@@ -18,9 +18,9 @@ class GeneratorEMAHook(Hook):
 
     ``ema = ema + (param - ema) * momentum`` (momentum 0.001 is BasicSR's ``ema_decay: 0.999``);
     buffers are copied. An iteration whose update :class:`~.nonfinite_guard.NonFiniteGuardHook`
-    skipped leaves the EMA copy as it is. Unlike MMagic's ``ExponentialMovingAverageHook`` it unwraps DDP on both
-    sides, so it works when only the trained network is wrapped (``MMSeparateDistributed...``)
-    and the frozen EMA copy is not.
+    skipped leaves the EMA copy as it is. Unlike MMagic's ``ExponentialMovingAverageHook`` it
+    unwraps DDP on both sides, so it works when only the trained network is wrapped
+    (``MMSeparateDistributed...``) and the frozen EMA copy is not.
 
     Args:
         module_keys: Names of the EMA modules (ending in ``_ema``).
