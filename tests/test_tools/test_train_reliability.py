@@ -186,3 +186,245 @@ def test_sigkill_of_tools_train_during_a_save(root, saves):
     run_python([TRAIN, *_argv(root, 'killed_cli', _keep(1), resume=True)],
                env=hooks_env(str(root)), timeout=900)
     assert_same_training_state(root / 'ref' / f'iter_{ITERS}.pth', work / f'iter_{ITERS}.pth')
+
+
+# ------------------------------------------------------------------------------------------
+# non-finite steps
+# ------------------------------------------------------------------------------------------
+GAN_ARCH = dict(task='sr', scale=4, dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1,
+                ffn_expansion_factor=2.2, LayerNorm_type='BiasFree', n_encoder_res=1)
+INPAINT_ARCH = 'dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=0, n_encoder_res=1'
+EDITORS = ('s1', 's2', 'gan', 'inpaint')
+
+
+def _run_overrides(root, iters=ITERS):
+    return NO_EVAL_CONFIG_LINES + f"""
+custom_imports = dict(imports=['diffir_mm.registration', '{(root / 'hooks.txt').read_text()}'],
+                      allow_failed_imports=False)
+train_cfg = dict(max_iters={iters}, val_interval=1000)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval={iters}, save_best=None))
+visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
+randomness = dict(seed=0, deterministic=True)
+"""
+
+
+def _write_editor_configs(root):
+    """Tiny stage-2 (deblur), GAN (SISR x4) and inpainting (CelebA-HQ stage 1) configs."""
+    from diffir_mm.archs import DiffIRS1Net, DiffIRS2Net
+
+    s2 = tiny_deblur_config_text(root, 'diffir_deblur_s2.py', extra_model=(
+        f"stage1_checkpoint='{root / 'nan_s1_undo' / f'iter_{ITERS}.pth'}',"))
+    s2 = s2.replace('gt_sizes=[32, 16])))', 'gt_sizes=[32, 16]), encoder_iters=2))')
+    (root / 's2.py').write_text(s2 + _run_overrides(root))
+
+    gan_data = root / 'gan_pairs'
+    for name in ('astronaut', 'coffee'):
+        gt = sample_image(name, 32)
+        for sub, img in (('HR', gt), ('LR', cv2.resize(gt, (8, 8), interpolation=cv2.INTER_AREA))):
+            (gan_data / sub).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(gan_data / sub / f'{name}.png'), img[..., ::-1])
+    torch.manual_seed(0)
+    for stage, cls in (('s1', DiffIRS1Net), ('s2', DiffIRS2Net)):
+        net = cls(**GAN_ARCH)
+        torch.save({'state_dict': {f'generator.{k}': v for k, v in net.state_dict().items()}},
+                   root / f'gan_{stage}.pth')
+    arch = {k: v for k, v in GAN_ARCH.items() if k not in ('task', 'scale')}
+    (root / 'gan.py').write_text(f"""
+_base_ = ['{REPO_ROOT}/configs/diffir_sisr_x4_s2_gan.py']
+model = dict(generator=dict(**{arch!r}), stage1_checkpoint='{root / 'gan_s1.pth'}',
+             stage2_checkpoint='{root / 'gan_s2.pth'}', discriminator=dict(mid_channels=8),
+             perceptual_loss=dict(vgg_path=None, allow_random_weights=True))
+train_dataloader = dict(batch_size=2, num_workers=0, dataset=dict(
+    data_root='{gan_data}', data_prefix=dict(img='LR', gt='HR'), ann_file='',
+    pipeline=[dict(type='CheckedLoadImageFromFile', key='img', channel_order='rgb'),
+              dict(type='CheckedLoadImageFromFile', key='gt', channel_order='rgb'),
+              dict(type='PackInputs')]))
+custom_hooks = [_base_.ema_hook]
+""" + _run_overrides(root))
+
+    for name in ('astronaut', 'coffee', 'chelsea'):
+        (root / 'celeba').mkdir(exist_ok=True)
+        cv2.imwrite(str(root / 'celeba' / f'{name}.png'), sample_image(name, 64)[..., ::-1])
+    (root / 'inpaint.py').write_text(f"""
+_base_ = ['{REPO_ROOT}/configs/diffir_inpaint_celeba_s1.py']
+model = dict(generator=dict({INPAINT_ARCH}), discriminator=dict(ndf=8, n_layers=2),
+             resnet_pl_loss=None)
+train_dataloader = dict(batch_size=2, num_workers=0, dataset=dict(
+    data_root='{root}', data_prefix=dict(gt='celeba')))
+""" + _run_overrides(root))
+
+
+def _nan_runs(root, editor, *extra):
+    """An injected nan at iteration NAN_AT, and the reference that undoes that iteration."""
+    config = f'{editor}.py'
+    return [dict(argv=_argv(root, f'nan_{editor}', *extra,
+                            f'default_hooks.inject.iteration={NAN_AT}',
+                            'default_hooks.inject.type=InjectNonFiniteHook', config=config)),
+            dict(argv=_argv(root, f'nan_{editor}_undo', *extra,
+                            f'default_hooks.undo.iteration={NAN_AT}',
+                            'default_hooks.undo.type=UndoIterationHook', config=config))]
+
+
+@pytest.fixture(scope='module')
+def guarded(root):
+    """lr=1e6 for 12 iterations; per editor a run with one nan step and its reference."""
+    _write_editor_configs(root)
+    runs = [dict(argv=_argv(root, 'absurd_lr', 'optim_wrapper.optimizer.lr=1e6',
+                            'train_cfg.max_iters=12'))]
+    for editor in EDITORS:
+        runs += _nan_runs(root, editor)
+    results = train_in_forks(runs, str(root))
+    by_name = dict(absurd_lr=results[0])
+    for index, editor in enumerate(EDITORS):
+        by_name[editor] = results[1 + 2 * index: 3 + 2 * index]
+    return by_name
+
+
+def test_absurd_learning_rate_stops_with_one_line(root, guarded):
+    run = guarded['absurd_lr']
+    assert run['rc'] == 1
+    lines = _error_lines(run['stderr'])
+    assert len(lines) == 1, run['stderr'][-3000:]
+    match = re.search(r'error: iteration (\d+): 5 non-finite steps in a row \(the last: loss = '
+                      r'nan, loss_pix = nan\); training stopped\. Last good checkpoint: (\S+) ',
+                      lines[0])
+    assert match, lines[0]
+    stop, named = int(match.group(1)), match.group(2)
+    assert named == str(root / 'absurd_lr' / f'iter_{stop - 1}.pth') == run['pointer']
+    skipped = re.findall(r'NonFiniteGuardHook: iteration (\d+): loss = nan', run['stdout'])
+    assert [int(i) for i in skipped] == list(range(stop - 4, stop))
+    checkpoints = _checkpoints(root / 'absurd_lr')
+    assert len(checkpoints) == 3 and all(_all_finite(p) for p in checkpoints)
+
+    # --resume from the named checkpoint: two more (skipped) iterations, then done
+    proc = run_python([TRAIN, *_argv(root, 'absurd_lr', 'optim_wrapper.optimizer.lr=1e6',
+                                     f'load_from={named}', f'train_cfg.max_iters={stop + 1}',
+                                     resume=True)],
+                      env=hooks_env(str(root)), timeout=900)
+    assert f'resumed epoch: 0, iter: {stop - 1}' in proc.stdout
+    assert _all_finite(root / 'absurd_lr' / f'iter_{stop + 1}.pth')
+
+
+@pytest.mark.parametrize('editor', EDITORS)
+def test_one_nan_step_equals_leaving_the_batch_out(root, guarded, editor):
+    injected, reference = guarded[editor]
+    for run in (injected, reference):
+        assert run['rc'] == 0, run['stderr'][-3000:]
+    warnings = re.findall(r'NonFiniteGuardHook: iteration (\d+): (.*); the update is skipped '
+                          r'\(1 in a row, 1 in this run\)', injected['stdout'])
+    assert [int(w[0]) for w in warnings] == [NAN_AT], injected['stdout'][-3000:]
+    assert 'nan' in warnings[0][1]
+    assert 'the update is skipped' not in reference['stdout']
+    final = f'iter_{ITERS}.pth'
+    assert _all_finite(root / f'nan_{editor}' / final)
+    assert_same_training_state(root / f'nan_{editor}_undo' / final, root / f'nan_{editor}' / final)
+
+
+def test_one_nan_step_on_one_of_two_processes(root):
+    """Two processes (gloo), nan on rank 1 only: both skip, and equal leaving the batch out."""
+    def dist(work, hook, *options):
+        env = hooks_env(str(root), {'PORT': str(free_port())})
+        return run_command(['bash', osp.join(TOOLS_DIR, 'dist_train.sh'), str(root / 's1.py'),
+                            '2', '--work-dir', str(root / work), '--cfg-options',
+                            f'default_hooks.{hook}.iteration={NAN_AT}', *options],
+                           env=env, timeout=900)
+
+    injected = dist('ddp_nan', 'inject', 'default_hooks.inject.type=InjectNonFiniteHook',
+                    'default_hooks.inject.rank=1')
+    reference = dist('ddp_undo', 'undo', 'default_hooks.undo.type=UndoIterationHook')
+    warnings = re.findall(r'NonFiniteGuardHook: iteration (\d+): (.*); the update is skipped',
+                          injected.stdout)
+    assert warnings == [(str(NAN_AT), 'loss = nan, loss_pix = nan')], warnings  # rank 1's terms
+    assert 'the update is skipped' not in reference.stdout
+    final = f'iter_{ITERS}.pth'
+    assert_same_training_state(root / 'ddp_undo' / final, root / 'ddp_nan' / final)
+
+
+# ------------------------------------------------------------------------------------------
+# unreadable images, a full disk
+# ------------------------------------------------------------------------------------------
+BAD_FILES = {'truncated': lambda good: good[:len(good) // 2], 'empty': lambda good: b'',
+             'text': lambda good: b'not an image\n'}
+
+
+@pytest.fixture(scope='module')
+def small_disk(root, saves):
+    """A tmpfs work dir with room for one checkpoint but not two; None where it cannot be
+    mounted (not root, or no permission)."""
+    mount = root / 'tmpfs'
+    mount.mkdir()
+    size = int(osp.getsize(root / 'ref' / 'iter_1.pth') * 1.5) + (1 << 20)
+    if os.geteuid() != 0 or subprocess.run(
+            ['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(mount)],
+            capture_output=True).returncode != 0:
+        yield None
+        return
+    try:
+        yield mount
+    finally:
+        subprocess.run(['umount', str(mount)], capture_output=True)
+
+
+@pytest.fixture(scope='module')
+def data_and_disk(root, small_disk):
+    """Bad files among the training images (default and strict runs); a full disk."""
+    bad = root / 'bad_data' / 'train'
+    make_paired_images(str(bad), num=3, size=64, mode='blur')
+    good = (bad / 'gt' / 'astronaut.png').read_bytes()
+    for name, content in BAD_FILES.items():
+        shutil.copy(bad / 'lq' / 'astronaut.png', bad / 'lq' / f'{name}.png')
+        (bad / 'gt' / f'{name}.png').write_bytes(content(good))
+    data = f'train_dataloader.dataset.data_root={root / "bad_data"}'
+    strict = [f'train_dataloader.dataset.pipeline.{i}.on_bad_file=error' for i in (0, 1)]
+    disk = root / 'full_disk' if small_disk is None else small_disk / 'run'
+    runs = [dict(argv=_argv(root, 'bad_default', data)),
+            dict(argv=_argv(root, 'bad_strict', data, *strict)),
+            dict(argv=[str(root / 's1.py'), '--work-dir', str(disk)],
+                 fault=None if small_disk else ['enospc_during_write', 2]),
+            dict(argv=_argv(root, 'disk_resumed', resume=True),
+                 copytree=[str(disk), str(root / 'disk_resumed')])]
+    results = train_in_forks(runs, str(root))
+    return dict(default=results[0], strict=results[1], full=results[2], resumed=results[3],
+                disk=disk, tmpfs=small_disk is not None)
+
+
+def test_unreadable_images_are_named_once_and_skipped(root, data_and_disk):
+    run = data_and_disk['default']
+    assert run['rc'] == 0, run['stderr'][-3000:]
+    folder = root / 'bad_data' / 'train' / 'gt'
+    named = re.findall(r'skipped an unreadable training image: (\S+): ([^(]+) \(',
+                       run['stdout'])
+    assert sorted(path for path, _ in named) == sorted(
+        str(folder / f'{name}.png') for name in BAD_FILES), named
+    reasons = dict(named)
+    assert reasons[str(folder / 'empty.png')] == 'empty file'
+    assert reasons[str(folder / 'text.png')].startswith('cannot decode image')
+    assert osp.isfile(root / 'bad_default' / f'iter_{ITERS}.pth')
+
+
+def test_strict_mode_stops_at_the_first_unreadable_image(root, data_and_disk):
+    run = data_and_disk['strict']
+    assert run['rc'] == 1
+    lines = _error_lines(run['stderr'])
+    assert len(lines) == 1, run['stderr'][-3000:]
+    assert re.search(r"error: unreadable training image \S+/gt/(truncated|empty|text)\.png: .+ "
+                     r"\(on_bad_file='error' stops at the first\)", lines[0]), lines[0]
+    assert 'skipped an unreadable' not in run['stdout']
+
+
+def test_full_disk_is_one_line_and_resumes_from_the_previous_checkpoint(root, data_and_disk):
+    run, disk = data_and_disk['full'], data_and_disk['disk']
+    assert run['rc'] == 1
+    lines = _error_lines(run['stderr'])
+    assert len(lines) == 1, run['stderr'][-3000:]
+    assert re.search(rf'error: cannot write {re.escape(str(disk / "iter_2.pth"))}: No space left '
+                     rf'on device \([\d.]+ (bytes|KB|MB|GB) free\); the previous checkpoint '
+                     rf'{re.escape(str(disk / "iter_1.pth"))} is intact', lines[0]), lines[0]
+    assert [f for f in run['files'] if 'iter_' in f] == ['iter_1.pth']  # no partial file
+    assert run['pointer'] == str(disk / 'iter_1.pth')
+    assert _all_finite(disk / 'iter_1.pth')
+    resumed = data_and_disk['resumed']
+    assert resumed['rc'] == 0, resumed['stderr'][-3000:]
+    assert 'resumed epoch: 0, iter: 1' in resumed['stdout']
+    assert_same_training_state(root / 'ref' / f'iter_{ITERS}.pth',
+                               root / 'disk_resumed' / f'iter_{ITERS}.pth')
