@@ -655,7 +655,7 @@ def _die() -> None:
 
 
 def _read_text(path: str) -> str:
-    with open(path, encoding='utf-8') as fh:
+    with open(path, encoding='utf-8', errors='replace') as fh:
         return fh.read()
 
 
@@ -806,7 +806,7 @@ def train_in_forks(runs: Sequence[Dict[str, Any]], hooks_folder: str,
     training run); every run is a fresh child process with its own output. Each run is a dict:
     ``argv`` (the command line after ``train.py``), optionally ``fault`` (``(kind, iteration)``
     of :func:`install_save_fault`), ``kill_when`` (a glob: the child gets SIGKILL as soon as
-    a matching path exists, i.e. in the middle of that write), ``copytree`` (``[src, dst]``
+    a matching path appears, i.e. in the middle of that write), ``copytree`` (``[src, dst]``
     copied before the run) and ``truncate`` (``[[path, size], ...]`` cut before the run).
 
     Returns:
@@ -850,6 +850,7 @@ def _fork_driver(spec: str) -> None:
             shutil.copytree(*run['copytree'])
         for path, size in run.get('truncate', ()):
             os.truncate(path, size)
+        existing = set(glob.glob(run['kill_when'])) if run.get('kill_when') else set()
         pid = os.fork()
         if pid == 0:  # the child: one training run, then exit without clean-up
             code = 1
@@ -872,7 +873,7 @@ def _fork_driver(spec: str) -> None:
             done, status = os.waitpid(pid, os.WNOHANG if run.get('kill_when') else 0)
             if done:
                 break
-            if run.get('kill_when') and glob.glob(run['kill_when']):
+            if run.get('kill_when') and set(glob.glob(run['kill_when'])) - existing:
                 os.kill(pid, signal.SIGKILL)
                 _, status = os.waitpid(pid, 0)
                 break

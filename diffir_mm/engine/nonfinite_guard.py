@@ -176,11 +176,12 @@ class NonFiniteGuardHook(Hook):
                   if 'loss' in key}
         terms = [f'{key} = {value}' for key, value in values.items()
                  if value is not None and not math.isfinite(value)]
-        local = terms or [f'gradient of the {name} optimizer'
-                          for name in dict.fromkeys(self._dropped)]
-        skipped = bool(local)
+        # the first optimizer dropped broke; the later ones of the iteration followed it
+        grads = [f'gradient of the {name} optimizer' for name in self._dropped[:1]]
+        skipped = bool(terms or grads)
+        what = ', '.join(terms or grads)
         if runner.world_size > 1:
-            skipped, local = self._agree(skipped, local)
+            skipped, what = self._agree(skipped, terms, grads)
         if not skipped:
             self._in_a_row = 0
             return
@@ -192,7 +193,6 @@ class NonFiniteGuardHook(Hook):
         total = int(runner.message_hub.get_info(SKIP_COUNT_KEY, 0)) + 1
         runner.message_hub.update_info(SKIP_COUNT_KEY, total)
         runner.message_hub.update_info(SKIPPED_ITER_KEY, runner.iter)
-        what = ', '.join(local) or 'a loss on another process'
         it = runner.iter + 1
         if self._in_a_row >= self.max_consecutive:
             raise TrainingStopped(
@@ -203,16 +203,20 @@ class NonFiniteGuardHook(Hook):
                   level=30)
 
     @staticmethod
-    def _agree(skipped: bool, local: List[str]) -> Tuple[bool, List[str]]:
-        """Every rank's decision (skip if any rank skips) and every rank's reasons."""
+    def _agree(skipped: bool, terms: List[str], grads: List[str]) -> Tuple[bool, str]:
+        """Every rank's decision (skip when any rank skips) and what broke: the non-finite
+        loss terms with their process, else the optimizers whose gradients were dropped."""
         from mmengine.dist import all_gather_object, all_reduce
 
         flag = torch.tensor([1.0 if skipped else 0.0])
         all_reduce(flag, op='max')
         if not flag.item():
-            return False, []
-        reasons = [r for rank_reasons in all_gather_object(local) for r in rank_reasons]
-        return True, list(dict.fromkeys(reasons))
+            return False, ''
+        reports = all_gather_object((terms, grads))
+        broken = [f'{", ".join(t)} on process {rank}' for rank, (t, _) in enumerate(reports)
+                  if t]
+        return True, '; '.join(broken) or ', '.join(
+            dict.fromkeys(g for _, rank_grads in reports for g in rank_grads))
 
     # --- checkpoints ------------------------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:

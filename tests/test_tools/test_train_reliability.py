@@ -334,7 +334,7 @@ def test_one_nan_step_on_one_of_two_processes(root):
     reference = dist('ddp_undo', 'undo', 'default_hooks.undo.type=UndoIterationHook')
     warnings = re.findall(r'NonFiniteGuardHook: iteration (\d+): (.*); the update is skipped',
                           injected.stdout)
-    assert warnings == [(str(NAN_AT), 'loss = nan, loss_pix = nan')], warnings  # rank 1's terms
+    assert warnings == [(str(NAN_AT), 'loss = nan, loss_pix = nan on process 1')], warnings
     assert 'the update is skipped' not in reference.stdout
     final = f'iter_{ITERS}.pth'
     assert_same_training_state(root / 'ddp_undo' / final, root / 'ddp_nan' / final)
@@ -353,7 +353,7 @@ def small_disk(root, saves):
     mounted (not root, or no permission)."""
     mount = root / 'tmpfs'
     mount.mkdir()
-    size = int(osp.getsize(root / 'ref' / 'iter_1.pth') * 1.5) + (1 << 20)
+    size = int(osp.getsize(root / 'ref' / f'iter_{ITERS}.pth') * 1.5) + (1 << 20)
     if os.geteuid() != 0 or subprocess.run(
             ['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(mount)],
             capture_output=True).returncode != 0:
