@@ -121,17 +121,20 @@ class NonFiniteGuardHook(Hook):
         check_grads: Check the gradients before each optimizer step (False: only the loss
             terms are checked, after the step, and the step is applied).
         restore_buffers: Restore the model's buffers after a skipped iteration.
+        enabled: False turns the hook off (mmengine refuses ``None`` for a default hook that is
+            not one of its own, so ``default_hooks.nonfinite_guard.enabled=False`` does it).
     """
 
     priority = 'HIGH'
 
     def __init__(self, max_consecutive: int = 5, check_grads: bool = True,
-                 restore_buffers: bool = True) -> None:
+                 restore_buffers: bool = True, enabled: bool = True) -> None:
         if max_consecutive < 1:
             raise ValueError(f'max_consecutive must be at least 1, got {max_consecutive}')
         self.max_consecutive = int(max_consecutive)
         self.check_grads = check_grads
         self.restore_buffers = restore_buffers
+        self.enabled = enabled
         self._dropped: List[str] = []
         self._buffers: List[Tuple[torch.Tensor, torch.Tensor]] = []
         self._handles: list = []
@@ -143,7 +146,7 @@ class NonFiniteGuardHook(Hook):
         for handle in self._handles:
             handle.remove()
         self._handles = []
-        if self.check_grads:
+        if self.enabled and self.check_grads:
             for name, wrapper in _wrappers(runner.optim_wrapper):
                 self._handles.append(
                     wrapper.optimizer.register_step_pre_hook(self._step_check(name)))
@@ -165,13 +168,15 @@ class NonFiniteGuardHook(Hook):
     def before_train_iter(self, runner, batch_idx: int, data_batch: Any = None) -> None:
         """Forget the last iteration's drops; snapshot the buffers."""
         self._dropped = []
-        if self.restore_buffers:
+        if self.enabled and self.restore_buffers:
             self._buffers = [(b, b.detach().clone())
                              for b in unwrap_model(runner.model).buffers()]
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
                          outputs: Optional[Dict[str, Any]] = None) -> None:
         """Decide whether this iteration counts as skipped; warn, undo buffers, maybe stop."""
+        if not self.enabled:
+            return
         values = {key: _number(value) for key, value in (outputs or {}).items()
                   if 'loss' in key}
         terms = [f'{key} = {value}' for key, value in values.items()
@@ -221,6 +226,8 @@ class NonFiniteGuardHook(Hook):
     # --- checkpoints ------------------------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Refuse to write weights or optimizer state holding a non-finite value."""
+        if not self.enabled:
+            return
         bad = [key for part in ('state_dict', 'optimizer')
                for key in nonfinite_entries(checkpoint.get(part), part)]
         if bad:

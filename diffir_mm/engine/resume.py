@@ -39,6 +39,8 @@ def checkpoint_problem(path: str) -> Optional[str]:
         ckpt = read_checkpoint(path)
     except Exception as err:  # noqa: BLE001 - every reason to refuse is reported
         text = str(err)
+        if 'PytorchStreamReader' in text:  # torch's words for a cut-off zip archive
+            return 'truncated or corrupt file'
         return text.split(': ', 1)[1] if text.startswith('cannot read checkpoint') else text
     if not isinstance(ckpt.get('state_dict'), dict) or 'iter' not in (ckpt.get('meta') or {}):
         return 'not a training checkpoint (no state_dict / meta.iter)'

@@ -174,3 +174,12 @@ def test_amp_overflow_is_left_to_the_loss_scaler_and_a_nan_loss_is_counted(tmp_p
     with torch.autocast('cuda', dtype=torch.float16):
         _iteration(guard, runner, scale=float('nan'))
     assert runner.message_hub.get_info(SKIP_COUNT_KEY) == 1
+
+
+def test_the_guard_can_be_switched_off(tmp_path):
+    runner = _runner(tmp_path)
+    guard = NonFiniteGuardHook(enabled=False)
+    guard.before_train(runner)
+    _iteration(guard, runner, scale=float('nan'))
+    assert torch.isnan(runner.model.generator[0].weight).all()  # applied, as without the hook
+    assert runner.message_hub.get_info(SKIP_COUNT_KEY) is None

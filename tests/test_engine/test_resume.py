@@ -36,7 +36,7 @@ def test_a_loadable_pointer_target_is_followed_silently(tmp_path):
     ('', 'last_checkpoint is empty'),
     (None, 'there is no last_checkpoint'),
     ('missing', 'iter_9.pth, which cannot be loaded (no such file)'),
-    ('truncated', 'iter_3.pth, which cannot be loaded (not a readable checkpoint'),
+    ('truncated', 'iter_3.pth, which cannot be loaded (truncated or corrupt file)'),
 ])
 def test_a_broken_pointer_falls_back_to_the_newest_loadable_checkpoint(tmp_path, pointer, why):
     _checkpoint(tmp_path, 1)
@@ -50,7 +50,7 @@ def test_a_broken_pointer_falls_back_to_the_newest_loadable_checkpoint(tmp_path,
     assert len(said) == 1 and why in said[0], said
     assert f'resuming from {good}, the newest loadable checkpoint' in said[0]
     if pointer != 'truncated':  # the truncated file is the pointer's, not skipped twice
-        assert 'skipped: iter_3.pth: not a readable checkpoint' in said[0]
+        assert 'skipped: iter_3.pth: truncated or corrupt file)' in said[0]
 
 
 def test_only_unloadable_checkpoints_stop_with_one_line(tmp_path):
@@ -62,7 +62,7 @@ def test_only_unloadable_checkpoints_stop_with_one_line(tmp_path):
     text = str(err.value)
     assert '\n' not in text
     assert text.startswith(f'--resume: no loadable checkpoint in {tmp_path} (')
-    assert 'iter_2.pth: not a readable checkpoint' in text and 'iter_1.pth: empty file' in text
+    assert 'iter_2.pth: truncated or corrupt file' in text and 'iter_1.pth: empty file' in text
 
 
 def test_an_empty_work_dir_starts_from_scratch(tmp_path):

@@ -6,7 +6,8 @@ function 'cvtColor'`` deep in a dataloader worker, naming no file. :class:`Check
 is that transform (same arguments) for the *training* pipelines of the dataset bases:
 
 * a file that fails to load and that :func:`decode_problem` confirms is unreadable is named in
-  one warning line with the reason (once per file and loading process) and skipped: the
+  one warning line with the reason (once per file and loading process, which does not read it
+  again) and skipped: the
   transform returns None and mmengine's dataset draws another sample, as it does for any
   transform that drops a sample; the skips are counted;
 * when more than ``max_bad_share`` of the images this process loaded were unreadable (judged
@@ -21,7 +22,7 @@ even when a dataloader worker raises it.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, Optional
 
 import numpy as np
 from mmagic.datasets.transforms import LoadImageFromFile
@@ -79,7 +80,7 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
         self.min_loads = int(min_loads)
         self.loads = 0
         self.bad_loads = 0
-        self._named: Set[str] = set()
+        self._named: Dict[str, str] = {}  # path -> problem
 
     def transform(self, results: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         """MMagic's transform; None (skip the sample) when a file is unreadable."""
@@ -90,6 +91,8 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
 
     def _load_image(self, filename: str) -> np.ndarray:
         self.loads += 1
+        if filename in self._named:  # known to be unreadable: not decoded (and warned) again
+            self._unreadable(filename, self._named[filename])
         try:
             img = super()._load_image(filename)
         except Exception:
@@ -107,7 +110,7 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
             raise TrainingStopped(f'unreadable training image {path}: {problem} '
                                   "(on_bad_file='error' stops at the first)")
         if path not in self._named:
-            self._named.add(path)
+            self._named[path] = problem
             print_log(f'skipped an unreadable training image: {path}: {problem} '
                       f'({len(self._named)} unreadable file(s), {self.bad_loads} skip(s) so '
                       'far)', logger='current', level=logging.WARNING)
