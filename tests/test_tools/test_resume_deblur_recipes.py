@@ -13,8 +13,8 @@ import shutil
 
 import pytest
 import torch
-from helpers import (TOOLS_DIR, free_port, make_paired_images, run_command, run_python,
-                     subprocess_env, tiny_deblur_config_text)
+from helpers import (TOOLS_DIR, assert_same_training_state, free_port, make_paired_images,
+                     run_command, run_python, subprocess_env, tiny_deblur_config_text)
 
 TRAIN = osp.join(TOOLS_DIR, 'train.py')
 
@@ -56,23 +56,8 @@ def _train_and_resume(root, name, text, processes=1):
 
 
 def _assert_identical(full, resumed):
-    assert full['state_dict'].keys() == resumed['state_dict'].keys()
-    worst = {k: (v.float() - resumed['state_dict'][k].float()).abs().max().item()
-             for k, v in full['state_dict'].items()}
-    differ = {k: d for k, d in worst.items() if d > 0}
-    assert not differ, f'{len(differ)} tensors differ, max {max(differ.values()):.3g}'
+    assert_same_training_state(full, resumed)
     assert any(k.startswith('generator_ema.') for k in full['state_dict'])  # EMA is on
-
-    def flat(opt):
-        return [(name, idx, key, value) for name, sub in sorted(opt.items())
-                for idx, state in sorted(sub['state'].items())
-                for key, value in sorted(state.items())]
-
-    opt_full, opt_resumed = full['optimizer'], resumed['optimizer']
-    if 'state' in opt_full:  # a single optimizer
-        opt_full, opt_resumed = {'': opt_full}, {'': opt_resumed}
-    for a, b in zip(flat(opt_full), flat(opt_resumed), strict=True):
-        assert a[:3] == b[:3] and torch.equal(torch.as_tensor(a[3]), torch.as_tensor(b[3]))
 
 
 @pytest.fixture(scope='module')
