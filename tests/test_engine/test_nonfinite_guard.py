@@ -97,12 +97,17 @@ def test_a_nan_step_leaves_weights_buffers_optimizers_and_ema_as_they_were(tmp_p
     assert not _same(before[0]['generator_ema.0.weight'], after[0]['generator_ema.0.weight'])
 
 
-def test_an_inf_gradient_with_a_finite_loss_is_dropped_with_the_later_steps(tmp_path, capfd):
+def _after_one_step(tmp_path):
+    """A runner and its guard after one finite iteration, and the state then."""
     runner = _runner(tmp_path)
     guard = NonFiniteGuardHook()
     guard.before_train(runner)
     _iteration(guard, runner)
-    before = _state(runner)
+    return runner, guard, _state(runner)
+
+
+def test_an_inf_gradient_with_a_finite_loss_is_dropped_with_the_later_steps(tmp_path, capfd):
+    runner, guard, before = _after_one_step(tmp_path)
     # the discriminator's step is finite but belongs to the same iteration
     outputs = _iteration(guard, runner, inf_grad=True)
     assert all(torch.isfinite(v) for v in outputs.values())
@@ -112,11 +117,7 @@ def test_an_inf_gradient_with_a_finite_loss_is_dropped_with_the_later_steps(tmp_
 
 
 def test_a_nan_discriminator_loss_only_drops_the_discriminator_step(tmp_path, capfd):
-    runner = _runner(tmp_path)
-    guard = NonFiniteGuardHook()
-    guard.before_train(runner)
-    _iteration(guard, runner)
-    before = _state(runner)
+    runner, guard, before = _after_one_step(tmp_path)
     _iteration(guard, runner, d_scale=float('nan'))
     model, optim = _state(runner)
     assert not _same(before[0]['generator.0.weight'], model['generator.0.weight'])
