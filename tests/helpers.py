@@ -691,13 +691,13 @@ def install_save_fault(kind: str, iteration: int) -> None:
     import errno
     import re
 
+    import diffir_mm.checkpoint.writing as writing_module
     import diffir_mm.engine.checkpoint_hook as hook_module
     from diffir_mm.utils import atomic
 
     name = f'iter_{iteration}.pth'
     periodic = re.compile(r'^iter_(\d+)\.pth$')
-    real_write, real_replace, real_remove = (hook_module.write_bytes_atomic, os.replace,
-                                             os.remove)
+    real_write, real_replace, real_remove = atomic.write_bytes_atomic, os.replace, os.remove
     state = dict(saved=False)
 
     def write(path, data):
@@ -733,7 +733,8 @@ def install_save_fault(kind: str, iteration: int) -> None:
         if kind == 'after_delete' and state['saved'] and periodic.match(osp.basename(path)):
             _die()
 
-    hook_module.write_bytes_atomic = write
+    # the checkpoint (diffir_mm.checkpoint.write_serialized) and the pointer (the hook)
+    writing_module.write_bytes_atomic = hook_module.write_bytes_atomic = write
     os.replace, os.remove = replace, remove
 
 

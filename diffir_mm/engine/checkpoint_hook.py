@@ -10,9 +10,10 @@ run in a traceback that names no file, leaving the partial file behind. With
 :class:`AtomicCheckpointHook` (the runtime base's ``default_hooks.checkpoint``) keeps mmengine's
 options, names and schedule and changes how a save happens:
 
-1. the checkpoint is written through :class:`AtomicLocalBackend` (registered as mmengine file
-   backend ``'diffir_atomic_local'``): a temporary file in the same folder, flushed, fsynced,
-   renamed (:func:`diffir_mm.utils.atomic.write_bytes_atomic`);
+1. the checkpoint mmengine serializes is written through :class:`AtomicLocalBackend`
+   (registered as mmengine file backend ``'diffir_atomic_local'``) by
+   :func:`diffir_mm.checkpoint.write_serialized`, as every checkpoint of the project: a
+   temporary file in the same folder, flushed, fsynced, renamed;
 2. then ``last_checkpoint`` is replaced the same way;
 3. only then are the checkpoints that left the rotation (or the previous best) deleted.
 
@@ -36,6 +37,7 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
+from diffir_mm.checkpoint import write_serialized
 from diffir_mm.utils.atomic import describe_write_error, remove_stale_temps, write_bytes_atomic
 
 from .errors import TrainingStopped
@@ -52,8 +54,8 @@ class AtomicLocalBackend(LocalBackend):
     """mmengine's local file backend whose writes are atomic (see the module docstring)."""
 
     def put(self, obj: bytes, filepath: Union[str, os.PathLike]) -> None:
-        """Write ``obj`` to ``filepath`` atomically."""
-        write_bytes_atomic(filepath, obj)
+        """Write ``obj`` (mmengine's serialized checkpoint) to ``filepath`` atomically."""
+        write_serialized(filepath, obj)
 
     def put_text(self, obj: str, filepath: Union[str, os.PathLike],
                  encoding: str = 'utf-8') -> None:

@@ -19,7 +19,9 @@ checkpoint rotation the good checkpoints are deleted one by one).
   schedule move on: the run equals one that left that batch out;
 * **counted and named**: one warning per skipped iteration with the loss term(s) that broke
   (or the optimizer whose gradient did); the total is kept in the message hub (and so in
-  checkpoints);
+  checkpoints). A non-finite loss term whose gradients are all finite (a term that does not
+  reach the weights) is counted and named too, but its update went ahead and the warning says
+  so (the buffers and the EMA then follow the weights);
 * **stop**: after ``max_consecutive`` skipped iterations in a row, training stops with one
   line naming the iteration, the term and the last checkpoint written
   (:class:`~.errors.TrainingStopped`; ``--resume`` or ``load_from`` continues from it);
@@ -52,7 +54,7 @@ __all__ = ['SKIPPED_ITER_KEY', 'SKIP_COUNT_KEY', 'NonFiniteGuardHook', 'nonfinit
 
 #: Message-hub runtime info: the (0-based) iteration whose update was skipped last.
 SKIPPED_ITER_KEY = 'nonfinite_skipped_iter'
-#: Message-hub runtime info: the number of iterations skipped so far in this run.
+#: Message-hub runtime info: the number of non-finite iterations so far in this run.
 SKIP_COUNT_KEY = 'nonfinite_skips'
 
 
@@ -136,6 +138,7 @@ class NonFiniteGuardHook(Hook):
         self.restore_buffers = restore_buffers
         self.enabled = enabled
         self._dropped: List[str] = []
+        self._stepped: List[str] = []
         self._buffers: List[Tuple[torch.Tensor, torch.Tensor]] = []
         self._handles: list = []
         self._in_a_row = 0
@@ -162,12 +165,14 @@ class NonFiniteGuardHook(Hook):
             if self._dropped or not _grads_finite(optimizer):
                 _drop_grads(optimizer)
                 self._dropped.append(name)
+            else:
+                self._stepped.append(name)
         return check
 
     # --- every iteration ------------------------------------------------------------------
     def before_train_iter(self, runner, batch_idx: int, data_batch: Any = None) -> None:
-        """Forget the last iteration's drops; snapshot the buffers."""
-        self._dropped = []
+        """Forget the last iteration's steps; snapshot the buffers."""
+        self._dropped, self._stepped = [], []
         if self.enabled and self.restore_buffers:
             self._buffers = [(b, b.detach().clone())
                              for b in unwrap_model(runner.model).buffers()]
@@ -190,20 +195,31 @@ class NonFiniteGuardHook(Hook):
         if not skipped:
             self._in_a_row = 0
             return
+        # a non-finite loss term whose gradients were finite (it does not reach the weights):
+        # the update went ahead (the same on every rank: the gradients are all-reduced)
+        applied = not self._dropped and (bool(self._stepped) or not self.check_grads)
+        if applied:
+            self._count(runner, what, 'its gradients were finite, the update is applied')
+            return
         if self._buffers:
             with torch.no_grad():
                 for buffer, saved in self._buffers:
                     buffer.copy_(saved)
+        runner.message_hub.update_info(SKIPPED_ITER_KEY, runner.iter)
+        self._count(runner, what, 'the update is skipped')
+
+    def _count(self, runner, what: str, outcome: str) -> None:
+        """Count a non-finite iteration; warn with ``what`` broke and the ``outcome``, or stop
+        after ``max_consecutive`` in a row."""
         self._in_a_row += 1
         total = int(runner.message_hub.get_info(SKIP_COUNT_KEY, 0)) + 1
         runner.message_hub.update_info(SKIP_COUNT_KEY, total)
-        runner.message_hub.update_info(SKIPPED_ITER_KEY, runner.iter)
         it = runner.iter + 1
         if self._in_a_row >= self.max_consecutive:
             raise TrainingStopped(
                 f'iteration {it}: {self._in_a_row} non-finite steps in a row (the last: '
                 f'{what}); training stopped. Last good checkpoint: {_last_checkpoint(runner)}')
-        print_log(f'NonFiniteGuardHook: iteration {it}: {what}; the update is skipped '
+        print_log(f'NonFiniteGuardHook: iteration {it}: {what}; {outcome} '
                   f'({self._in_a_row} in a row, {total} in this run)', logger='current',
                   level=30)
 

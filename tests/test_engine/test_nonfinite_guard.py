@@ -41,9 +41,10 @@ def _runner(tmp_path, cuda=False):
                                  message_hub=MessageHub.get_instance(uuid.uuid4().hex))
 
 
-def _iteration(guard, runner, scale=1.0, d_scale=1.0, inf_grad=False, ema=None):
+def _iteration(guard, runner, scale=1.0, d_scale=1.0, inf_grad=False, ema=None, logged=None):
     """One GAN-like iteration as the loop runs it: a generator step, then a discriminator step
-    on its output, the guard's and the EMA's ``after_train_iter``; returns the log_vars."""
+    on its output, the guard's and the EMA's ``after_train_iter``; returns the log_vars (plus
+    ``logged``: terms that are logged only, not back-propagated)."""
     guard.before_train_iter(runner, runner.iter)
     device = next(runner.model.parameters()).device
     x = torch.randn(8, 3, device=device) * scale
@@ -54,7 +55,8 @@ def _iteration(guard, runner, scale=1.0, d_scale=1.0, inf_grad=False, ema=None):
     runner.optim_wrapper['generator'].update_params(g_loss)
     d_loss = runner.model.discriminator(out.detach()).mean() * d_scale
     runner.optim_wrapper['discriminator'].update_params(d_loss)
-    outputs = {'loss_g': g_loss.detach(), 'loss_d': d_loss.detach(), 'kd_kl': torch.tensor(1.)}
+    outputs = {'loss_g': g_loss.detach(), 'loss_d': d_loss.detach(), 'kd_kl': torch.tensor(1.),
+               **(logged or {})}
     guard.after_train_iter(runner, runner.iter, outputs=outputs)
     if ema is not None:
         ema.after_train_iter(runner, runner.iter)
@@ -124,6 +126,22 @@ def test_a_nan_discriminator_loss_only_drops_the_discriminator_step(tmp_path, ca
     assert _same(before[0]['discriminator.weight'], model['discriminator.weight'])
     assert _same(before[1]['discriminator'], optim['discriminator'])
     assert 'iteration 2: loss_d = nan; the update is skipped' in capfd.readouterr().out
+
+
+def test_a_nan_loss_term_with_finite_gradients_is_named_and_its_update_applied(tmp_path, capfd):
+    runner = _runner(tmp_path)
+    guard, ema = NonFiniteGuardHook(), GeneratorEMAHook(momentum=0.5)
+    guard.before_train(runner)
+    _iteration(guard, runner, ema=ema)
+    before = _state(runner)
+    _iteration(guard, runner, ema=ema, logged={'loss_extra': torch.tensor(float('nan'))})
+    after = _state(runner)
+    for key in ('generator.0.weight', 'generator.1.running_mean', 'generator_ema.0.weight'):
+        assert not _same(before[0][key], after[0][key]), key  # weights, buffers and EMA moved
+    assert runner.message_hub.get_info(SKIP_COUNT_KEY) == 1
+    assert runner.message_hub.get_info(SKIPPED_ITER_KEY) is None
+    assert 'NonFiniteGuardHook: iteration 2: loss_extra = nan; its gradients were finite, the ' \
+           'update is applied (1 in a row, 1 in this run)' in capfd.readouterr().out
 
 
 def test_too_many_in_a_row_stop_with_one_line_naming_the_last_checkpoint(tmp_path):
