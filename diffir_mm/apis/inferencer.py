@@ -32,37 +32,19 @@ import yaml
 
 from diffir_mm.checkpoint import (CheckpointMismatchError, read_components, require,
                                   write_checkpoint)
+from diffir_mm.utils.configs import config_root, metafile_path
 
 __all__ = ['DIFFIR_MODEL_NAME', 'register_mmagic_inferencer', 'diffir_settings',
            'prepare_checkpoint', 'config_root', 'serve_in_auto_precision']
 
 DIFFIR_MODEL_NAME = 'diffir'
-PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
-#: The source checkout holding the package (when diffir_mm runs from one).
-REPO_ROOT = osp.dirname(PACKAGE_DIR)
-#: The configs copied into the package at build time (``setup.py``), like MMagic's ``.mim``.
-PACKAGED_ROOT = osp.join(PACKAGE_DIR, '.mim')
 CACHE_DIR = osp.join(osp.expanduser(os.environ.get('DIFFIR_CACHE', '~/.cache/diffir_mm')),
                      'converted')
 
 
-def config_root() -> str:
-    """Folder whose ``configs/`` the metafile paths are relative to.
-
-    The source checkout when diffir_mm runs from one (so edits take effect), else the copy that a
-    (non-editable) ``pip install`` put into ``diffir_mm/.mim``.
-    """
-    for root in (REPO_ROOT, PACKAGED_ROOT):
-        if osp.isfile(osp.join(root, 'configs', 'metafile.yml')) and \
-                osp.isdir(osp.join(root, 'configs', '_base_')):
-            return root
-    raise FileNotFoundError(f'DiffIR configs not found in {REPO_ROOT} or {PACKAGED_ROOT}; '
-                            'reinstall diffir-mm (pip install .)')
-
-
 def diffir_settings() -> Dict[str, Any]:
     """``{'task', 'settings'}`` for ``'diffir'`` read from our ``configs/metafile.yml``."""
-    with open(osp.join(config_root(), 'configs', 'metafile.yml'), encoding='utf-8') as f:
+    with open(metafile_path(), encoding='utf-8') as f:
         meta = yaml.safe_load(f)
     models = meta['Models']
     return {'task': models[0]['Results'][0]['Task'], 'settings': models}
