@@ -225,6 +225,33 @@ def test_stage1_files_are_refused(registry, tmp_path):
             _one_line(err.value)
 
 
+def test_non_rgb_variants_are_refused(registry, tmp_path):
+    from diffir_mm.archs import build_diffir
+
+    gray = build_diffir('deblur', 2, inp_channels=1, out_channels=1, num_refinement_blocks=1,
+                        **TINY)
+    torch.save({'params_ema': ours_to_official(gray.state_dict())}, tmp_path / 'gray.pth')
+    with pytest.raises(spandrel.UnsupportedModelError, match='only RGB') as err:
+        _loader(registry).load_from_file(tmp_path / 'gray.pth')
+    _one_line(err.value)
+
+
+def test_files_with_numpy_objects(registry, tmp_path):
+    """spandrel's reader refuses anything but tensors (a training checkpoint's NumPy arrays);
+    ``load_from_file`` reads them weights-only and loads the network."""
+    net = tiny_net('deblur')
+    state = {f'{p}.{k}': v for p in ('generator', 'generator_ema')
+             for k, v in net.state_dict().items()}
+    torch.save({'state_dict': state, 'message_hub': {'best': np.zeros(2)}}, tmp_path / 'it.pth')
+    with pytest.raises(Exception, match=r"Global 'numpy.* is forbidden"):
+        _loader(registry).load_from_file(tmp_path / 'it.pth')
+    model = ds.load_from_file(tmp_path / 'it.pth')
+    image = torch.rand(1, 3, 16, 16)
+    with torch.inference_mode():
+        expected = net(image, noise=_noise()).clamp(0, 1)
+    assert (model(image) - expected).abs().max().item() <= SAME
+
+
 def _spandrel_models() -> Dict[str, torch.nn.Module]:
     """A few architectures spandrel ships, small, random weights (their own classes)."""
     from spandrel.architectures import (FFTformer, LaMa, NAFNet, RetinexFormer, SCUNet,
