@@ -75,8 +75,12 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument('--size', type=int, default=16,
                         help='input side (SR: 4x the LR side); the paper sizes are 256')
     parser.add_argument('--presets', nargs='+', default=list(PRESETS), choices=PRESETS)
+    parser.add_argument('--threads', type=int, default=1,
+                        help='CPU threads (0: torch default; one is steadiest on a shared CPU)')
     parser.add_argument('--json', help='write the rows here')
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     rows = [row for preset in args.presets for row in measure(preset, args.size, device)]
     if args.json:
