@@ -6,8 +6,9 @@ spandrel) and the license. The numbers come from ``configs/metafile.yml``
 (:func:`diffir_mm.utils.configs.metafile_path`), the one home of the released weights and the
 paper's numbers; nothing is copied here.
 
-Which metafile entries describe a folder: those whose config builds the same network
-(:func:`release_layout`, read from the entry's name, which encodes it as
+Which metafile entries describe a folder: none unless its architecture is the released preset
+(:func:`preset_differences` is empty: a variant has no paper numbers); then those whose config
+builds the same network (:func:`release_layout`, read from the entry's name, which encodes it as
 ``diffir_<task>[_x<scale>]..._s<stage>...``; ``tests/test_checkpoint/test_model_folder.py``
 checks the rule against every config). Of those, the one named when writing (``model``), else
 the one whose ``Official file`` is the source file's name, else the only one; otherwise the card
@@ -21,7 +22,7 @@ import os
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-__all__ = ['release_layout', 'releases', 'choose_release', 'render_card']
+__all__ = ['release_layout', 'preset_differences', 'releases', 'choose_release', 'render_card']
 
 #: The license of the authors' repository and released weights.
 LICENSE_TEXT = ('The authors released DiffIR and its weights under the Apache License 2.0 (the '
@@ -51,12 +52,29 @@ def release_layout(name: str) -> Tuple[str, int, int, bool]:
     return task, scale, int(stage.group(1)), '_big_' in name
 
 
+def preset_differences(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """The architecture arguments of ``config`` that differ from its released preset
+    (``{}``: the released architecture)."""
+    import json
+
+    from diffir_mm.archs.presets import preset_kwargs, preset_name
+
+    preset = preset_kwargs(preset_name(config['task'], config['scale'], bool(config.get('big'))),
+                           config['stage'])
+    kwargs = config['arch_kwargs']
+    return {k: v for k, v in kwargs.items()
+            if k in preset and json.dumps(v) != json.dumps(preset[k])}
+
+
 def releases(config: Mapping[str, Any], metafile: Optional[str] = None) -> List[Dict[str, Any]]:
-    """The metafile entries whose network is the one ``config`` describes."""
+    """The metafile entries whose network is the one ``config`` describes (none for a variant
+    of the released architecture)."""
     import yaml
 
     from diffir_mm.utils.configs import metafile_path
 
+    if preset_differences(config):
+        return []
     with open(metafile or metafile_path(), encoding='utf-8') as fh:
         models = yaml.safe_load(fh)['Models']
     wanted = (config['task'], config['scale'], config['stage'], bool(config.get('big')))
@@ -108,11 +126,13 @@ def _title(config: Mapping[str, Any]) -> str:
 def _usage(config: Mapping[str, Any], folder: str, release: Optional[str]) -> str:
     task, scale = config['task'], config['scale']
     named = f"task='{task}'" + (f', scale={scale}' if task == 'sr' else '') + \
-        (', big=True' if config.get('big') else '')
+        (', big=True' if config.get('big') else '') + \
+        ''.join(f', {k}={v!r}' for k, v in preset_differences(config).items())
     mask = ', mask=mask' if task == 'inpaint' else ''
     mask_cli = ' --mask mask.png' if task == 'inpaint' else ''
     mask_mm = ", mask='mask.png'" if task == 'inpaint' else ''
-    setting = f"config_name='{release}', " if release else ''
+    setting = f"'diffir', config_name='{release}'" if release else \
+        "model_config='your_config.py'"
     call = 'model(image, mask)' if task == 'inpaint' else 'model(image)'
     return f"""Give the folder (or its `model.safetensors`) to any of these; nothing else is needed.
 
@@ -139,7 +159,7 @@ MMagic:
 import diffir_mm.registration  # noqa: F401
 from mmagic.apis import MMagicInferencer
 
-MMagicInferencer('diffir', {setting}model_ckpt='{folder}').infer(
+MMagicInferencer({setting}, model_ckpt='{folder}').infer(
     img='photo.png'{mask_mm}, result_out_dir='out/photo.png')
 ```
 
@@ -189,7 +209,10 @@ def render_card(config: Mapping[str, Any], folder: str,
         parts += ['', 'The weights do not say which release they are; the releases with this '
                   'network:', '', _results_table(candidates)]
     else:
-        parts += ['', 'No release has this network (a variant you trained).']
+        changed = ', '.join(f'{k}={v!r}' for k, v in preset_differences(config).items())
+        parts += ['', f'A variant of the released architecture ({changed}): the paper has no '
+                  'numbers for it.' if changed else 'No release in the metafile has this '
+                  'network.']
     if config['stage'] == 1:
         parts += ['', '## Use', '', 'A stage-1 network estimates its prior from the ground truth: '
                   'it is the teacher of stage-2 training (`model.stage1_checkpoint`), not a '

@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import REPO_ROOT, TINY, import_tool, official_checkpoint, tiny_net
+from helpers import (REPO_ROOT, TINY, import_tool, official_checkpoint, released_weights_spec,
+                     synthetic_state_dict, tiny_net)
 from safetensors import safe_open
 from safetensors.torch import save_file as save_safetensors
 
@@ -59,6 +60,19 @@ def released(tmp_path_factory):
     ckpt['params'] = official_checkpoint(raw)['params_ema']
     torch.save(ckpt, root / GAN_X4)
     return root / GAN_X4, ema
+
+
+@pytest.fixture(scope='module')
+def released_full(tmp_path_factory):
+    """The full-size SR x4 release layout (synthetic weights) under the GAN release's file name,
+    and its model folder."""
+    root = tmp_path_factory.mktemp('released_full')
+    sd = synthetic_state_dict(released_weights_spec('sr_x4', 2))
+    torch.save({'params_ema': sd}, root / GAN_X4)
+    tool = import_tool('convert_official_ckpt')
+    assert tool.main([str(root / GAN_X4), str(root / 'diffir_sr_x4_gan'), '--task', 'sr',
+                      '--stage', '2', '--format', 'safetensors']) == 0
+    return root / GAN_X4, root / 'diffir_sr_x4_gan'
 
 
 @pytest.fixture(scope='module')
@@ -106,10 +120,8 @@ def test_folder_holds_what_it_says(released, folder):
                                 'sha256': hashlib.sha256(src.read_bytes()).hexdigest()}
     assert config['diffir_mm_version'] == diffir_mm.__version__
     assert config['parameters'] == sum(p.numel() for p in ema.parameters())
-    # the metafile entry whose official file this is
-    entry = next(m for m in yaml.safe_load(open(METAFILE))['Models']
-                 if (m.get('Metadata') or {}).get('Official file') == GAN_X4)
-    assert config['model'] == entry['Name']
+    assert config['model'] is None  # a variant (dim=8): no release, whatever the file name
+    assert 'A variant of the released architecture (dim=8' in (folder / 'README.md').read_text()
     tensors, header = _tensors(folder / 'model.safetensors')
     assert json.loads(header[SAFETENSORS_META_KEY])['diffir_mm']['task'] == 'sr'
     n = len(ema.state_dict())
@@ -128,20 +140,22 @@ def test_each_network_is_stored_once(tmp_path, tool):
     assert sorted({k.split('.')[0] for k in tensors}) == ['generator_ema']
     state = read_checkpoint(dst)['state_dict']  # the reader fills in the generator
     assert all(state['generator.' + k] is state['generator_ema.' + k] for k in net.state_dict())
-    config = json.loads((dst / 'config.json').read_text())
-    assert config['model'] == 'diffir_deblur_s2'  # the only deblurring release
 
 
-def test_card_numbers_come_from_the_metafile(folder, tmp_path):
+def test_card_numbers_come_from_the_metafile(released_full, tmp_path):
+    _, folder = released_full
     config = json.loads((folder / 'config.json').read_text())
     card = (folder / 'README.md').read_text()
-    entry = _metafile_entry(config['model'])
+    # the metafile entry whose official file this is
+    entry = next(m for m in yaml.safe_load(open(METAFILE))['Models']
+                 if (m.get('Metadata') or {}).get('Official file') == GAN_X4)
+    assert config['model'] == entry['Name'] and f"the release `{entry['Name']}`" in card
     for result in entry['Results']:
         assert result['Dataset'] in card
         for metric, value in result['Metrics'].items():
             assert f'{metric} {value}' in card
-    for line in ("diffir-restore photo.png -o out/ --checkpoint diffir_sr_x4",
-                 "load_from_file('diffir_sr_x4/model.safetensors')",
+    for line in ("diffir-restore photo.png -o out/ --checkpoint diffir_sr_x4_gan",
+                 "load_from_file('diffir_sr_x4_gan/model.safetensors')",
                  f"config_name='{config['model']}'", 'Apache License 2.0'):
         assert line in card
     # an edited metafile gives another card: nothing is copied
@@ -149,15 +163,16 @@ def test_card_numbers_come_from_the_metafile(folder, tmp_path):
     value = entry['Results'][0]['Metrics']['PSNR']
     edited = tmp_path / 'metafile.yml'
     edited.write_text(text.replace(f'PSNR: {value}', 'PSNR: 99.99', 1))
-    other = render_card(config, 'diffir_sr_x4', metafile=str(edited))
+    other = render_card(config, 'diffir_sr_x4_gan', metafile=str(edited))
     assert 'PSNR 99.99' in other and f'PSNR {value}' not in other.split('## Use')[0]
 
 
-def test_unknown_file_lists_every_release_of_the_network(released, tool, tmp_path, capsys):
-    src, _ = released
+def test_unknown_file_lists_every_release_of_the_network(released_full, tool, tmp_path,
+                                                         capsys):
+    src, _ = released_full
     renamed = tmp_path / 'my_x4.pth'
     shutil.copy(src, renamed)
-    arch = ['--arch', *[f'{k}={v!r}'.replace(' ', '') for k, v in ARCH.items()]]
+    arch = []
     assert tool.main([str(renamed), str(tmp_path / 'a'), '--task', 'sr', '--stage', '2',
                       '--format', 'safetensors', *arch]) == 0
     config = json.loads((tmp_path / 'a' / 'config.json').read_text())
@@ -176,6 +191,51 @@ def test_unknown_file_lists_every_release_of_the_network(released, tool, tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('error:') and 'diffir_deblur_s2' in err[0]
     assert not (tmp_path / 'c').exists()
+
+
+def test_the_only_release_of_a_network_is_chosen():
+    from diffir_mm.archs import preset_kwargs
+    from diffir_mm.checkpoint.card import choose_release, releases
+
+    config = dict(task='deblur', scale=1, stage=2, big=False, source={'file': 'net_g_latest.pth'},
+                  arch_kwargs=json.loads(json.dumps(preset_kwargs('deblur', 2))))
+    deblur = [m['Name'] for m in yaml.safe_load(open(METAFILE))['Models']
+              if release_layout(m['Name']) == ('deblur', 1, 2, False)]
+    assert len(deblur) == 1
+    assert choose_release(config, releases(config))['Name'] == deblur[0]
+    variant = dict(config, arch_kwargs=dict(config['arch_kwargs'], dim=32))
+    assert releases(variant) == []
+
+
+def test_the_card_examples_run(released_full, monkeypatch, tmp_path):
+    """Every example of a card runs as written, from the folder's parent."""
+    import shlex
+
+    import diffir_mm.apis.inferencer as inferencer_module
+    from diffir_mm.cli.restore import main
+
+    _, folder = released_full
+    card = (folder / 'README.md').read_text()
+    blocks = re.findall(r'```(python|bash)\n(.*?)```', card, re.S)
+    assert [kind for kind, _ in blocks] == ['python', 'bash', 'python', 'python']
+    monkeypatch.chdir(folder.parent)
+    monkeypatch.setattr(inferencer_module, 'CACHE_DIR', str(tmp_path / 'cache'))
+    photo = np.random.default_rng(0).random((12, 16, 3)).astype(np.float32)
+    cv2.imwrite('photo.png', (photo * 255).astype(np.uint8))
+    python, bash, mmagic, spandrel_block = (code for _, code in blocks)
+    scope = {'image': photo}
+    exec(python, scope)
+    assert scope['out'].shape == (48, 64, 3)
+    command = shlex.split(bash.strip())
+    assert command[0] == 'diffir-restore' and main(command[1:] + ['--no-progress', '-q']) == 0
+    assert cv2.imread('out/photo.png').shape == (48, 64, 3)
+    os.remove('out/photo.png')
+    exec(mmagic, {})
+    assert cv2.imread('out/photo.png').shape == (48, 64, 3)
+    pytest.importorskip('spandrel')
+    scope = {'image': torch.from_numpy(photo).permute(2, 0, 1)[None]}
+    exec(spandrel_block, scope)
+    assert scope['out'].shape == (1, 3, 48, 64)
 
 
 def test_release_rule_matches_every_config():
