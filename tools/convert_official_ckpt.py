@@ -29,8 +29,8 @@ Examples::
     python tools/convert_official_ckpt.py DiffIRS2.pth deblur_s2.pth --task deblur --stage 2 \\
         --teacher DiffIRS1.pth
     python tools/convert_official_ckpt.py last.ckpt places_s2.pth --task inpaint --stage 2
-    python tools/convert_official_ckpt.py DiffIRS2-GAN.pth diffir_sr_x4_gan/ --task sr --stage 2 \
-        --format safetensors
+    python tools/convert_official_ckpt.py DiffIRS2-GAN.pth diffir_sr_x4_gan/ --task sr \\
+        --stage 2 --format safetensors
 
 A checkpoint of another task, scale or stage is refused with one line on stderr and exit code 1.
 """
