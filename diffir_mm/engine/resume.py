@@ -80,7 +80,7 @@ def resume_checkpoint(work_dir: str, log: Callable[[str], None] = print) -> Opti
 
     Returns:
         The pointer's target when it loads; otherwise the newest loadable periodic checkpoint;
-        None when the work dir holds no checkpoint at all.
+        None when the work dir holds no checkpoint at all (said in one line).
 
     Raises:
         TrainingStopped: Checkpoints exist but none can be loaded (they are listed).
@@ -108,10 +108,8 @@ def resume_checkpoint(work_dir: str, log: Callable[[str], None] = print) -> Opti
                 f'{skipped}')
             return path
         unusable.append(f'{osp.basename(path)}: {problem}')
-    if not unusable and not target:
-        if osp.exists(pointer):
-            log(f'--resume: {why} and {work_dir} holds no checkpoint; training starts from '
-                'scratch')
+    if not unusable and not target:  # a first run (or one killed before its first save)
+        log(f'--resume: {why} and {work_dir} holds no checkpoint; training starts from scratch')
         return None
     found = '; '.join(([why] if target else []) + unusable)
     raise TrainingStopped(f'--resume: no loadable checkpoint in {work_dir} ({found}); move '

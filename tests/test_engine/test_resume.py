@@ -66,7 +66,9 @@ def test_only_unloadable_checkpoints_stop_with_one_line(tmp_path):
 
 
 def test_an_empty_work_dir_starts_from_scratch(tmp_path):
-    assert _resume(tmp_path) == (None, [])
+    assert _resume(tmp_path) == (None, [
+        f'--resume: there is no last_checkpoint and {tmp_path} holds no checkpoint; training '
+        'starts from scratch'])
     (tmp_path / 'last_checkpoint').write_text('')
     chosen, said = _resume(tmp_path)
     assert chosen is None and said == [
