@@ -18,6 +18,7 @@ What the simulation adds around the mode, so that training and inference code ru
 * backward passes do not run (the autograd engine needs a real device): ``torch.autograd.backward``
   records the loss in :attr:`SimulatedCuda.losses`, ``torch.autograd.grad`` returns zeros shaped
   like the inputs (the gradient penalties still compute on them), so optimizers see no gradients;
+* ``torch.load`` reads files for real (a device ``map_location`` then maps the tensors);
 * the host reads of :mod:`diffir_mm.utils.host_reads` answer with placeholders (``True`` / 1, or
   the values given to :func:`simulated_cuda`); any other read of a fake value
   (``.item()``, ``bool(t)``, ``.tolist()``) raises ``DataDependentOutputException``.
@@ -34,7 +35,7 @@ from typing import Any, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 import torch
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake_temporarily
 from torch.utils import _pytree as pytree
 
 from . import host_reads
@@ -73,6 +74,10 @@ class _FakeCudaMode(FakeTensorMode):
         kwargs = kwargs or {}
         leaves = pytree.arg_tree_leaves(*args, **kwargs)
         if self._depth or any(is_fake(leaf) or _on_cuda(leaf) for leaf in leaves):
+            if not self._depth:  # real inputs of a device operator join as fake CPU tensors
+                args, kwargs = pytree.tree_map_only(
+                    torch.Tensor, lambda t: t if is_fake(t) else self.from_tensor(t),
+                    (args, kwargs))
             self._depth += 1
             try:
                 return super().__torch_dispatch__(func, types, args, kwargs)
@@ -217,6 +222,30 @@ def _set_cuda_rng_state_all(new_states: Iterable[torch.Tensor]) -> None:
         _check_state(state, 'torch.cuda.set_rng_state_all')
 
 
+def _load(original):
+    def load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """``torch.load`` reads the file for real (host data); a device ``map_location`` (a
+        device name, or a function such as mmengine's GPU default) maps it afterwards."""
+        with unset_fake_temporarily():
+            obj = original(f, *args, map_location='cpu', **kwargs)
+        if callable(map_location) or _on_cuda(map_location):
+            obj = to_device(obj, 'cuda')
+        return obj
+    return load
+
+
+def _swap_tensors(original):
+    def swap_tensors(t1: torch.Tensor, t2: torch.Tensor) -> None:
+        """``Module.to`` swaps a parameter that is already fake (a module registered twice, as
+        LPIPS's ``lin0`` / ``lins.0``) with its copy: on the same device there is nothing to
+        swap, the tensors hold no values."""
+        if is_fake(t1) and is_fake(t2) and (t1.device, t1.dtype, t1.shape) == \
+                (t2.device, t2.dtype, t2.shape):
+            return
+        original(t1, t2)
+    return swap_tensors
+
+
 def _cuda_rng_state_all() -> List[torch.Tensor]:
     return [torch.zeros(16, dtype=torch.uint8, device='cpu')]
 
@@ -253,6 +282,8 @@ def simulated_cuda(answers: Optional[Iterable[Any]] = None) -> Iterator[Simulate
         mock.patch.object(cuda, 'set_rng_state_all', _set_cuda_rng_state_all),
         mock.patch.object(torch, 'set_rng_state', _set_rng_state(torch.set_rng_state)),
         mock.patch.object(torch, 'Generator', _Generator),
+        mock.patch.object(torch, 'load', _load(torch.load)),
+        mock.patch.object(torch.utils, 'swap_tensors', _swap_tensors(torch.utils.swap_tensors)),
         mock.patch.object(torch.autograd, 'backward', record.backward),
         mock.patch.object(torch.autograd, 'grad', record.grad),
         mock.patch.object(host_reads, 'read_scalar', record.read_scalar),
