@@ -9,25 +9,23 @@ Same command line as MMagic 1.2.0's ``tools/train.py``::
 
 Differences from MMagic's script:
 
-* the repository root is put on ``sys.path`` and ``diffir_mm`` is imported
-  (configs also carry ``custom_imports``);
+* the repository root is put on ``sys.path`` and ``diffir_mm`` is imported (configs also carry
+  ``custom_imports``);
 * third-party import-time warnings are silenced (scoped filters, see
   :mod:`diffir_mm.utils.warnings`);
-* ``--auto-scale-lr`` works: it enables ``cfg.auto_scale_lr`` (the config
-  must define ``auto_scale_lr.base_batch_size``);
+* ``--auto-scale-lr`` works: it enables ``cfg.auto_scale_lr`` (the config must define
+  ``auto_scale_lr.base_batch_size``);
 * ``--amp`` trains in bf16 mixed precision (mmengine's ``AmpOptimWrapper`` with
-  ``dtype='bfloat16'`` and no loss scaling), the sensible default on Ampere
-  and Hopper GPUs; ``--amp fp16`` is MMagic's float16 with dynamic loss
-  scaling. The config key ``amp = 'bf16'`` (or ``'fp16'``) does the same
-  without the flag; the flag wins (:func:`enable_amp`);
-* ``--resume`` works on torch>=2.6 with safe loading kept on: mmengine reads
-  local checkpoints through :mod:`diffir_mm.checkpoint`
-  (:mod:`diffir_mm.engine.checkpoint_loader`, registered with diffir_mm);
+  ``dtype='bfloat16'`` and no loss scaling), the sensible default on Ampere and Hopper GPUs;
+  ``--amp fp16`` is MMagic's float16 with dynamic loss scaling. The config key ``amp = 'bf16'``
+  (or ``'fp16'``) does the same without the flag; the flag wins (:func:`enable_amp`);
+* ``--resume`` works on torch>=2.6 with safe loading kept on: mmengine reads local checkpoints
+  through :mod:`diffir_mm.checkpoint` (:mod:`diffir_mm.engine.checkpoint_loader`, registered with
+  diffir_mm);
 * resuming is exact when the config declares
-  :class:`diffir_mm.engine.random_state_hook.RandomStateCheckpointHook` (the
-  runtime base does, in ``default_hooks``);
-* distributed launchers work on CPU-only machines (``gloo``, see
-  :mod:`diffir_mm.utils.dist`).
+  :class:`diffir_mm.engine.random_state_hook.RandomStateCheckpointHook` (the runtime base does, in
+  ``default_hooks``);
+* distributed launchers work on CPU-only machines (``gloo``, see :mod:`diffir_mm.utils.dist`).
 """
 import argparse
 import logging
@@ -58,10 +56,10 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     """Parse the command line.
 
     Args:
-        argv (list, optional): Arguments; ``sys.argv[1:]`` when None.
+        argv: Arguments; ``sys.argv[1:]`` when None.
 
     Returns:
-        argparse.Namespace: The parsed arguments.
+        The parsed arguments.
     """
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
@@ -145,13 +143,13 @@ def amp_precision(cfg: Config, flag: Optional[str]) -> Optional[str]:
 def enable_amp(cfg: Config, log: Callable[..., Any], precision: str = 'bf16') -> None:
     """Turn every ``OptimWrapper`` into the ``AmpOptimWrapper`` of ``precision``.
 
-    Handles a single wrapper and ``MultiOptimWrapperConstructor`` configs
-    (one wrapper per sub-module: GAN and inpainting editors).
+    Handles a single wrapper and ``MultiOptimWrapperConstructor`` configs (one wrapper per
+    sub-module: GAN and inpainting editors).
 
     Args:
-        cfg (Config): The config, modified in place.
-        log (Callable): ``print_log``-like logging function.
-        precision (str): ``'bf16'`` or ``'fp16'`` (see :func:`amp_wrapper`).
+        cfg: The config, modified in place.
+        log: ``print_log``-like logging function.
+        precision: ``'bf16'`` or ``'fp16'`` (see :func:`amp_wrapper`).
 
     Raises:
         UserConfigError: A wrapper type other than ``OptimWrapper``.
@@ -184,11 +182,11 @@ def enable_auto_scale_lr(cfg: Config) -> None:
     """Enable mmengine's linear LR scaling (``cfg.auto_scale_lr``).
 
     mmengine's ``Runner`` multiplies the learning rates by
-    ``world_size * train_dataloader.batch_size / base_batch_size`` when
-    ``auto_scale_lr.enable`` is True.
+    ``world_size * train_dataloader.batch_size / base_batch_size`` when ``auto_scale_lr.enable`` is
+    True.
 
     Args:
-        cfg (Config): The config, modified in place.
+        cfg: The config, modified in place.
 
     Raises:
         RuntimeError: If the config has no ``auto_scale_lr.base_batch_size``.
@@ -206,11 +204,10 @@ def main(argv: Optional[list] = None) -> int:
     """Entry point.
 
     Args:
-        argv (list, optional): Command-line arguments (``sys.argv[1:]`` when
-            None).
+        argv: Command-line arguments (``sys.argv[1:]`` when None).
 
     Returns:
-        int: The exit status (1 after a configuration error, printed as one line).
+        The exit status (1 after a configuration error, printed as one line).
     """
     args = parse_args(argv)
 
@@ -234,8 +231,8 @@ def train(cfg: Config, args: argparse.Namespace) -> None:
     """Build the runner from the loaded ``cfg`` and train.
 
     Args:
-        cfg (Config): The config with ``--cfg-options`` merged.
-        args (argparse.Namespace): The parsed command line.
+        cfg: The config with ``--cfg-options`` merged.
+        args: The parsed command line.
     """
     from mmagic.utils import print_colored_log
     from mmengine.logging import print_log
