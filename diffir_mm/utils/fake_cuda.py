@@ -10,8 +10,9 @@ tensors used inside the context (module constants, CPU batches) take part as CPU
 What the simulation adds around the mode, so that training and inference code runs unchanged:
 
 * ``torch.cuda`` answers as one Hopper GPU (available, one device, compute capability 9.0,
-  bf16 supported), so CUDA autocast, ``precision='auto'`` and mmengine's ``AmpOptimWrapper``
-  take their GPU paths; CUDA random states are CPU byte tensors, as the real ones;
+  bf16 supported), and mmengine's device (``get_device()``, fixed when mmengine is imported)
+  is ``'cuda'``, so CUDA autocast, ``precision='auto'`` and mmengine's ``AmpOptimWrapper`` take
+  their GPU paths; CUDA random states are CPU byte tensors, as the real ones;
 * ``torch.Generator(device='cuda')`` is a CPU generator that reports the CUDA device; restoring
   a random state (of a generator, the global CPU or CUDA generators) requires a CPU byte tensor,
   as PyTorch does, and states without values (fake) are checked and not installed;
@@ -264,11 +265,14 @@ def simulated_cuda(answers: Optional[Iterable[Any]] = None) -> Iterator[Simulate
         and move them with ``.to('cuda')`` inside; fake tensors must not leave the context.
     """
     from unittest import mock
+
+    from mmengine.device import utils as mmengine_device
     mode = _FakeCudaMode(allow_non_fake_inputs=True)
     record = SimulatedCuda(mode, iter(answers or ()))
     cuda = torch.cuda
     patches = [
         mock.patch.object(cuda, 'is_available', lambda: True),
+        mock.patch.object(mmengine_device, 'DEVICE', 'cuda'),
         mock.patch.object(cuda, '_lazy_init', lambda: None),
         mock.patch.object(cuda, 'device_count', lambda: 1),
         mock.patch.object(cuda, 'current_device', lambda: 0),

@@ -8,6 +8,7 @@ nothing of the simulation leaks out of the context.
 import numpy as np
 import pytest
 import torch
+from mmengine.runner.amp import autocast as mmengine_autocast
 from torch import nn
 from torch._subclasses.fake_tensor import (DataDependentOutputException,
                                           FakeTensorDeviceMismatchError)
@@ -39,6 +40,9 @@ def test_modules_move_and_record_autograd_but_backward_is_recorded():
         loss.backward()
         assert sim.losses == [loss] and net[0].weight.grad is None
         with torch.autocast('cuda', dtype=torch.bfloat16):
+            assert net[0](torch.rand(1, 3, 8, 8, device='cuda')).dtype == torch.bfloat16
+        # mmengine's autocast (AmpOptimWrapper) picks its device when mmengine is imported
+        with mmengine_autocast(dtype=torch.bfloat16):
             assert net[0](torch.rand(1, 3, 8, 8, device='cuda')).dtype == torch.bfloat16
 
 
