@@ -22,7 +22,8 @@ What the simulation adds around the mode, so that training and inference code ru
 * ``torch.load`` reads files for real (a device ``map_location`` then maps the tensors);
 * the host reads of :mod:`diffir_mm.utils.host_reads` answer with placeholders (``True`` / 1, or
   the values given to :func:`simulated_cuda`); any other read of a fake value
-  (``.item()``, ``bool(t)``, ``.tolist()``) raises ``DataDependentOutputException``.
+  (``.item()``, ``bool(t)``, ``.tolist()``) raises ``DataDependentOutputException``, and
+  ``.numpy()`` raises too, except for host copies inside :meth:`SimulatedCuda.host_copies`.
 
 What it guarantees: every tensor that the simulated code creates or receives is on the device
 that the operators using it expect. What it does not: numerics, speed, memory, the backward pass
@@ -173,12 +174,35 @@ class SimulatedCuda:
         return 1.0 if value.is_floating_point() else 1
 
     def read_array(self, value: torch.Tensor) -> np.ndarray:
-        """Zeros for :func:`host_reads.read_array` of a fake tensor."""
+        """Placeholder values for :func:`host_reads.read_array` of a fake tensor: fixed
+        pseudo-random numbers in ``[0, 1)`` (integers in ``[0, 256)``), not constant, so that
+        host statistics (NIQE's covariances, FID's) stay well defined."""
         if not is_fake(value):
             return value.detach().cpu().numpy()
         self.reads.append(value)
         value = value.detach().cpu()  # as the real read: a device tensor is copied first
-        return np.zeros(tuple(value.shape), dtype=_numpy_dtype(value.dtype))
+        dtype = _numpy_dtype(value.dtype)
+        rng = np.random.default_rng(len(self.reads))
+        if dtype.kind == 'f':
+            return rng.random(tuple(value.shape)).astype(dtype)
+        return rng.integers(0, 2 if dtype.kind == 'b' else 256, tuple(value.shape)).astype(dtype)
+
+    @contextlib.contextmanager
+    def host_copies(self) -> Iterator[None]:
+        """Inside, ``.numpy()`` of a fake *CPU* tensor (a value already copied to the host with
+        ``.cpu()``) answers placeholders (:meth:`read_array`) and is recorded in :attr:`reads`; that of a device tensor
+        raises as PyTorch does. Third-party code that copies results to the host that way
+        (MMagic's metrics) then runs; elsewhere, reads go through :mod:`host_reads`."""
+        from unittest import mock
+
+        def numpy(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> np.ndarray:
+            if tensor.device.type != 'cpu':
+                raise TypeError(f"can't convert {tensor.device} device type tensor to numpy. "
+                                'Use Tensor.cpu() to copy the tensor to host memory first.')
+            return self.read_array(tensor)
+
+        with mock.patch.object(FakeTensor, 'numpy', numpy):
+            yield
 
     # ------------------------------------------------------------------ autograd
     def backward(self, tensors: Any, *args: Any, **kwargs: Any) -> None:
