@@ -100,6 +100,15 @@ def test_amp_refuses_other_wrappers_and_keeps_configured_amp():
     assert cfg.optim_wrapper.dtype == 'float16' and logged[0][1] == logging.WARNING
 
 
+def test_amp_without_cuda_stops_before_training(tmp_path):
+    cfg = tiny_recipe('diffir_deblur_s1')
+    args = train.parse_args(['diffir_deblur_s1.py', '--amp', '--work-dir', str(tmp_path)])
+    with mock.patch('torch.cuda.is_available', lambda: False), \
+            pytest.raises(UserConfigError, match='needs a CUDA device'):
+        train.train(cfg, args)
+    assert not any(tmp_path.iterdir())
+
+
 # ----------------------------------------------------------------------------- numerics
 def _batch(kind: str, batch: int = 2) -> dict:
     """Loader batches of 0-255 images: deblurring 32², SR x4 8² -> 32², inpainting 32²."""

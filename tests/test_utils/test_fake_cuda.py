@@ -66,6 +66,14 @@ def test_device_values_are_read_only_through_host_reads():
         assert arr.shape == (2, 5) and arr.dtype == np.float16
         assert len(sim.reads) == 3
         assert host_reads.read_scalar(torch.tensor(7)) == 7  # real tensors really read
+        with pytest.raises(Exception):
+            flags.cpu().numpy()  # third-party host copies only inside host_copies()
+        with sim.host_copies():
+            copy = torch.ones(4, 4, device='cuda').cpu().numpy()
+            assert copy.shape == (4, 4) and copy.std() > 0  # placeholders, not constant
+            with pytest.raises(TypeError, match='cuda'):
+                torch.ones(2, device='cuda').numpy()  # as PyTorch: copy to the host first
+        assert len(sim.reads) == 4
 
 
 def test_cuda_generators_and_random_states_follow_pytorch_rules():
