@@ -189,10 +189,12 @@ class SimulatedCuda:
 
     @contextlib.contextmanager
     def host_copies(self) -> Iterator[None]:
-        """Inside, ``.numpy()`` of a fake *CPU* tensor (a value already copied to the host with
-        ``.cpu()``) answers placeholders (:meth:`read_array`) and is recorded in :attr:`reads`; that of a device tensor
-        raises as PyTorch does. Third-party code that copies results to the host that way
-        (MMagic's metrics) then runs; elsewhere, reads go through :mod:`host_reads`."""
+        """Let third-party host copies run (MMagic's metrics: ``t.cpu().numpy()``).
+
+        Inside, ``.numpy()`` of a fake CPU tensor (a value already copied to the host) answers
+        placeholders (:meth:`read_array`, recorded in :attr:`reads`); that of a device tensor
+        raises as PyTorch does. Elsewhere, reads go through :mod:`host_reads`.
+        """
         from unittest import mock
 
         def numpy(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> np.ndarray:
