@@ -11,7 +11,8 @@ model and the batch on the device:
   stages 1 and 2; the Real-ESRGAN degradation with its training-pair queue; progressive crops;
   fp32 and bf16 mixed precision (``AmpOptimWrapper``, CUDA autocast); the EMA and random-state
   hooks; a resume from a checkpoint mapped onto the device; validation in fp32 and in
-  ``precision='auto'``; the recipe's deep-feature metrics on the validation outputs;
+  ``precision='auto'``; every metric of the recipe's evaluators on the validation outputs (the
+  deep-feature ones on the device, the others copying to the host);
 * every branch of the batched degradation, every loss of ours;
 * the Restorer, tiled and untiled, in every precision, its fp32 fallback and refusal;
 * the inferencer's model path (restoration and inpainting).
