@@ -15,6 +15,8 @@
   :func:`load_cli_fixture`, :data:`TOL`, and :func:`synthetic_state_dict`, which rebuilds their
   weights (:func:`released_weights_spec`: weights of the full-size released layouts).
 * inference tests: :func:`tiny_net` and its checkpoints in the official / our layout.
+* recipes with tiny networks: :func:`tiny_recipe` and a batch of its pipelines,
+  :func:`recipe_batch` (device audit, mixed-precision training).
 """
 import functools
 import gzip
@@ -974,3 +976,67 @@ def assert_same_training_state(a: str, b: str) -> None:
             else value == opt_b[key]
         assert same, f'optimizer{key} differs'
     assert ca.get('param_schedulers') == cb.get('param_schedulers')
+
+
+# ---------------------------------------------------------------------------
+# recipes with tiny networks (device audit, mixed-precision training)
+# ---------------------------------------------------------------------------
+def tiny_recipe(name: str, **model: Any):
+    """``configs/<name>.py`` with tiny networks, random loss networks and no stage-1 file.
+
+    The recipe keeps its editor, data preprocessor, losses and optimizer wrappers; ``model``
+    updates ``cfg.model`` last.
+    """
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', f'{name}.py'))
+    m = cfg.model
+    refine = 0 if m.generator.get('task') == 'inpaint' else 1
+    for net in (m.generator, m.get('teacher')):
+        if net:
+            net.update(TINY, num_refinement_blocks=refine)
+    disc = m.get('discriminator')
+    if disc and 'mid_channels' in disc:
+        disc.mid_channels = 8
+    elif disc:
+        disc.update(ndf=8, n_layers=2)
+    if m.get('perceptual_loss'):
+        m.perceptual_loss.update(vgg_path=None, allow_random_weights=True)
+    if m.get('resnet_pl_loss'):
+        m.resnet_pl_loss.update(weights_path=None, allow_random_weights=True)
+    if 'stage1_checkpoint' in m:
+        m.stage1_checkpoint = None
+    m.update(model)
+    return cfg
+
+
+def _loaded(key: str, img: np.ndarray) -> Dict[str, Any]:
+    """What ``LoadImageFromFile(key=key, channel_order='rgb')`` puts into the results."""
+    return {key: img, f'{key}_path': f'{key}.png', f'ori_{key}_shape': img.shape,
+            f'{key}_channel_order': 'rgb', f'{key}_color_type': 'color'}
+
+
+def recipe_batch(cfg, split: str = 'train', size: int = 512, num: int = 2) -> dict:
+    """A collated batch of the recipe's ``train`` / ``val`` pipeline on sample photos.
+
+    The loading steps are replaced by photos in memory (``gt``; ``img`` is the GT downscaled by
+    the recipe's SR scale), everything after them runs as configured.
+    """
+    import copy as _copy
+
+    from mmengine.dataset import Compose, pseudo_collate
+
+    loader = cfg[f'{split}_dataloader']
+    loader = loader[0] if isinstance(loader, (list, tuple)) else loader
+    dataset = loader.dataset
+    pipeline = dataset.get('pipeline') or dataset.dataset.pipeline
+    steps = Compose([s for s in _copy.deepcopy(pipeline) if s['type'] != 'LoadImageFromFile'])
+    gen = cfg.model.generator
+    scale = int(gen.get('scale', 1)) if gen.get('task') == 'sr' else 1
+    items = []
+    for name in SAMPLE_IMAGES[:num]:
+        gt = sample_image(name, size)
+        results = _loaded('gt', gt)
+        results.update(_loaded('img', np.ascontiguousarray(gt[::scale, ::scale])))
+        items.append(steps(results))
+    return pseudo_collate(items)

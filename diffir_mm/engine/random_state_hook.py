@@ -29,6 +29,7 @@ from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from diffir_mm.utils import host_reads
 from diffir_mm.utils.wrappers import unwrap_model
 
 __all__ = ['RNG_STATE_KEY', 'get_rng_state', 'set_rng_state', 'RandomStateCheckpointHook']
@@ -78,7 +79,7 @@ def set_rng_state(state: Dict[str, Any]) -> None:
         random.setstate((version, tuple(internal), gauss))
     if 'numpy' in state:
         npst = state['numpy']
-        keys = torch.as_tensor(npst['keys']).cpu().numpy().astype(np.uint32)
+        keys = host_reads.read_array(torch.as_tensor(npst['keys'])).astype(np.uint32)
         np.random.set_state(
             (npst['bit_generator'], keys, int(npst['pos']),
              int(npst['has_gauss']), float(npst['cached_gaussian'])))

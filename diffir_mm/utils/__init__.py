@@ -10,6 +10,10 @@ Submodules:
 * :mod:`diffir_mm.utils.dist` (torch): :func:`prepare_cpu_distributed`.
 * :mod:`diffir_mm.utils.host_memory` (standard library only): :func:`keep_freed_memory`,
   :func:`keep_freed_memory_unless_disabled`.
+* :mod:`diffir_mm.utils.host_reads` (torch): :func:`read_scalar`, :func:`read_array`, the only
+  reads of device values on the host.
+* :mod:`diffir_mm.utils.fake_cuda` (torch): :func:`simulated_cuda`, the device audit's
+  simulated CUDA device.
 
 Names are resolved lazily (PEP 562) so that ``import diffir_mm.utils`` does not import torch or
 mmengine.
