@@ -1030,7 +1030,8 @@ def recipe_batch(cfg, split: str = 'train', size: int = 512, num: int = 2) -> di
     loader = loader[0] if isinstance(loader, (list, tuple)) else loader
     dataset = loader.dataset
     pipeline = dataset.get('pipeline') or dataset.dataset.pipeline
-    steps = Compose([s for s in _copy.deepcopy(pipeline) if s['type'] != 'LoadImageFromFile'])
+    steps = Compose([s for s in _copy.deepcopy(pipeline)  # MMagic's and CheckedLoadImageFromFile
+                     if not s['type'].endswith('LoadImageFromFile')])
     gen = cfg.model.generator
     scale = int(gen.get('scale', 1)) if gen.get('task') == 'sr' else 1
     items = []
