@@ -1,0 +1,77 @@
+# Fine-tune DiffIR bicubic x4 super-resolution (the GAN SISR model) on your own images, on one
+# GPU (docs/user_guides/own_data.md).
+#
+#   python tools/prepare_data.py images photos/ data/own_images --min-size 256
+#   python tools/train.py configs/diffir_sisr_finetune.py \
+#       --cfg-options model.stage2_checkpoint=SISR-DiffIRS2-GAN.pth \
+#                     model.stage1_checkpoint=SISR-DiffIRS1.pth \
+#                     model.perceptual_loss.vgg_path=checkpoints/vgg19-dcbb9e9d.pth
+#   python tools/test.py configs/diffir_sisr_finetune.py \
+#       work_dirs/diffir_sisr_finetune/best_val_PSNR_iter_N.pth
+#
+# What is fine-tuned: the GAN stage alone (the released model's last stage). The generator
+# starts from the released stage-2 GAN model (`model.stage2_checkpoint`), the frozen teacher
+# from the released stage-1 model (`model.stage1_checkpoint`; not needed with one of our stage-2
+# files, which store it); the U-Net discriminator is not released and starts fresh: it alone
+# trains for the first 1k iterations (`disc_init_steps`) so that the generator does not learn
+# from an untrained critic. Training pairs are made on the fly: a random 256 GT patch (reflect-
+# padded when the image is smaller), the 8 flips / rotations, and its bicubic x4 downscale
+# (Pillow, antialiased like MATLAB's imresize, which made the released training data).
+#
+# One GPU: batch 4, generator Adam 2e-5 after a 1k-iteration warm-up (official 2e-4 at 8 GPUs x
+# 8), discriminator 1e-4, cosine decay over 20k iterations, EMA 0.999; `--auto-scale-lr`
+# multiplies by (GPUs x batch) / 4. Validation every 2k iterations: PSNR / SSIM (Y, crop 4) of
+# the held-out images from their bicubic x4 downscale; the best (val/PSNR) checkpoint is kept.
+_base_ = ['./diffir_sisr_x4_s2_gan.py', './_base_/datasets/own_data.py']
+
+experiment_name = 'diffir_sisr_finetune'
+work_dir = f'./work_dirs/{experiment_name}'
+
+gt_size = 256
+max_iters = 20000
+warmup_iters = 1000
+
+model = dict(
+    stage2_checkpoint='checkpoints/SISR-DiffIRS2-GAN.pth',
+    stage1_checkpoint='checkpoints/SISR-DiffIRS1.pth',
+    train_cfg=dict(disc_init_steps=warmup_iters))
+
+train_pipeline = [
+    _base_.load_gt,
+    dict(type='PadToMinSize', keys=['gt'], min_size=gt_size),
+    dict(type='Crop', keys=['gt'], crop_size=(gt_size, gt_size), random_crop=True),
+    *[dict(step, keys=['gt']) for step in _base_.dihedral_augs],
+    _base_.bicubic_lr,
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    _base_.own_train_loader, _delete_=True,
+    dataset=dict(_base_.own_images_train, pipeline=train_pipeline))
+val_dataloader = dict(
+    _base_.own_eval_loader, _delete_=True,
+    dataset=dict(_base_.own_images_val, pipeline=_base_.own_bicubic_sr_eval_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = [dict(type='PSNR', crop_border=4, convert_to='Y', prefix='val'),
+                 dict(type='SSIM', crop_border=4, convert_to='Y', prefix='val')]
+test_evaluator = val_evaluator
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2000)
+optim_wrapper = dict(generator=dict(optimizer=dict(lr=2e-5)),
+                     discriminator=dict(optimizer=dict(lr=1e-4)))
+param_scheduler = dict(
+    _delete_=True,
+    # the generator is first stepped after the discriminator's warm-up, then warms up itself
+    generator=[
+        dict(type='LinearLR', by_epoch=False, start_factor=0.01, begin=warmup_iters,
+             end=2 * warmup_iters),
+        dict(type='CosineAnnealingLR', by_epoch=False, begin=2 * warmup_iters, end=max_iters,
+             eta_min=1e-6)],
+    discriminator=[dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters,
+                        eta_min=1e-6)])
+custom_hooks = [_base_.ema_hook]
+default_hooks = dict(
+    logger=dict(interval=100),
+    checkpoint=dict(interval=2000, max_keep_ckpts=3, save_best='val/PSNR', rule='greater'))
+auto_scale_lr = dict(enable=False, base_batch_size=4)
