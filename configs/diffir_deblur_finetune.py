@@ -10,7 +10,8 @@
 # starts from a trained stage-2 model (`model.stage2_checkpoint`: the released
 # train_DiffIRS2 net_g file, or one of ours) and keeps learning L1(I, GT) + L1(z_S2, z_S1); the
 # frozen stage-1 teacher (`model.stage1_checkpoint`, the released train_DiffIRS1 file; not
-# needed when the stage-2 file is ours, it stores its teacher) supplies z_S1. Both stages were
+# needed when the stage-2 file stores it: converted with tools/convert_official_ckpt.py
+# --teacher) supplies z_S1. Both stages were
 # trained on GoPro's motion blur; stage 2 alone adapts the deployed network to your blur in a
 # few hours, while re-running stage 1 (S1 -> S2: `diffir_deblur_s1.py` then `_s2.py` with the
 # data lines below) only pays off when your degradation is far from motion blur.

@@ -8,8 +8,9 @@
 #
 # What is fine-tuned: stage 2 alone. The released experiment's `last.ckpt` (LaMa / Lightning)
 # holds the stage-2 network and its stage-1 teacher, so `model.stage2_checkpoint` alone
-# initialises the generator and the frozen teacher (with one of our stage-2 files too; a file
-# without the teacher also needs `model.stage1_checkpoint`). Training is the Places recipe's:
+# initialises the generator and the frozen teacher (so does a file converted with
+# tools/convert_official_ckpt.py; our training checkpoints leave the teacher out and also need
+# `model.stage1_checkpoint`). Training is the Places recipe's:
 # LaMa's augmentations and random 256 crops of your images, LaMa's training masks drawn anew per
 # sample, the LaMa losses + L_diff against the teacher; the discriminator starts fresh. The big
 # Places model: add `model.generator.n_encoder_res=8 model.generator.num_blocks=[1,1,1,20]`.

@@ -11,8 +11,8 @@
 #
 # What is fine-tuned: the GAN stage alone (the released model's last stage). The generator
 # starts from the released stage-2 GAN model (`model.stage2_checkpoint`), the frozen teacher
-# from the released stage-1 model (`model.stage1_checkpoint`; not needed with one of our stage-2
-# files, which store it); the U-Net discriminator is not released and starts fresh: it alone
+# from the released stage-1 model (`model.stage1_checkpoint`; not needed when the stage-2 file
+# stores it: converted with tools/convert_official_ckpt.py --teacher); the U-Net discriminator is not released and starts fresh: it alone
 # trains for the first 1k iterations (`disc_init_steps`) so that the generator does not learn
 # from an untrained critic. Training pairs are made on the fly: a random 256 GT patch (reflect-
 # padded when the image is smaller), the 8 flips / rotations, and its bicubic x4 downscale

@@ -555,3 +555,41 @@ def file_bytes(path) -> bytes:
     """The contents of ``path``."""
     with open(path, 'rb') as fh:
         return fh.read()
+
+
+# ---------------------------------------------------------------------------
+# data tools: broken files as users find them
+# ---------------------------------------------------------------------------
+def write_broken_images(folder, names: Sequence[str] = ('truncated', 'empty', 'text'),
+                        size: int = 48) -> Dict[str, str]:
+    """Write image files that cannot be decoded into ``folder``.
+
+    ``truncated``: the first half of a valid PNG (an interrupted copy); ``empty``: zero bytes;
+    ``text``: a text file named ``.png``; ``jpeg``: a JPEG cut before its end marker.
+
+    Returns:
+        ``{kind: path}``.
+    """
+    import cv2
+
+    os.makedirs(folder, exist_ok=True)
+    img = np.ascontiguousarray(sample_image('astronaut', size)[..., ::-1])
+    paths = {}
+    for kind in names:
+        path = osp.join(os.fspath(folder), f'{kind}.{"jpg" if kind == "jpeg" else "png"}')
+        if kind == 'truncated':
+            data = cv2.imencode('.png', img)[1].tobytes()
+            data = data[:len(data) // 2]
+        elif kind == 'jpeg':
+            data = cv2.imencode('.jpg', img)[1].tobytes()
+            data = data[:len(data) * 2 // 3]
+        elif kind == 'empty':
+            data = b''
+        elif kind == 'text':
+            data = b'this is not an image\n'
+        else:
+            raise ValueError(f'unknown broken file kind {kind!r}')
+        with open(path, 'wb') as fh:
+            fh.write(data)
+        paths[kind] = path
+    return paths

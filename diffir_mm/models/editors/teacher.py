@@ -17,7 +17,8 @@ with it, once for all stage-2 editors:
 * fine-tuning a trained stage-2 model instead: ``stage2_checkpoint`` (ours, a released BasicSR
   ``.pth`` or LaMa ``last.ckpt``) initialises the whole generator (and its EMA copy), and the
   teacher comes from ``stage1_checkpoint`` or, when that is not set, from the stage-1 teacher
-  the stage-2 file stores (ours and LaMa's do; released BasicSR files do not);
+  the stage-2 file stores (LaMa's ``last.ckpt`` and files converted with ``--teacher`` do;
+  released BasicSR files and our training checkpoints do not);
 * the ``q_sample`` noise of each iteration is drawn per global sample from a generator seeded by
   the iteration, so N processes reach the weights of one process with the same global batch.
 """
