@@ -151,8 +151,11 @@ def pair_problem(lq: ImageInfo, gt: ImageInfo, rule: PairRule) -> Optional[str]:
 
 
 def list_images(folder: str, recursive: bool = False) -> List[str]:
-    """Image files of ``folder`` (sorted; by suffix, as MMagic's dataset lists them)."""
+    """Image files of ``folder`` (sorted; by suffix, as MMagic's dataset lists them); none when
+    the folder does not exist."""
     root = Path(folder)
+    if not root.is_dir():
+        return []
     found = root.rglob('*') if recursive else root.iterdir()
     return sorted(str(p) for p in found
                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith('.')

@@ -8,7 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import TOOLS_DIR, file_bytes, run_python, sample_image, write, write_broken_images
+import helpers
+from helpers import TOOLS_DIR, file_bytes, run_python, sample_image, write_broken_images
 from PIL import Image
 
 from diffir_mm.datasets.preparation import (PrepareError, common, prepare_celebahq, prepare_df2k,
@@ -26,6 +27,11 @@ def _photo(name, height, width):
     return np.ascontiguousarray(img[..., ::-1])  # BGR for cv2.imwrite
 
 
+def write(path, img):
+    os.makedirs(osp.dirname(os.fspath(path)), exist_ok=True)
+    return helpers.write(path, img)
+
+
 def _files(root):
     """{relative path: bytes} of every file under root (hidden files included)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in Path(root).rglob('*')
@@ -36,38 +42,42 @@ class Interrupt(Exception):
     """Stands for a kill part-way through a run."""
 
 
-def _interrupt_after(monkeypatch, writes):
-    """Make the (serial) run stop after ``writes`` files, as a kill would."""
+def _counting_writes(monkeypatch, limit=None):
+    """Count the files a (serial) run writes; with ``limit``, stop it there as a kill would."""
     real = common.write_bytes_atomic
     count = [0]
 
-    def failing(path, data):
-        if count[0] == writes:
+    def counted(path, data):
+        if count[0] == limit:
             raise Interrupt(path)
         count[0] += 1
         real(path, data)
 
-    monkeypatch.setattr(common, 'write_bytes_atomic', failing)
+    monkeypatch.setattr(common, 'write_bytes_atomic', counted)
     return count
 
 
 def _resume_matches_clean_run(monkeypatch, tmp_path, run, writes):
     """Interrupt ``run(out)`` after ``writes`` files, leave a stale temporary file, resume, and
-    compare with an uninterrupted run. Returns the resumed run's summary."""
-    clean = run(tmp_path / 'clean')
+    compare with an uninterrupted run: same files, and the resumed run rewrites none of the
+    finished jobs. Returns the resumed run's summary."""
+    with monkeypatch.context() as patch:
+        clean_writes = _counting_writes(patch)
+        clean = run(tmp_path / 'clean')
     out = tmp_path / 'resumed'
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, writes)
+        _counting_writes(patch, limit=writes)
         with pytest.raises(Interrupt):
             run(out)
     partial = _files(out)
     assert 0 < len(partial) < len(_files(tmp_path / 'clean'))
-    stale = next(p for p in Path(out).rglob('*.png')).parent / '.x.png.abc123.tmp'
-    stale.write_bytes(b'half')
-    summary = run(out)
+    folder = next(p for p in Path(out).rglob('*') if p.suffix in ('.png', '.jpg')).parent
+    (folder / '.x.png.abc123.tmp').write_bytes(b'half')
+    with monkeypatch.context() as patch:
+        resumed_writes = _counting_writes(patch)
+        summary = run(out)
     assert _files(out) == _files(tmp_path / 'clean')  # stale file removed, rest identical
-    kept = sum(summary.kept.values())
-    assert kept >= writes // 2 and sum(summary.written.values()) > 0
+    assert clean_writes[0] - writes <= resumed_writes[0] < clean_writes[0]
     assert summary.problems == clean.problems
     return summary
 
