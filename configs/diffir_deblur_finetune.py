@@ -44,20 +44,20 @@ model = dict(
     train_cfg=dict(encoder_iters=0))  # joint from the start: CPEN_S2 is trained already
 
 train_pipeline = [
-    _base_.load_img,
-    _base_.load_gt,
+    _base_.own_load_img,
+    _base_.own_load_gt,
     dict(type='SetValues', dictionary=dict(scale=1)),
     dict(type='PairedRandomCrop', gt_patch_size=gt_size),
-    *_base_.dihedral_augs,
+    *_base_.own_dihedral_augs,
     dict(type='PackInputs'),
 ]
 val_pipeline = [
-    _base_.load_img,
-    _base_.load_gt,
+    _base_.own_load_img,
+    _base_.own_load_gt,
     dict(type='Crop', keys=['img', 'gt'], crop_size=(512, 512), random_crop=False),
     dict(type='PackInputs'),
 ]
-test_pipeline = [_base_.load_img, _base_.load_gt, dict(type='PackInputs')]
+test_pipeline = [_base_.own_load_img, _base_.own_load_gt, dict(type='PackInputs')]
 
 train_dataloader = dict(
     _base_.own_train_loader, dataset=dict(_base_.own_pairs_train, pipeline=train_pipeline))

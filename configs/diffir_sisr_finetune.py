@@ -12,11 +12,12 @@
 # What is fine-tuned: the GAN stage alone (the released model's last stage). The generator
 # starts from the released stage-2 GAN model (`model.stage2_checkpoint`), the frozen teacher
 # from the released stage-1 model (`model.stage1_checkpoint`; not needed when the stage-2 file
-# stores it: converted with tools/convert_official_ckpt.py --teacher); the U-Net discriminator is not released and starts fresh: it alone
-# trains for the first 1k iterations (`disc_init_steps`) so that the generator does not learn
-# from an untrained critic. Training pairs are made on the fly: a random 256 GT patch (reflect-
-# padded when the image is smaller), the 8 flips / rotations, and its bicubic x4 downscale
-# (Pillow, antialiased like MATLAB's imresize, which made the released training data).
+# stores it: converted with tools/convert_official_ckpt.py --teacher). The U-Net discriminator
+# is not released and starts fresh: it alone trains for the first 1k iterations
+# (`disc_init_steps`) so that the generator does not learn from an untrained critic. Training
+# pairs are made on the fly: a random 256 GT patch (reflect-padded when the image is smaller),
+# the 8 flips / rotations, and its bicubic x4 downscale (Pillow, antialiased like MATLAB's
+# imresize, which made the released training data).
 #
 # One GPU: batch 4, generator Adam 2e-5 after a 1k-iteration warm-up (official 2e-4 at 8 GPUs x
 # 8), discriminator 1e-4, cosine decay over 20k iterations, EMA 0.999; `--auto-scale-lr`
@@ -37,11 +38,11 @@ model = dict(
     train_cfg=dict(disc_init_steps=warmup_iters))
 
 train_pipeline = [
-    _base_.load_gt,
+    _base_.own_load_gt,
     dict(type='PadToMinSize', keys=['gt'], min_size=gt_size),
     dict(type='Crop', keys=['gt'], crop_size=(gt_size, gt_size), random_crop=True),
-    *[dict(step, keys=['gt']) for step in _base_.dihedral_augs],
-    _base_.bicubic_lr,
+    *[dict(step, keys=['gt']) for step in _base_.own_dihedral_augs],
+    _base_.own_bicubic_lr,
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(

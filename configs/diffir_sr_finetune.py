@@ -12,10 +12,11 @@
 # What is fine-tuned: the GAN stage alone, as the official finetune_DiffIRS2_GAN_x4_V2.yml does
 # (V2 from V1): the generator starts from a released stage-2 GAN model (`DiffIRS2-GAN.pth`, V1,
 # or `DiffIRS2-GANv2.pth`), the frozen teacher from the released stage-1 model (`DiffIRS1.pth`;
-# not needed when the stage-2 file stores it: converted with --teacher). Your images are ground truth only: the recipe's
-# second-order Real-ESRGAN degradation synthesises the inputs on the fly (batched on the device),
-# so they need not be paired. The discriminator is not released: it starts fresh and alone
-# trains for the first 1k iterations (`disc_init_steps`), then the generator warms up.
+# not needed when the stage-2 file stores it: converted with --teacher). Your images are ground
+# truth only: the recipe's second-order Real-ESRGAN degradation synthesises the inputs on the
+# fly (batched on the device), so they need not be paired. The discriminator is not released:
+# it starts fresh and alone trains for the first 1k iterations (`disc_init_steps`), then the
+# generator warms up.
 #
 # One GPU: batch 6 (the 180-sample training queue needs a batch that divides 180), generator
 # Adam 2e-5 (official 1e-4 at 8 GPUs x 9), discriminator 1e-4, cosine decay over 20k iterations,

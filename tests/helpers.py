@@ -45,6 +45,11 @@ OFFICIAL_REFERENCE = osp.join(osp.dirname(REPO_ROOT), 'shared', 'reference', 'of
 SAMPLE_IMAGES = ('astronaut', 'coffee', 'chelsea', 'rocket',
                  'immunohistochemistry', 'colorwheel')
 
+#: Fine-tuning recipes for a user's own data (docs/user_guides/own_data.md): not official
+#: recipes, so the official-table tests leave them out (tests/test_configs/test_finetune_recipes.py).
+OWN_DATA_CONFIGS = frozenset({'diffir_deblur_finetune', 'diffir_sr_finetune',
+                              'diffir_sisr_finetune', 'diffir_inpaint_finetune'})
+
 #: The smallest DiffIR stage-2 generator (see diffir_mm.archs).
 TINY_DIFFIR_S2 = dict(
     type='DiffIRS2Net',

@@ -10,8 +10,8 @@ an empty pipeline: same ``data_root``, ``data_prefix``, ``ann_file``, ``filename
   grayscale by design and is not reported);
 * paired datasets (``img`` + ``gt``): a sample whose partner file is missing, a file of a paired
   folder that no sample uses (a GT without its LQ), and pairs whose sizes the recipe cannot use:
-  GT = LQ x the ``scale`` of the pipeline's ``SetValues`` (after ``ModCrop`` when the pipeline
-  has one), GT at least ``PairedRandomCrop``'s ``gt_patch_size``;
+  GT = LQ x the ``scale`` of the pipeline's ``SetValues`` (else the model's; after ``ModCrop``
+  when the pipeline has one), GT at least ``PairedRandomCrop``'s ``gt_patch_size``;
 * inpainting mask files must have the size of their image.
 """
 from __future__ import annotations
@@ -72,9 +72,12 @@ def iter_datasets(node: Any, key: str) -> Iterator[Tuple[str, dict]]:
             yield from iter_datasets(node[child], f'{key}.{child}')
 
 
-def pair_rule(pipeline: Sequence[dict]) -> Tuple[PairRule, bool]:
-    """``(rule, mod_crop)`` read from a pipeline config (``SetValues``, ``PairedRandomCrop``)."""
-    scale, patch, mod_crop = 1, 0, False
+def pair_rule(pipeline: Sequence[dict], scale: int = 1) -> Tuple[PairRule, bool]:
+    """``(rule, mod_crop)`` read from a pipeline config (``SetValues``, ``PairedRandomCrop``).
+
+    ``scale`` is the model's, used when no ``SetValues`` step names one (evaluation pipelines).
+    """
+    patch, mod_crop = 0, False
     for step in pipeline or ():
         kind = step.get('type') if isinstance(step, dict) else None
         if kind == 'SetValues':
@@ -86,8 +89,9 @@ def pair_rule(pipeline: Sequence[dict]) -> Tuple[PairRule, bool]:
     return PairRule(scale=scale, min_gt_size=patch), mod_crop
 
 
-def dataset_samples(dataset: dict, key: str) -> DatasetSamples:
-    """List the samples of one dataset config as its dataset class does."""
+def dataset_samples(dataset: dict, key: str, scale: int = 1) -> DatasetSamples:
+    """List the samples of one dataset config as its dataset class does (``scale``: the
+    model's GT / LQ factor)."""
     from mmagic.registry import DATASETS
 
     cfg = dict(dataset)
@@ -97,7 +101,7 @@ def dataset_samples(dataset: dict, key: str) -> DatasetSamples:
     data_list = built.load_data_list()
     prefixes = dict(getattr(built, 'data_prefix', {}) or {})
     samples = [{k: d[f'{k}_path'] for k in prefixes if f'{k}_path' in d} for d in data_list]
-    rule, mod_crop = pair_rule(pipeline)
+    rule, mod_crop = pair_rule(pipeline, scale)
     return DatasetSamples(key, samples, prefixes, rule, mod_crop)
 
 
@@ -162,11 +166,13 @@ def check_config_data(cfg: Any, loaders: Sequence[str], workers: int = 1,
     Returns:
         ``(datasets, findings)``: what was listed, and one finding per problem (each file once).
     """
+    generator = (cfg.get('model') or {}).get('generator') or {}
+    scale = int(generator.get('scale', 1))
     datasets = []
     for loader in loaders:
-        node = cfg.get(loader) if hasattr(cfg, 'get') else None
+        node = cfg.get(loader)
         if node:
-            datasets += [dataset_samples(d, k) for k, d in iter_datasets(node, loader)]
+            datasets += [dataset_samples(d, k, scale) for k, d in iter_datasets(node, loader)]
     masks = {s['mask'] for d in datasets for s in d.samples if 'mask' in s}
     paths = sorted({p for d in datasets for s in d.samples for p in s.values()
                     if os.path.exists(p)})

@@ -25,21 +25,22 @@ own_eval_loader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False))
 
-_pairs = dict(type='BasicImageDataset', metainfo=dict(dataset_type='own_pairs'),
-              data_root=own_pairs_root)
-own_pairs_train = dict(_pairs, data_prefix=dict(img='train/input', gt='train/target'))
-own_pairs_val = dict(_pairs, data_prefix=dict(img='val/input', gt='val/target'), test_mode=True)
-_images = dict(type='BasicImageDataset', metainfo=dict(dataset_type='own_images'),
-               data_root=own_images_root)
-own_images_train = dict(_images, data_prefix=dict(gt='train'))
-own_images_val = dict(_images, data_prefix=dict(gt='val'), test_mode=True)
+own_pairs = dict(type='BasicImageDataset', metainfo=dict(dataset_type='own_pairs'),
+                 data_root=own_pairs_root)
+own_pairs_train = dict(own_pairs, data_prefix=dict(img='train/input', gt='train/target'))
+own_pairs_val = dict(own_pairs, data_prefix=dict(img='val/input', gt='val/target'),
+                     test_mode=True)
+own_images = dict(type='BasicImageDataset', metainfo=dict(dataset_type='own_images'),
+                  data_root=own_images_root)
+own_images_train = dict(own_images, data_prefix=dict(gt='train'))
+own_images_val = dict(own_images, data_prefix=dict(gt='val'), test_mode=True)
 
-load_img = dict(type='LoadImageFromFile', key='img', color_type='color', channel_order='rgb',
+own_load_img = dict(type='LoadImageFromFile', key='img', color_type='color', channel_order='rgb',
                 imdecode_backend='cv2')
-load_gt = dict(type='LoadImageFromFile', key='gt', color_type='color', channel_order='rgb',
+own_load_gt = dict(type='LoadImageFromFile', key='gt', color_type='color', channel_order='rgb',
                imdecode_backend='cv2')
 # the 8 flips / rotations
-dihedral_augs = [
+own_dihedral_augs = [
     dict(type='Flip', keys=['img', 'gt'], flip_ratio=0.5, direction='horizontal'),
     dict(type='Flip', keys=['img', 'gt'], flip_ratio=0.5, direction='vertical'),
     dict(type='RandomTransposeHW', keys=['img', 'gt'], transpose_ratio=0.5),
@@ -47,13 +48,13 @@ dihedral_augs = [
 
 # x4 SR of single images: the LR input is the GT downscaled bicubically (Pillow, antialiased
 # like MATLAB's imresize) after trimming the GT to a multiple of 4.
-sr_scale = 4
-bicubic_lr = dict(type='Resize', keys=['gt'], output_keys=['img'], scale=1 / sr_scale,
+own_sr_scale = 4
+own_bicubic_lr = dict(type='Resize', keys=['gt'], output_keys=['img'], scale=1 / own_sr_scale,
                   keep_ratio=True, interpolation='bicubic', backend='pillow')
 own_bicubic_sr_eval_pipeline = [
-    load_gt,
-    dict(type='SetValues', dictionary=dict(scale=sr_scale)),
+    own_load_gt,
+    dict(type='SetValues', dictionary=dict(scale=own_sr_scale)),
     dict(type='ModCrop', key='gt'),
-    bicubic_lr,
+    own_bicubic_lr,
     dict(type='PackInputs'),
 ]
