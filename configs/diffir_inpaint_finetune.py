@@ -2,7 +2,8 @@
 #
 #   python tools/prepare_data.py images photos/ data/own_images
 #   python tools/train.py configs/diffir_inpaint_finetune.py \
-#       --cfg-options model.stage2_checkpoint=experiments/DiffIRS2-place/models/last.ckpt
+#       --cfg-options model.stage2_checkpoint=DiffIRS2-place/models/last.ckpt \
+#                     model.discriminator_checkpoint=DiffIRS2-place/models/last.ckpt
 #   python tools/test.py configs/diffir_inpaint_finetune.py \
 #       work_dirs/diffir_inpaint_finetune/best_val_SSIM_iter_N.pth
 #
@@ -12,7 +13,8 @@
 # tools/convert_official_ckpt.py; our training checkpoints leave the teacher out and also need
 # `model.stage1_checkpoint`). Training is the Places recipe's:
 # LaMa's augmentations and random 256 crops of your images, LaMa's training masks drawn anew per
-# sample, the LaMa losses + L_diff against the teacher; the discriminator starts fresh. The big
+# sample, the LaMa losses + L_diff against the teacher. The discriminator continues from the
+# released one (`model.discriminator_checkpoint`: the same last.ckpt; None: fresh). The big
 # Places model: add `model.generator.n_encoder_res=8 model.generator.num_blocks=[1,1,1,20]`.
 # The ResNet-PL loss reads LaMa's ADE20k weights from `checkpoints/ade20k` (a local folder).
 #
@@ -31,8 +33,9 @@ work_dir = f'./work_dirs/{experiment_name}'
 max_iters = 20000
 warmup_iters = 1000
 
-model = dict(stage2_checkpoint='checkpoints/DiffIRS2-place/models/last.ckpt',
-             stage1_checkpoint=None)
+released = 'checkpoints/DiffIRS2-place/models/last.ckpt'
+model = dict(stage2_checkpoint=released, stage1_checkpoint=None,
+             discriminator_checkpoint=released)
 
 
 def _metrics(prefix):

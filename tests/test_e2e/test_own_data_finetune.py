@@ -42,9 +42,13 @@ def _released(folder, preset, inpaint=False):
     s1_sd = ours_to_official(s1.state_dict())
     s2_sd = ours_to_official(s2.state_dict(), with_duplicates=True, net=s2)
     os.makedirs(folder, exist_ok=True)
-    if inpaint:  # experiments/<name>/models/last.ckpt: the S2 generator and its S1 teacher
+    if inpaint:  # experiments/<name>/models/last.ckpt: S2 generator, S1 teacher, discriminator
+        from diffir_mm.models.discriminators import NLayerPatchDiscriminator
+
         state = {f'generator.{k}': v for k, v in s2_sd.items()}
         state.update({f'generatorS1.{k}': v for k, v in s1_sd.items()})
+        disc = NLayerPatchDiscriminator(ndf=8).state_dict()
+        state.update({f'discriminator.{k}': v for k, v in disc.items()})
         path = osp.join(folder, 'last.ckpt')
         torch.save({'state_dict': state, 'global_step': 0}, path)
         return path, None
@@ -166,7 +170,7 @@ def test_images_to_inpaint_finetune(tmp_path):
                                            'test_dataloader.1') for option in eval_size] + [
         'model.discriminator.ndf=8', 'model.resnet_pl_loss=None']
     options = common + [
-        f'model.stage2_checkpoint={last}',
+        f'model.stage2_checkpoint={last}', f'model.discriminator_checkpoint={last}',
         # without ResNet-PL the holes learn from L1 as well (the demo does the same)
         'model.masked_l1_loss.weight_missing=10.0',
         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import random
+import re
 from copy import deepcopy
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from diffir_mm.archs.checkpoint import Layout, load_state_strict, read_network, require
+from diffir_mm.archs.checkpoint import (CheckpointMismatchError, Layout, load_state_strict,
+                                        read_checkpoint, read_network, require)
 
 __all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
-           'current_iter', 'load_into', 'call_wrapped', 'forward_train',
+           'current_iter', 'load_into', 'load_discriminator', 'call_wrapped', 'forward_train',
            'strip_wrapper_prefixes']
 
 
@@ -113,6 +115,31 @@ def load_into(module: nn.Module, state: Dict[str, torch.Tensor], what: str,
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     load_state_strict(module, state, what)
+
+
+def load_discriminator(discriminator: nn.Module, path: str) -> None:
+    """Strictly load a trained discriminator (``model.discriminator_checkpoint``).
+
+    Reads the ``discriminator.*`` weights of an mmengine checkpoint (ours) or of a LaMa /
+    Lightning ``last.ckpt`` (same prefix and names), or an official BasicSR ``net_d_*.pth``
+    (``params``; its ``convN`` are MMagic's ``conv_N``).
+
+    Raises:
+        FileNotFoundError / CheckpointMismatchError with a one-line explanation.
+    """
+    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
+    allow_mmengine_checkpoint_globals()  # our checkpoints also hold mmengine's meta
+    ckpt = read_checkpoint(path)
+    what = f'discriminator checkpoint {path} (model.discriminator_checkpoint)'
+    if 'state_dict' in ckpt:  # ours (mmengine) or LaMa's
+        state = {k[len('discriminator.'):]: v for k, v in ckpt['state_dict'].items()
+                 if k.startswith('discriminator.')}
+        if not state:
+            raise CheckpointMismatchError(f'{what} holds no discriminator.* weights')
+    else:
+        state = {re.sub(r'^conv(\d)', r'conv_\1', re.sub(r'^module\.', '', k)): v
+                 for k, v in ckpt.get('params', ckpt).items()}
+    load_into(discriminator, state, what)
 
 
 class ProgressiveCrop:

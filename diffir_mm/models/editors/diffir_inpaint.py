@@ -17,7 +17,7 @@ import torch
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
-from .common import forward_train, gt_in_input_space
+from .common import forward_train, gt_in_input_space, load_discriminator
 from .diffir_inpaint_base import DiffIRInpaintorBase
 from .teacher import FrozenTeacherMixin, kd_divergence
 
@@ -70,6 +70,8 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
         stage2_checkpoint: A trained stage-2 model to fine-tune (ours or a released LaMa
             ``last.ckpt``, which stores its teacher): see
             :meth:`FrozenTeacherMixin.load_pretrained`.
+        discriminator_checkpoint: A trained discriminator to start from: the ``discriminator.*``
+            weights of a LaMa ``last.ckpt`` or of one of our checkpoints.
         kd_tau: Temperature of the logged KL term.
         train_cfg: ``disc_regenerate`` (see the base) and ``noise_seed`` (2023) of the
             per-iteration ``q_sample`` noise.
@@ -82,7 +84,8 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
                  kd_tau: float = 0.15, train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 stage2_checkpoint: Optional[str] = None) -> None:
+                 stage2_checkpoint: Optional[str] = None,
+                 discriminator_checkpoint: Optional[str] = None) -> None:
         super().__init__(generator, discriminator, masked_l1_loss, adversarial_loss,
                          feature_matching_loss=feature_matching_loss,
                          resnet_pl_loss=resnet_pl_loss, train_cfg=train_cfg, test_cfg=test_cfg,
@@ -92,11 +95,15 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
         self.setup_teacher(generator, teacher, stage1_checkpoint,
                            noise_seed=int((train_cfg or {}).get('noise_seed', 2023)),
                            stage2_checkpoint=stage2_checkpoint)
+        self.discriminator_checkpoint = discriminator_checkpoint
 
     def init_weights(self) -> None:
-        """Teacher and stage-2 DIRformer <- stage 1, or everything <- ``stage2_checkpoint``."""
+        """Teacher and stage-2 DIRformer <- stage 1, or everything <- ``stage2_checkpoint``;
+        discriminator <- ``discriminator_checkpoint`` when set."""
         super().init_weights()  # also reads the ResNet-PL weights (one-line error if absent)
         self.load_pretrained()
+        if self.discriminator_checkpoint:
+            load_discriminator(self.discriminator, self.discriminator_checkpoint)
 
     def predict_raw(self, net_input: torch.Tensor, data_samples: Optional[DataSample],
                     **kwargs) -> torch.Tensor:

@@ -1,7 +1,6 @@
 """Stage-2 GAN editor of DiffIR (real-world and bicubic SR): adds perceptual and GAN losses."""
 from __future__ import annotations
 
-import re
 from typing import Dict, Optional, Union
 
 import torch
@@ -10,10 +9,9 @@ from mmengine.optim import OptimWrapperDict
 from mmagic.models.utils import set_requires_grad
 from mmagic.registry import MODELS
 
-from diffir_mm.archs import CheckpointMismatchError, read_checkpoint
-from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
+from diffir_mm.archs import CheckpointMismatchError
 
-from .common import forward_train, load_into
+from .common import forward_train, load_discriminator
 from .diffir_s2 import DiffIRS2
 
 
@@ -88,18 +86,7 @@ class DiffIRS2GAN(DiffIRS2):
         Raises:
             FileNotFoundError / CheckpointMismatchError with a one-line explanation.
         """
-        allow_mmengine_checkpoint_globals()  # our checkpoints also hold mmengine's meta
-        ckpt = read_checkpoint(path)
-        what = f'discriminator checkpoint {path} (model.discriminator_checkpoint)'
-        if 'state_dict' in ckpt:  # ours (mmengine)
-            state = {k[len('discriminator.'):]: v for k, v in ckpt['state_dict'].items()
-                     if k.startswith('discriminator.')}
-            if not state:
-                raise CheckpointMismatchError(f'{what} holds no discriminator.* weights')
-        else:  # official BasicSR net_d: {'params': ...}; its convN are MMagic's conv_N
-            state = {re.sub(r'^conv(\d)', r'conv_\1', re.sub(r'^module\.', '', k)): v
-                     for k, v in ckpt.get('params', ckpt).items()}
-        load_into(self.discriminator, state, what)
+        load_discriminator(self.discriminator, path)
 
     def _usm_gt(self, samples, gt: torch.Tensor) -> torch.Tensor:
         usm = samples.get('gt_unsharp', None) if hasattr(samples, 'get') else None
