@@ -16,13 +16,15 @@
 # few hours, while re-running stage 1 (S1 -> S2: `diffir_deblur_s1.py` then `_s2.py` with the
 # data lines below) only pays off when your degradation is far from motion blur.
 #
-# One GPU: batch 4 of 256x256 patches, no progressive schedule, Adam 2e-5 (the official
-# stage-2 rate 2e-4 at 8 GPUs x 8, x ~1/10 for fine-tuning) after a 1k-iteration warm-up, cosine
-# to 1e-6 over 20k iterations, EMA 0.999. More GPUs: `--auto-scale-lr` multiplies the rate by
-# (GPUs x batch) / 4. Larger patches (384, 512) need block checkpointing:
-# `model.generator.with_cp=True` (same results, less memory; `tools/train.py CONFIG --plan`
-# measures both). Validation: PSNR / SSIM on the 512 centre crop of every held-out pair every
-# 2k iterations; the best checkpoint (val/PSNR) is kept.
+# One GPU: batch 4 of 256x256 patches, no progressive schedule, block checkpointing on
+# (`model.generator.with_cp`: same gradients, ~1/3 of the activation memory -- a deblurring
+# stage-2 step at 256x256 holds ~6.5 GB of activations per image without it, ~1.5 GB with it,
+# bench/README.md), Adam 2e-5 (the official stage-2 rate 2e-4 at 8 GPUs x 8, x ~1/10 for
+# fine-tuning) after a 1k-iteration warm-up, cosine to 1e-6 over 20k iterations, EMA 0.999. More
+# GPUs: `--auto-scale-lr` multiplies the rate by (GPUs x batch) / 4. `tools/train.py CONFIG
+# --plan --memory 24G` measures the peak per GPU with and without with_cp, fp32 and bf16.
+# Validation: PSNR / SSIM on the 512 centre crop of every held-out pair every 2k iterations; the
+# best checkpoint (val/PSNR) is kept.
 _base_ = [
     './_base_/default_runtime.py',
     './_base_/datasets/own_data.py',
@@ -39,6 +41,7 @@ warmup_iters = 1000
 
 model = dict(
     _base_.stage2_model,
+    generator=dict(_base_.stage2_model['generator'], with_cp=True),
     stage2_checkpoint='checkpoints/DiffIRS2_deblur.pth',
     stage1_checkpoint='checkpoints/DiffIRS1_deblur.pth',
     train_cfg=dict(encoder_iters=0))  # joint from the start: CPEN_S2 is trained already
