@@ -30,14 +30,13 @@ _base_ = [
     './_base_/datasets/own_data.py',
     './_base_/models/diffir_deblur.py',
     './_base_/models/diffir_stage2.py',
+    './_base_/schedules/own_finetune.py',
 ]
 
 experiment_name = 'diffir_deblur_finetune'
 work_dir = f'./work_dirs/{experiment_name}'
 
 gt_size = 256
-max_iters = 20000
-warmup_iters = 1000
 
 model = dict(
     _base_.stage2_model,
@@ -72,25 +71,19 @@ val_evaluator = [dict(type='PSNR', crop_border=0, prefix='val'),
                  dict(type='SSIM', crop_border=0, prefix='val')]
 test_evaluator = val_evaluator
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2000)
+train_cfg = _base_.finetune_train_cfg
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 # one optimizer for the whole generator (the `encoder` wrapper idles: encoder_iters = 0)
-optim_wrapper = dict(_base_.stage2_optim_wrapper, _delete_=True)
+optim_wrapper = _base_.stage2_optim_wrapper
 optim_wrapper['generator']['optimizer']['lr'] = 2e-5
-param_scheduler = dict(
-    _delete_=True,
-    generator=[
-        dict(type='LinearLR', by_epoch=False, start_factor=0.01, begin=0, end=warmup_iters),
-        dict(type='CosineAnnealingLR', by_epoch=False, begin=warmup_iters, end=max_iters,
-             eta_min=1e-6)],
-    encoder=[dict(type='ConstantLR', by_epoch=False, factor=1.0)])
+param_scheduler = dict(generator=_base_.finetune_generator_schedule,
+                       encoder=[dict(type='ConstantLR', by_epoch=False, factor=1.0)])
 model_wrapper_cfg = _base_.stage2_model_wrapper_cfg
 
-custom_hooks = [dict(type='GeneratorEMAHook', module_keys=('generator_ema', ), interval=1,
-                     momentum=0.001)]  # EMA 0.999: what validation, test and export use
-default_hooks = dict(
-    logger=dict(interval=100),
-    checkpoint=dict(interval=2000, max_keep_ckpts=3, save_best='val/PSNR', rule='greater'))
+custom_hooks = [_base_.finetune_ema_hook]
+default_hooks = dict(_base_.finetune_default_hooks,
+                     checkpoint=dict(_base_.finetune_default_hooks['checkpoint'],
+                                     save_best='val/PSNR'))
 auto_scale_lr = dict(enable=False, base_batch_size=4)

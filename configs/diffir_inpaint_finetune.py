@@ -25,13 +25,11 @@
 # the blended output (FID and LPIPS need their own weight files: see
 # configs/_base_/datasets/places_inpaint.py); the best (val/SSIM) checkpoint is kept. tools/test.py
 # scores the thin and the thick masks.
-_base_ = ['./diffir_inpaint_places_s2.py', './_base_/datasets/own_data.py']
+_base_ = ['./diffir_inpaint_places_s2.py', './_base_/datasets/own_data.py',
+          './_base_/schedules/own_finetune.py']
 
 experiment_name = 'diffir_inpaint_finetune'
 work_dir = f'./work_dirs/{experiment_name}'
-
-max_iters = 20000
-warmup_iters = 1000
 
 released = 'checkpoints/DiffIRS2-place/models/last.ckpt'
 model = dict(stage2_checkpoint=released, stage1_checkpoint=None,
@@ -56,14 +54,12 @@ test_dataloader = [_eval(_base_.thin_pipeline), _eval(_base_.thick_pipeline)]
 test_evaluator = [dict(type='Evaluator', metrics=_metrics('thin512')),
                   dict(type='Evaluator', metrics=_metrics('thick512'))]
 
-train_cfg = dict(max_iters=max_iters, val_interval=2000)
+train_cfg = _base_.finetune_train_cfg
 optim_wrapper = dict(generator=dict(optimizer=dict(lr=2e-5)),
                      discriminator=dict(optimizer=dict(lr=1e-5)))
-param_scheduler = dict(
-    generator=[dict(type='LinearLR', by_epoch=False, start_factor=0.01, begin=0,
-                    end=warmup_iters)],
-    discriminator=[dict(type='ConstantLR', by_epoch=False, factor=1.0)])
-default_hooks = dict(
-    logger=dict(interval=100),
-    checkpoint=dict(interval=2000, max_keep_ckpts=3, save_best='val/SSIM'))
+param_scheduler = dict(generator=_base_.finetune_generator_schedule,
+                       discriminator=[dict(type='ConstantLR', by_epoch=False, factor=1.0)])
+default_hooks = dict(_base_.finetune_default_hooks,
+                     checkpoint=dict(_base_.checkpoint_hook, **_base_.finetune_default_hooks[
+                         'checkpoint'], save_best='val/SSIM'))
 auto_scale_lr = dict(enable=False, base_batch_size=4)

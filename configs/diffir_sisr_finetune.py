@@ -23,19 +23,18 @@
 # 8), discriminator 1e-4, cosine decay over 20k iterations, EMA 0.999; `--auto-scale-lr`
 # multiplies by (GPUs x batch) / 4. Validation every 2k iterations: PSNR / SSIM (Y, crop 4) of
 # the held-out images from their bicubic x4 downscale; the best (val/PSNR) checkpoint is kept.
-_base_ = ['./diffir_sisr_x4_s2_gan.py', './_base_/datasets/own_data.py']
+_base_ = ['./diffir_sisr_x4_s2_gan.py', './_base_/datasets/own_data.py',
+          './_base_/schedules/own_finetune.py']
 
 experiment_name = 'diffir_sisr_finetune'
 work_dir = f'./work_dirs/{experiment_name}'
 
 gt_size = 256
-max_iters = 20000
-warmup_iters = 1000
 
 model = dict(
     stage2_checkpoint='checkpoints/SISR-DiffIRS2-GAN.pth',
     stage1_checkpoint='checkpoints/SISR-DiffIRS1.pth',
-    train_cfg=dict(disc_init_steps=warmup_iters))
+    train_cfg=dict(disc_init_steps=_base_.finetune_warmup))
 
 train_pipeline = [
     _base_.own_load_gt,
@@ -48,31 +47,19 @@ train_pipeline = [
 train_dataloader = dict(
     _base_.own_train_loader, _delete_=True,
     dataset=dict(_base_.own_images_train, pipeline=train_pipeline))
-val_dataloader = dict(
-    _base_.own_eval_loader, _delete_=True,
-    dataset=dict(_base_.own_images_val, pipeline=_base_.own_bicubic_sr_eval_pipeline))
+val_dataloader = dict(_base_.own_bicubic_sr_eval_loader, _delete_=True)
 test_dataloader = val_dataloader
-val_evaluator = [dict(type='PSNR', crop_border=4, convert_to='Y', prefix='val'),
-                 dict(type='SSIM', crop_border=4, convert_to='Y', prefix='val')]
+val_evaluator = _base_.finetune_sr_evaluator
 test_evaluator = val_evaluator
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2000)
+train_cfg = _base_.finetune_train_cfg
 optim_wrapper = dict(generator=dict(optimizer=dict(lr=2e-5)),
                      discriminator=dict(optimizer=dict(lr=1e-4)))
-param_scheduler = dict(
-    _delete_=True,
-    # the generator is first stepped after the discriminator's warm-up, then warms up itself
-    generator=[
-        dict(type='LinearLR', by_epoch=False, start_factor=0.01, begin=warmup_iters,
-             end=2 * warmup_iters),
-        dict(type='CosineAnnealingLR', by_epoch=False, begin=2 * warmup_iters, end=max_iters,
-             eta_min=1e-6)],
-    discriminator=[dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters,
-                        eta_min=1e-6)])
-custom_hooks = [_base_.ema_hook]
-default_hooks = dict(
-    logger=dict(interval=100),
-    checkpoint=dict(interval=2000, max_keep_ckpts=3, save_best='val/PSNR', rule='greater'))
+param_scheduler = dict(_base_.finetune_gan_schedule, _delete_=True)
+custom_hooks = [_base_.finetune_ema_hook]
+default_hooks = dict(_base_.finetune_default_hooks,
+                     checkpoint=dict(_base_.finetune_default_hooks['checkpoint'],
+                                     save_best='val/PSNR'))
 auto_scale_lr = dict(enable=False, base_batch_size=4)

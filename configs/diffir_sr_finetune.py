@@ -25,47 +25,33 @@
 # check (real inputs are degraded at random); the best (val/PSNR) checkpoint is kept. For V2
 # (sharper, denoises more) use `model.train_cfg.l1_gt_usm=True model.train_cfg.percep_gt_usm=True
 # model.data_preprocessor.degrade_unsharp_gt=True` (see diffir_sr_s2_gan_v2.py).
-_base_ = ['./diffir_sr_s2_gan.py', './_base_/datasets/own_data.py']
+_base_ = ['./diffir_sr_s2_gan.py', './_base_/datasets/own_data.py',
+          './_base_/schedules/own_finetune.py']
 
 experiment_name = 'diffir_sr_finetune'
 work_dir = f'./work_dirs/{experiment_name}'
 
-max_iters = 20000
-warmup_iters = 1000
-
 model = dict(
     stage2_checkpoint='checkpoints/DiffIRS2-GAN.pth',
     stage1_checkpoint='checkpoints/DiffIRS1.pth',
-    train_cfg=dict(disc_init_steps=warmup_iters))
+    train_cfg=dict(disc_init_steps=_base_.finetune_warmup))
 
 # the recipe's GT pipeline (crop to 400, flip, kernels) on your images
 train_dataloader = dict(
     batch_size=6, num_workers=4,
     dataset=dict(data_root=_base_.own_images_root, data_prefix=dict(gt='train'), ann_file=''))
-val_dataloader = dict(
-    _base_.own_eval_loader, _delete_=True,
-    dataset=dict(_base_.own_images_val, pipeline=_base_.own_bicubic_sr_eval_pipeline))
+val_dataloader = dict(_base_.own_bicubic_sr_eval_loader, _delete_=True)
 test_dataloader = val_dataloader
-val_evaluator = [dict(type='PSNR', crop_border=4, convert_to='Y', prefix='val'),
-                 dict(type='SSIM', crop_border=4, convert_to='Y', prefix='val')]
+val_evaluator = _base_.finetune_sr_evaluator
 test_evaluator = val_evaluator
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2000)
+train_cfg = _base_.finetune_train_cfg
 optim_wrapper = dict(generator=dict(optimizer=dict(lr=2e-5)))
-param_scheduler = dict(
-    _delete_=True,
-    # the generator is first stepped after the discriminator's warm-up, then warms up itself
-    generator=[
-        dict(type='LinearLR', by_epoch=False, start_factor=0.01, begin=warmup_iters,
-             end=2 * warmup_iters),
-        dict(type='CosineAnnealingLR', by_epoch=False, begin=2 * warmup_iters, end=max_iters,
-             eta_min=1e-6)],
-    discriminator=[dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters,
-                        eta_min=1e-6)])
-custom_hooks = [_base_.ema_hook]
-default_hooks = dict(
-    logger=dict(interval=100),
-    checkpoint=dict(interval=2000, max_keep_ckpts=3, save_best='val/PSNR', rule='greater'))
+param_scheduler = dict(_base_.finetune_gan_schedule, _delete_=True)
+custom_hooks = [_base_.finetune_ema_hook]
+default_hooks = dict(_base_.finetune_default_hooks,
+                     checkpoint=dict(_base_.finetune_default_hooks['checkpoint'],
+                                     save_best='val/PSNR'))
 auto_scale_lr = dict(enable=False, base_batch_size=6)

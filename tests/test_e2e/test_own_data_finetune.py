@@ -96,7 +96,24 @@ def _loss_falls(records, key):
     assert len(values) >= 10, records[:3]
     head, tail = values[:5], values[-5:]
     assert sum(tail) / 5 < 0.8 * sum(head) / 5, values
-    return head, tail
+
+
+def _finetune_beats_start(tmp_path, name, data, start, common, train_options, loss, best,
+                          metrics):
+    """Fine-tune with the real recipe, then score the start and the best checkpoint."""
+    config = osp.join(REPO_ROOT, 'configs', f'diffir_{name}_finetune.py')
+    options = common + train_options + [
+        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+        f'train_cfg.max_iters={ITERS}', f'train_cfg.val_interval={ITERS}',
+        'optim_wrapper.generator.optimizer.lr=1e-3', 'default_hooks.logger.interval=1',
+        f'default_hooks.checkpoint.interval={ITERS}', 'randomness.seed=0']
+    _loss_falls(_train(config, tmp_path / 'work', options), loss)
+    found = glob.glob(str(tmp_path / 'work' / f'best_{best.replace("/", "_")}_iter_*.pth'))
+    assert len(found) == 1
+    before = _test(config, start, tmp_path / 'test', common)
+    after = _test(config, found[0], tmp_path / 'test', common)
+    for key in metrics:
+        assert after[key] > before[key] + 1.0, (before, after)
 
 
 @pytest.mark.timeout(1800)
@@ -106,25 +123,15 @@ def test_images_to_sisr_finetune(tmp_path):
     run_python([osp.join(TOOLS_DIR, 'prepare_data.py'), 'images', str(tmp_path / 'photos'),
                 str(data), '--val-ratio', '0.34', '--min-size', '64', '--workers', '2'])
     s2, s1 = _released(tmp_path / 'released', 'sr_x4')
-    config = osp.join(REPO_ROOT, 'configs', 'diffir_sisr_finetune.py')
     common = _tiny_options() + _data_options(data) + [
         'model.discriminator.mid_channels=8', 'model.perceptual_loss=None']
-    options = common + [
-        f'model.stage2_checkpoint={s2}', f'model.stage1_checkpoint={s1}',
-        'model.train_cfg.disc_init_steps=0', 'train_dataloader.batch_size=2',
-        'train_dataloader.num_workers=0', 'train_dataloader.dataset.pipeline.1.min_size=64',
-        'train_dataloader.dataset.pipeline.2.crop_size=(64,64)', f'train_cfg.max_iters={ITERS}',
-        f'train_cfg.val_interval={ITERS}', 'optim_wrapper.generator.optimizer.lr=1e-3',
-        'default_hooks.logger.interval=1', f'default_hooks.checkpoint.interval={ITERS}',
-        'randomness.seed=0']
-    records = _train(config, tmp_path / 'work', options)
-    _loss_falls(records, 'loss_pix')
-    best = glob.glob(str(tmp_path / 'work' / 'best_val_PSNR_iter_*.pth'))
-    assert len(best) == 1
-    start = _converted(s2, str(tmp_path / 'start.pth'), 'sr', teacher=s1)
-    before = _test(config, start, tmp_path / 'test', common)
-    after = _test(config, best[0], tmp_path / 'test', common)
-    assert after['val/PSNR'] > before['val/PSNR'] + 1.0, (before, after)
+    _finetune_beats_start(
+        tmp_path, 'sisr', data, _converted(s2, str(tmp_path / 'start.pth'), 'sr', teacher=s1),
+        common, [f'model.stage2_checkpoint={s2}', f'model.stage1_checkpoint={s1}',
+                 'model.train_cfg.disc_init_steps=0',
+                 'train_dataloader.dataset.pipeline.1.min_size=64',
+                 'train_dataloader.dataset.pipeline.2.crop_size=(64,64)'],
+        'loss_pix', 'val/PSNR', ['val/PSNR'])
 
 
 @pytest.mark.timeout(1800)
@@ -135,24 +142,14 @@ def test_pairs_to_deblur_finetune(tmp_path):
     run_python([osp.join(TOOLS_DIR, 'prepare_data.py'), 'pairs', str(tmp_path / 'blurry'),
                 str(tmp_path / 'sharp'), str(data), '--val-ratio', '0.34', '--crop', '48'])
     s2, s1 = _released(tmp_path / 'released', 'deblur')
-    config = osp.join(REPO_ROOT, 'configs', 'diffir_deblur_finetune.py')
     common = _tiny_options() + _data_options(data) + [
         'val_dataloader.dataset.pipeline.2.crop_size=(64,64)']
-    options = common + [
-        f'model.stage2_checkpoint={s2}', f'model.stage1_checkpoint={s1}',
-        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-        'train_dataloader.dataset.pipeline.3.gt_patch_size=48', f'train_cfg.max_iters={ITERS}',
-        f'train_cfg.val_interval={ITERS}', 'optim_wrapper.generator.optimizer.lr=1e-3',
-        'default_hooks.logger.interval=1', f'default_hooks.checkpoint.interval={ITERS}',
-        'randomness.seed=0']
-    records = _train(config, tmp_path / 'work', options)
-    _loss_falls(records, 'loss_pix')
-    best = glob.glob(str(tmp_path / 'work' / 'best_val_PSNR_iter_*.pth'))
-    assert len(best) == 1
-    start = _converted(s2, str(tmp_path / 'start.pth'), 'deblur', teacher=s1)
-    before = _test(config, start, tmp_path / 'test', common)
-    after = _test(config, best[0], tmp_path / 'test', common)
-    assert after['val/PSNR'] > before['val/PSNR'] + 1.0, (before, after)
+    _finetune_beats_start(
+        tmp_path, 'deblur', data,
+        _converted(s2, str(tmp_path / 'start.pth'), 'deblur', teacher=s1), common,
+        [f'model.stage2_checkpoint={s2}', f'model.stage1_checkpoint={s1}',
+         'train_dataloader.dataset.pipeline.3.gt_patch_size=48'],
+        'loss_pix', 'val/PSNR', ['val/PSNR'])
 
 
 @pytest.mark.timeout(1800)
@@ -162,29 +159,17 @@ def test_images_to_inpaint_finetune(tmp_path):
     run_python([osp.join(TOOLS_DIR, 'prepare_data.py'), 'images', str(tmp_path / 'photos'),
                 str(data), '--val-ratio', '0.34'])
     last, _ = _released(tmp_path / 'DiffIRS2-place' / 'models', 'inpaint', inpaint=True)
-    config = osp.join(REPO_ROOT, 'configs', 'diffir_inpaint_finetune.py')
-    # the held-out photos at 128 instead of the protocol's 512 (thick / thin masks of 256)
+    # the held-out photos at 128 instead of the protocol's 512 (thick / thin masks of 512)
     eval_size = ['dataset.pipeline.1.scale=(128,-1)', 'dataset.pipeline.2.crop_size=(128,128)']
     common = _tiny_options(inpaint=True) + _data_options(data) + [
         f'{loader}.{option}' for loader in ('val_dataloader', 'test_dataloader.0',
                                            'test_dataloader.1') for option in eval_size] + [
         'model.discriminator.ndf=8', 'model.resnet_pl_loss=None']
-    options = common + [
-        f'model.stage2_checkpoint={last}', f'model.discriminator_checkpoint={last}',
-        # without ResNet-PL the holes learn from L1 as well (the demo does the same)
-        'model.masked_l1_loss.weight_missing=10.0',
-        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-        'train_dataloader.dataset.pipeline.1.transforms.4.height=48',
-        'train_dataloader.dataset.pipeline.1.transforms.4.width=48',
-        f'train_cfg.max_iters={ITERS}', f'train_cfg.val_interval={ITERS}',
-        'optim_wrapper.generator.optimizer.lr=1e-3', 'default_hooks.logger.interval=1',
-        f'default_hooks.checkpoint.interval={ITERS}', 'randomness.seed=0']
-    records = _train(config, tmp_path / 'work', options)
-    _loss_falls(records, 'loss_l1')
-    best = glob.glob(str(tmp_path / 'work' / 'best_val_SSIM_iter_*.pth'))
-    assert len(best) == 1
-    start = _converted(last, str(tmp_path / 'start.pth'), 'inpaint')
-    before = _test(config, start, tmp_path / 'test', common)
-    after = _test(config, best[0], tmp_path / 'test', common)
-    for masks in ('thin512', 'thick512'):
-        assert after[f'{masks}/PSNR'] > before[f'{masks}/PSNR'] + 1.0, (before, after)
+    _finetune_beats_start(
+        tmp_path, 'inpaint', data, _converted(last, str(tmp_path / 'start.pth'), 'inpaint'),
+        common, [f'model.stage2_checkpoint={last}', f'model.discriminator_checkpoint={last}',
+                 # without ResNet-PL the holes learn from L1 as well (the demo does the same)
+                 'model.masked_l1_loss.weight_missing=10.0',
+                 'train_dataloader.dataset.pipeline.1.transforms.4.height=48',
+                 'train_dataloader.dataset.pipeline.1.transforms.4.width=48'],
+        'loss_l1_masked', 'val/SSIM', ['thin512/PSNR', 'thick512/PSNR'])

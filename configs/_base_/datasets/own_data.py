@@ -58,3 +58,5 @@ own_bicubic_sr_eval_pipeline = [
     own_bicubic_lr,
     dict(type='PackInputs'),
 ]
+own_bicubic_sr_eval_loader = dict(
+    own_eval_loader, dataset=dict(own_images_val, pipeline=own_bicubic_sr_eval_pipeline))

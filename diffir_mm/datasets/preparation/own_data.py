@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 
@@ -65,8 +65,8 @@ def _write_job(job: Job) -> Optional[str]:
 
 
 def _fixed_split(out: Path, names: Sequence[str], val_ratio: float, seed: int
-                 ) -> Tuple[List[str], List[str]]:
-    """Draw the split, or reuse the one saved by an earlier run into ``out``."""
+                 ) -> Dict[str, List[str]]:
+    """``{'train': names, 'val': names}``, drawn now or reused from an earlier run into ``out``."""
     train, val = split_names(names, val_ratio, seed)
     record = {'seed': seed, 'val_ratio': val_ratio, 'train': train, 'val': val}
     path = out / SPLIT_FILE
@@ -75,9 +75,33 @@ def _fixed_split(out: Path, names: Sequence[str], val_ratio: float, seed: int
         if saved != record:
             raise PrepareError(f'{out} already holds another split ({path}: other files, seed '
                                'or ratio); choose a new output folder')
-        return train, val
-    write_output(str(path), json.dumps(record, indent=1).encode())
-    return train, val
+    else:
+        write_output(str(path), json.dumps(record, indent=1).encode())
+    return {'train': train, 'val': val}
+
+
+def _write_split(out: Path, splits: Dict[str, List[str]],
+                 sample: Callable[[str], Tuple[Tuple[str, ...], bool, str]],
+                 subfolders: Sequence[str], summary: Summary, workers: int, seed: int,
+                 unit: str) -> None:
+    """Write every name of ``splits`` to ``out/<split>/<subfolder>/<file>``.
+
+    Args:
+        sample: ``name -> (sources, convert, file name)``, one source per subfolder.
+    """
+    jobs, converted = [], 0
+    for folder, names in splits.items():
+        for name in names:
+            sources, convert, file_name = sample(name)
+            converted += convert
+            outputs = tuple(str(out / folder / sub / file_name) for sub in subfolders)
+            jobs.append(Job(outputs, sources[-1], (sources, convert)))
+    run_jobs(jobs, _write_job, summary, count_by_folder(str(out)), workers, desc='writing')
+    if converted:
+        summary.notes.append(f'{converted} {unit}(s) were not 8-bit RGB files of one format '
+                             'and were written as the 8-bit RGB PNGs training reads')
+    summary.notes.append(f'split: {len(splits["train"])} train / {len(splits["val"])} val '
+                         f'{unit}s (seed {seed}) in {out / SPLIT_FILE}')
 
 
 def _output_name(name: str, suffix: str, convert: bool) -> str:
@@ -132,21 +156,12 @@ def prepare_images(src: Path, out: Path, val_ratio: float = 0.1, seed: int = 0,
         good[name] = path
     if not good:
         raise PrepareError(f'none of the {len(files)} images of {src} can be used')
-    train, val = _fixed_split(out, sorted(good), val_ratio, seed)
-    jobs, converted = [], 0
-    for folder, split in (('train', train), ('val', val)):
-        for name in split:
-            path = good[name]
-            convert = non_rgb_reason(infos[path]) is not None
-            converted += convert
-            dst = out / folder / _output_name(name, Path(path).suffix, convert)
-            jobs.append(Job((str(dst),), path, ((path,), convert)))
-    run_jobs(jobs, _write_job, summary, count_by_folder(str(out)), workers, desc='writing')
-    if converted:
-        summary.notes.append(f'{converted} image(s) were not 8-bit RGB and were written as the '
-                             '8-bit RGB PNG training reads')
-    summary.notes.append(f'split: {len(train)} train / {len(val)} val (seed {seed}) in '
-                         f'{out / SPLIT_FILE}')
+    def sample(name: str) -> Tuple[Tuple[str, ...], bool, str]:
+        convert = non_rgb_reason(infos[good[name]]) is not None
+        return (good[name], ), convert, _output_name(name, Path(good[name]).suffix, convert)
+
+    splits = _fixed_split(out, sorted(good), val_ratio, seed)
+    _write_split(out, splits, sample, ('', ), summary, workers, seed, 'image')
     return summary
 
 
@@ -175,23 +190,12 @@ def prepare_pairs(lq_dir: Path, gt_dir: Path, out: Path, val_ratio: float = 0.1,
         raise PrepareError(f'none of the {len(gt_files)} images of {gt_dir} has a usable pair')
     non_rgb = {f.path for f in findings if f.kind == 'non-rgb'}
     by_name = {Path(gt).stem: (lq, gt) for lq, gt in pairs}
-    train, val = _fixed_split(out, sorted(by_name), val_ratio, seed)
-    jobs, converted = [], 0
-    for folder, split in (('train', train), ('val', val)):
-        for name in split:
-            lq, gt = by_name[name]
-            convert = (lq in non_rgb or gt in non_rgb
-                       or Path(lq).suffix.lower() != Path(gt).suffix.lower())
-            converted += convert
-            file_name = _output_name(name, Path(gt).suffix, convert)
-            outputs = (str(out / folder / 'input' / file_name),
-                       str(out / folder / 'target' / file_name))
-            jobs.append(Job(outputs, gt, ((lq, gt), convert)))
-    run_jobs(jobs, _write_job, summary, count_by_folder(str(out)), workers, desc='writing')
-    if converted:
-        summary.notes.append(f'{converted} pair(s) were not 8-bit RGB files of one format and '
-                             'were written as the 8-bit RGB PNGs training reads')
-    summary.notes.append(f'split: {len(train)} train / {len(val)} val pairs (seed {seed}) in '
-                         f'{out / SPLIT_FILE}')
-    return summary
+    def sample(name: str) -> Tuple[Tuple[str, ...], bool, str]:
+        lq, gt = by_name[name]
+        convert = (lq in non_rgb or gt in non_rgb
+                   or Path(lq).suffix.lower() != Path(gt).suffix.lower())
+        return (lq, gt), convert, _output_name(name, Path(gt).suffix, convert)
 
+    splits = _fixed_split(out, sorted(by_name), val_ratio, seed)
+    _write_split(out, splits, sample, ('input', 'target'), summary, workers, seed, 'pair')
+    return summary
