@@ -7,7 +7,7 @@ in a temporary folder, on the device it runs on, and reports its peak:
 
 * CPU: the child's peak resident set (``ru_maxrss`` of the finished process, read with
   ``os.wait4``): everything a training process holds (libraries, model, optimizer states,
-  activations, the data pipeline);
+  activations, the data pipeline); fp32 only (mmengine's ``AmpOptimWrapper`` needs a GPU);
 * CUDA: ``torch.cuda.max_memory_reserved()`` -- what the caching allocator took from the device.
 
 Each variant runs at two batch sizes; memory grows linearly with the batch (activations), so
@@ -313,23 +313,36 @@ def measure(config: str, cfg_options: Optional[dict], variant: Variant, batch: i
 
 
 def largest_batch(low: Measurement, high: Measurement, budget: int) -> Optional[int]:
-    """The largest batch whose linearly extrapolated peak fits ``budget`` (None: not even 1)."""
+    """The largest batch whose linearly extrapolated peak fits ``budget``.
+
+    Returns:
+        The batch; 0 when not even one image fits; None when the two runs measured no growth
+        (the model is too small for the batch to show in the peak).
+    """
     per_sample = (high.peak_bytes - low.peak_bytes) / max(high.batch - low.batch, 1)
-    base = low.peak_bytes - per_sample * low.batch
     if per_sample <= 0:
-        return high.batch if high.peak_bytes <= budget else None
-    fits = int((budget - base) // per_sample)
-    return fits if fits >= 1 else None
+        return None
+    base = low.peak_bytes - per_sample * low.batch
+    return max(0, int((budget - base) // per_sample))
 
 
 def run_plan(config: str, cfg_options: Optional[dict], cfg: Any, budget: Optional[int],
              variants: Sequence[Variant] = VARIANTS, iters: int = 3,
              log=print) -> Dict[str, Any]:
-    """Measure every variant at the configured batch and a smaller one (two if it is 1)."""
+    """Measure every variant at the configured batch and a smaller one (two if it is 1).
+
+    bf16 runs under mmengine's ``AmpOptimWrapper``, which needs an accelerator: on a machine
+    without CUDA only the fp32 variants are measured (and the plan says so).
+    """
+    import torch
+
     settings = plan_settings(cfg)
     batch = settings['batch']
     batches = (batch, batch + 1) if batch == 1 else (max(1, batch // 2), batch)
     rows, notes = [], []
+    if not torch.cuda.is_available() and any(v.precision != 'fp32' for v in variants):
+        variants = [v for v in variants if v.precision == 'fp32']
+        notes.append('bf16 not measured: mmengine\'s AmpOptimWrapper (--amp) needs a GPU')
     for variant in variants:
         pair = []
         for b in batches:
@@ -365,7 +378,9 @@ def format_plan(plan: Dict[str, Any], config: str) -> List[str]:
                 f'{format_bytes(m.peak_bytes):>10} {format_bytes(row["per_sample"]):>11} '
                 f'{m.seconds_per_iter:7.2f}')
         if budget:
-            line += f'  {row["largest"] if row["largest"] else "none (batch 1 does not fit)"}'
+            largest = row['largest']
+            line += ('  n/a (no growth with the batch measured)' if largest is None else
+                     f'  {largest}' if largest else '  none (one image does not fit)')
         lines.append(line)
     lines += [f'  note: {n}' for n in plan['notes']]
     return lines
