@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diffir_mm.utils.config_errors import OneLineErrors  # noqa: E402
 from diffir_mm.utils.parallel import default_workers  # noqa: E402
+from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 #: Writes LaMa's evaluation-mask folders for ``celebahq`` / ``places``
 #: (``write(images_folder, output_folder, preset)``, see
@@ -125,7 +126,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace):
     """Run the chosen layout; returns its summary."""
-    from diffir_mm.datasets import preparation as prep
+    with quiet_mm_import_warnings():  # diffir_mm.datasets imports MMagic
+        from diffir_mm.datasets import preparation as prep
 
     workers = max(1, args.workers)
     if args.layout == 'images':

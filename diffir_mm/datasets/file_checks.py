@@ -141,9 +141,9 @@ def pair_problem(lq: ImageInfo, gt: ImageInfo, rule: PairRule) -> Optional[str]:
     """Why an (LQ, GT) pair does not fit ``rule``, or None."""
     want = (lq.height * rule.scale, lq.width * rule.scale)
     if (gt.height, gt.width) != want:
-        what = 'the same size' if rule.scale == 1 else f'{rule.scale}x the LQ size'
+        what = 'the LQ size' if rule.scale == 1 else f'{rule.scale}x the LQ size'
         return (f'GT is {gt.width}x{gt.height}, LQ is {lq.width}x{lq.height}: the recipe needs '
-                f'GT = {what} ({want[1]}x{want[0]})')
+                f'a {want[1]}x{want[0]} GT ({what})')
     if min(gt.height, gt.width) < rule.min_gt_size:
         return (f'GT is {gt.width}x{gt.height}, smaller than the training patch '
                 f'{rule.min_gt_size}x{rule.min_gt_size}')

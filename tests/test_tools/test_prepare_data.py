@@ -340,10 +340,11 @@ def test_cli_lists_left_out_files_and_errors_in_one_line(tmp_path):
     assert proc.returncode == 2, proc.stdout
     assert 'lonely.png: GT without its LQ' in proc.stdout
     assert 'left out 3 input(s)' in proc.stdout
-    assert 'train/target: 4 files' in proc.stdout
+    assert 'train/target: 3 files' in proc.stdout and 'val/target: 1 files' in proc.stdout
+    assert 'Warning' not in proc.stdout
     again = run_python([PREPARE, 'pairs', str(src / 'blurry'), str(src / 'sharp'), str(out)],
                        check=False)
-    assert again.returncode == 0 and 'train/target: 4 files (4 already there)' in again.stdout
+    assert again.returncode == 0 and 'train/target: 3 files (3 already there)' in again.stdout
     bad = run_python([PREPARE, 'pairs', str(src / 'blurry'), str(src / 'sharp'),
                       str(src / 'sharp' / 'out')], check=False)
     assert bad.returncode == 1
