@@ -72,8 +72,8 @@ val_evaluator = [dict(type='PSNR', crop_border=0, prefix='val'),
 test_evaluator = val_evaluator
 
 train_cfg = _base_.finetune_train_cfg
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+val_cfg = dict(type='MultiValLoop')  # MMagic's metrics
+test_cfg = dict(type='MultiTestLoop')
 
 # one optimizer for the whole generator (the `encoder` wrapper idles: encoder_iters = 0)
 optim_wrapper = _base_.stage2_optim_wrapper

@@ -51,8 +51,8 @@ val_dataloader = dict(_base_.own_bicubic_sr_eval_loader, _delete_=True)
 test_dataloader = val_dataloader
 val_evaluator = _base_.finetune_sr_evaluator
 test_evaluator = val_evaluator
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+val_cfg = dict(type='MultiValLoop')  # MMagic's metrics
+test_cfg = dict(type='MultiTestLoop')
 
 train_cfg = _base_.finetune_train_cfg
 optim_wrapper = dict(generator=dict(optimizer=dict(lr=2e-5)),
