@@ -67,9 +67,9 @@ def _photos(folder, size=96, blur=None):
         cv2.imwrite(osp.join(folder, f'{name}.png'), blur(img) if blur else img)
 
 
-def _data_options(root):
+def _data_options(root, test_loaders=('test_dataloader', )):
     return [f'{loader}.dataset.data_root={root}'
-            for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+            for loader in ('train_dataloader', 'val_dataloader', *test_loaders)]
 
 
 def _train(config, work_dir, options):
@@ -168,15 +168,16 @@ def test_images_to_inpaint_finetune(tmp_path):
     last, _ = _released(tmp_path / 'DiffIRS2-place' / 'models', 'inpaint', inpaint=True)
     # the held-out photos at 128 instead of the protocol's 512 (thick / thin masks of 512)
     eval_size = ['dataset.pipeline.1.scale=(128,-1)', 'dataset.pipeline.2.crop_size=(128,128)']
-    common = _tiny_options(inpaint=True) + _data_options(data) + [
-        f'{loader}.{option}' for loader in ('val_dataloader', 'test_dataloader.0',
-                                           'test_dataloader.1') for option in eval_size] + [
+    test_loaders = ('test_dataloader.0', 'test_dataloader.1')  # thin and thick masks
+    common = _tiny_options(inpaint=True) + _data_options(data, test_loaders) + [
+        f'{loader}.{option}' for loader in ('val_dataloader', *test_loaders)
+        for option in eval_size] + [
         'model.discriminator.ndf=8', 'model.resnet_pl_loss=None']
     _finetune_beats_start(
         tmp_path, 'inpaint', data, _converted(last, str(tmp_path / 'start.pth'), 'inpaint'),
         common, [f'model.stage2_checkpoint={last}', f'model.discriminator_checkpoint={last}',
                  # without ResNet-PL the holes learn from L1 as well (the demo does the same)
                  'model.masked_l1_loss.weight_missing=10.0',
-                 'train_dataloader.dataset.pipeline.1.transforms.4.height=48',
-                 'train_dataloader.dataset.pipeline.1.transforms.4.width=48'],
+                 'train_dataloader.dataset.pipeline.1.transforms.4.height=64',
+                 'train_dataloader.dataset.pipeline.1.transforms.4.width=64'],
         'loss_l1_masked', 'val/SSIM', ['thin512/PSNR', 'thick512/PSNR'])

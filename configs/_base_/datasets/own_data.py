@@ -5,9 +5,10 @@
 #   prepare_data.py images DIR data/own_images          -> train/, val/ (single images)
 #
 # The held-out split (val/) is the validation set during training and the test set of
-# tools/test.py. Another folder: override the data_root of the three dataloaders, e.g.
+# tools/test.py. Another folder: override the data_root of the dataloaders, e.g.
 #   --cfg-options train_dataloader.dataset.data_root=D val_dataloader.dataset.data_root=D \
 #                 test_dataloader.dataset.data_root=D
+# (inpainting tests with two loaders: test_dataloader.0.dataset... and test_dataloader.1...).
 
 own_pairs_root = 'data/own_pairs'
 own_images_root = 'data/own_images'
