@@ -2,8 +2,9 @@
 
 On the CPU the planner's figure is the peak resident set of a dry-run process; a real
 ``tools/train.py`` run of the same config on real photos is measured the same way
-(``ru_maxrss`` from ``os.wait4``). They must agree within 15 % at two patch sizes, and the
-largest-batch extrapolation (from batches 1 and 2) must predict a real batch-4 run within 15 %.
+(``ru_maxrss`` from ``os.wait4``). They must agree within 15 % at two patch sizes (96, 192), and
+the largest-batch extrapolation (from batches 1 and 2) must predict a real batch-4 run within
+15 % (at 192 px the activations are more than half of that peak).
 """
 import os
 import os.path as osp
@@ -55,7 +56,7 @@ def test_settings_of_the_recipes():
 def photos(tmp_path_factory):
     root = tmp_path_factory.mktemp('plan_photos')
     for name in ('astronaut', 'coffee', 'chelsea', 'rocket'):
-        gt = sample_image(name, 160)[..., ::-1]
+        gt = sample_image(name, 256)[..., ::-1]
         for folder, img in (('target', gt), ('input', cv2.GaussianBlur(gt, (5, 5), 2))):
             os.makedirs(root / folder, exist_ok=True)
             cv2.imwrite(str(root / folder / f'{name}.png'), img)
@@ -85,21 +86,27 @@ def _real_peak(photos, work, patch, batch, iters=4):
 @pytest.mark.timeout(1200)
 def test_plan_matches_real_steps_on_cpu(photos, tmp_path, monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
-    rows = []
-    for patch in (64, 128):
+    measured = {}
+    for patch in (96, 192):
         planned, _ = measure(DEMO, _options(patch, 2), FP32, batch=2, iters=3)
         real = _real_peak(photos, tmp_path / f'real_{patch}', patch, 2)
-        rows.append((patch, planned.peak_bytes, real))
+        measured[patch] = planned
+        print(f'patch {patch}, batch 2: planned {planned.peak_bytes / 2 ** 20:.0f} MiB, '
+              f'real {real / 2 ** 20:.0f} MiB')
         assert planned.device == 'cpu'
-        assert abs(planned.peak_bytes - real) <= 0.15 * real, rows
-    # extrapolation: batches 1 and 2 at patch 128 predict a real batch-4 run
-    low, _ = measure(DEMO, _options(128, 1), FP32, batch=1, iters=3)
-    high, _ = measure(DEMO, _options(128, 2), FP32, batch=2, iters=3)
-    per_sample = (high.peak_bytes - low.peak_bytes)
+        assert abs(planned.peak_bytes - real) <= 0.15 * real
+    # extrapolation: batches 1 and 2 at patch 192 predict a real batch-4 run, where the
+    # activations are more than half of the peak
+    low, _ = measure(DEMO, _options(192, 1), FP32, batch=1, iters=3)
+    high = measured[192]
+    per_sample = high.peak_bytes - low.peak_bytes
     predicted = high.peak_bytes + 2 * per_sample
-    real4 = _real_peak(photos, tmp_path / 'real_b4', 128, 4)
-    assert per_sample > 0
-    assert abs(predicted - real4) <= 0.15 * real4, (low, high, predicted, real4)
+    real4 = _real_peak(photos, tmp_path / 'real_b4', 192, 4)
+    print(f'patch 192: batch 1 {low.peak_bytes / 2 ** 20:.0f} MiB, batch 2 '
+          f'{high.peak_bytes / 2 ** 20:.0f} MiB -> batch 4 predicted {predicted / 2 ** 20:.0f} '
+          f'MiB, real {real4 / 2 ** 20:.0f} MiB')
+    assert 2 * per_sample > 0.3 * real4
+    assert abs(predicted - real4) <= 0.15 * real4
 
 
 @pytest.mark.timeout(1200)
