@@ -92,7 +92,7 @@ def one(name: str, data: str, work: str, iters: int, seed: int) -> Dict:
     losses = [r['loss'] for r in records if 'loss' in r]
     ckpt = f'{out}/iter_{iters}.pth'
     scores = {}
-    for weights, extra in (('ema', []), ('raw', ['model.is_use_ema=False'])):
+    for weights, extra in (('ema', []), ('raw', ['model.is_use_ema=False', 'custom_hooks=[]'])):
         metrics = f'{out}/test_{weights}.json'
         run([sys.executable, 'tools/test.py', CONFIG, ckpt, '--work-dir', f'{out}/test',
              '--out', metrics, '--cfg-options', opts[1], *extra], f'{out}/test_{weights}.log')
