@@ -20,11 +20,12 @@
 #
 # One GPU: batch 4, Adam generator 2e-5 after a 1k-iteration warm-up (official 2e-4 at 8 GPUs x
 # 4), discriminator 1e-5, gradients clipped to 1, 20k iterations; `--auto-scale-lr` multiplies
-# by (GPUs x batch) / 4. Validation every 2k iterations on the held-out images brought to 512
-# (short side, centre square) with LaMa's thick 512 masks, seeded per file name: SSIM / PSNR of
-# the blended output (FID and LPIPS need their own weight files: see
-# configs/_base_/datasets/places_inpaint.py); the best (val/SSIM) checkpoint is kept. tools/test.py
-# scores the thin and the thick masks.
+# by (GPUs x batch) / 4. Validation every 2k iterations on LaMa's samples of the held-out images
+# (the Places protocol: 512 short side, thick 512 masks seeded per file name, a square around
+# the mask; images whose masks all cover more than half are left out and counted): SSIM / PSNR
+# of the blended output (FID and LPIPS need their own weight files: see
+# configs/_base_/datasets/places_inpaint.py); the best (val/SSIM) checkpoint is kept.
+# tools/test.py scores the thin and the thick masks.
 _base_ = ['./diffir_inpaint_places_s2.py', './_base_/datasets/own_data.py',
           './_base_/schedules/own_finetune.py']
 
@@ -38,11 +39,14 @@ model = dict(stage2_checkpoint=released, stage1_checkpoint=None,
 
 def _metrics(prefix):
     return [dict(type='SSIM', crop_border=0, prefix=prefix),
-            dict(type='PSNR', crop_border=0, prefix=prefix)]
+            dict(type='PSNR', crop_border=0, prefix=prefix),
+            dict(type='ImageCount', prefix=prefix)]  # images without a LaMa sample are left out
 
 
 def _eval(pipeline):
-    return dict(_base_.own_eval_loader, dataset=dict(_base_.own_images_val, pipeline=pipeline))
+    dataset = dict(_base_.eval_dataset, metainfo=_base_.own_images_val['metainfo'],
+                   data_root=_base_.own_images_root, data_prefix=dict(gt='val'))
+    return dict(_base_.own_eval_loader, dataset=dict(dataset, pipeline=pipeline))
 
 
 train_dataloader = dict(

@@ -33,11 +33,28 @@ from diffir_mm.utils.config_errors import OneLineErrors  # noqa: E402
 from diffir_mm.utils.parallel import default_workers  # noqa: E402
 from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
-#: Writes LaMa's evaluation-mask folders for ``celebahq`` / ``places``
-#: (``write(images_folder, output_folder, preset)``, see
-#: :data:`diffir_mm.datasets.preparation.lama.EvalMaskWriter`). None: the step is skipped and
-#: the summary says so.
-EVAL_MASK_WRITER = None
+#: The dataset base holding the evaluation-mask seed of the inpainting recipes.
+LAMA_BASE = Path(__file__).resolve().parents[1] / 'configs' / '_base_' / 'datasets' / \
+    'lama_inpaint.py'
+
+
+def places_eval_mask_writer():
+    """The Places evaluation-mask folders as the recipe's generated test samples make them.
+
+    :func:`diffir_mm.datasets.write_eval_mask_folder` (the samples of ``LamaEvalSample``, as
+    ``tools/make_eval_masks.py`` writes them) with the recipes' ``eval_mask_seed``; the crop
+    side is the preset's (``thin_512`` -> 512). An
+    :data:`~diffir_mm.datasets.preparation.lama.EvalMaskWriter`.
+    """
+    from mmengine import Config
+
+    from diffir_mm.datasets import write_eval_mask_folder
+
+    seed = int(Config.fromfile(str(LAMA_BASE)).eval_mask_seed)
+
+    def write(images: str, out: str, preset: str) -> None:
+        write_eval_mask_folder(images, out, preset, seed, int(preset.rsplit('_', 1)[1]))
+    return write
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -117,6 +134,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     places.add_argument('--visual-count', type=int, default=100, help='visual_test_hires (100)')
     places.add_argument('--eval-count', type=int, default=30000,
                         help='evaluation/hires size (30000)')
+    places.add_argument('--no-eval-masks', action='store_true',
+                        help='skip evaluation/random_{thin,thick}_512 (the test pipelines '
+                        'generate the same samples on the fly)')
     _link(places)
 
     for layout in (images, pairs, gopro, df2k, celeba, places):
@@ -143,12 +163,14 @@ def run(args: argparse.Namespace):
         return prep.prepare_df2k(args.hr, args.out, args.ost, not args.no_multiscale,
                                  args.crop, args.step, workers=workers)
     if args.layout == 'celebahq':
+        # no writer yet: the CelebA-HQ evaluators draw GenerateInpaintingMask masks on the whole
+        # image, which write_eval_mask_folder (LaMa's crop-and-drop rule) does not reproduce
         return prep.prepare_celebahq(args.src, args.out, args.flists, args.seed,
-                                     args.val_count, workers, args.link,
-                                     write_eval_masks=EVAL_MASK_WRITER)
+                                     args.val_count, workers, args.link)
+    masks = None if args.no_eval_masks else places_eval_mask_writer()
     return prep.prepare_places(args.train, args.val_large, args.test_large, args.out,
                                args.seed, args.val_count, args.visual_count, args.eval_count,
-                               workers, args.link, write_eval_masks=EVAL_MASK_WRITER)
+                               workers, args.link, write_eval_masks=masks)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -11,8 +11,8 @@ The config needs ``test_dataloader``, ``test_evaluator`` and
 ``test_cfg = dict(type='MultiTestLoop')``. ``--out`` writes the metrics
 (JSON/YAML/pickle by extension) from rank 0. Like ``tools/train.py`` it puts
 the repository root on ``sys.path``, imports ``diffir_mm``, silences
-third-party import warnings, allows the safe ``torch.load`` of full mmengine
-checkpoints and works with distributed launchers on CPU.
+third-party import warnings, reads checkpoints safely (through
+:mod:`diffir_mm.checkpoint`) and works with distributed launchers on CPU.
 """
 import argparse
 import os
@@ -90,12 +90,10 @@ def main(argv: Optional[list] = None) -> int:
 
     with quiet_mm_import_warnings():
         from diffir_mm.registration import register_all_modules
-        from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
 
-        # Register diffir_mm and import the whole mmagic stack now, under the filters.
+        # Register diffir_mm (with mmengine's safe local checkpoint loader) and import the
+        # whole mmagic stack now, under the filters.
         register_all_modules(init_default_scope=False)
-
-    allow_mmengine_checkpoint_globals()
 
     errors = OneLineErrors('test.py', debug=args.debug)
     with errors:

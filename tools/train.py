@@ -15,11 +15,12 @@ Differences from MMagic's script:
   :mod:`diffir_mm.utils.warnings`);
 * ``--auto-scale-lr`` works: it enables ``cfg.auto_scale_lr`` (the config
   must define ``auto_scale_lr.base_batch_size``);
-* ``--resume`` works on torch>=2.6 with safe loading kept on
-  (:func:`diffir_mm.utils.checkpoint.allow_mmengine_checkpoint_globals`);
+* ``--resume`` works on torch>=2.6 with safe loading kept on: mmengine reads
+  local checkpoints through :mod:`diffir_mm.checkpoint`
+  (:mod:`diffir_mm.engine.checkpoint_loader`, registered with diffir_mm);
 * resuming is exact when the config declares
-  :class:`diffir_mm.utils.checkpoint.RandomStateCheckpointHook` (the runtime
-  base does, in ``default_hooks``);
+  :class:`diffir_mm.engine.random_state_hook.RandomStateCheckpointHook` (the
+  runtime base does, in ``default_hooks``);
 * distributed launchers work on CPU-only machines (``gloo``, see
   :mod:`diffir_mm.utils.dist`);
 * ``--plan [--memory 24G]`` trains nothing: it measures the peak memory per device of the
@@ -181,15 +182,11 @@ def main(argv: Optional[list] = None) -> int:
 
     with quiet_mm_import_warnings():
         from diffir_mm.registration import register_all_modules
-        from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
 
-        # Register diffir_mm and import the whole mmagic stack now, under the
-        # filters, instead of lazily (and noisily) in the first registry build.
+        # Register diffir_mm (with mmengine's safe local checkpoint loader) and import the
+        # whole mmagic stack now, under the filters, instead of lazily (and noisily) in the
+        # first registry build.
         register_all_modules(init_default_scope=False)
-
-    # Resuming reads full mmengine checkpoints with torch.load; keep the
-    # weights-only unpickler and allow-list what those checkpoints contain.
-    allow_mmengine_checkpoint_globals()
 
     errors = OneLineErrors('train.py', debug=args.debug)
     with errors:

@@ -69,6 +69,7 @@ EXIT_OK, EXIT_FAILED, EXIT_SETUP = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``diffir-restore``."""
     from diffir_mm.archs import SR_SCALES, TASKS
+    from diffir_mm.inference.compilation import COMPILE_CHOICES
     from diffir_mm.inference.precision import PRECISIONS
     from diffir_mm.inference.tiling import DEFAULT_PRIOR_MAX_SIDE, DEFAULT_TILE_OVERLAP
 
@@ -101,8 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "side of the prior network's grid exceeds this (changes the result; 0 = "
                         f'never). Default: {DEFAULT_PRIOR_MAX_SIDE} for runs cut into several '
                         'tiles, never without tiling (= the official inference)')
-    p.add_argument('--precision', choices=PRECISIONS, default='fp32',
-                   help='fp16/bf16 output with NaN/Inf is recomputed in fp32 (with a warning)')
+    p.add_argument('--precision', choices=PRECISIONS, default='auto',
+                   help='auto = bf16 on CUDA GPUs with bf16 units (Ampere and later), fp32 '
+                        'otherwise; fp16/bf16 output with NaN/Inf is recomputed in fp32 (with a '
+                        'warning)')
+    p.add_argument('--compile', choices=COMPILE_CHOICES, default='auto',
+                   help='torch.compile the transformer blocks (pays for many images or tiles of '
+                        'one size; every new size compiles again); auto = per device, '
+                        'currently off')
     p.add_argument('--seed', type=int, default=0, help='seed of the diffusion start vector')
     p.add_argument('--device', default='auto', help="'cpu', 'cuda', 'cuda:1' or 'auto'")
     p.add_argument('--batch-size', type=int, default=1, help='images of equal size per forward')
@@ -395,6 +402,7 @@ def _build_restorer(args: argparse.Namespace):
         from diffir_mm.deploy.onnx_runtime import OnnxRestorer
         return OnnxRestorer(args.onnx, threads=args.threads, task=args.task, scale=args.scale,
                             **common)
+    common['compile'] = args.compile
     if args.config:
         return Restorer.from_config(args.config, args.checkpoint, random_init=args.random_init,
                                     **common)
@@ -430,6 +438,8 @@ def _validate(args: argparse.Namespace) -> Optional[str]:
                                           ('--random-init', args.random_init)) if value]
         if clash:
             return f'{clash[0]} does not apply to --backend onnxruntime (the weights are in --onnx)'
+        if args.compile == 'on':
+            return '--compile on applies to the pytorch backend'
     elif args.onnx:
         return '--onnx needs --backend onnxruntime'
     if args.mask and not os.path.isfile(args.mask):

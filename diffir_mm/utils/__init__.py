@@ -1,13 +1,11 @@
-"""Utilities for the command-line entry points and checkpoints.
+"""Utilities for the command-line entry points, file writing and model wrappers.
 
 Submodules:
 
 * :mod:`diffir_mm.utils.warnings` (standard library only):
   :func:`quiet_mm_import_warnings`.
-* :mod:`diffir_mm.utils.checkpoint` (torch + mmengine):
-  :func:`allow_mmengine_checkpoint_globals`,
-  :class:`RandomStateCheckpointHook`, :func:`get_rng_state`,
-  :func:`set_rng_state`.
+* :mod:`diffir_mm.utils.atomic` (standard library only): :func:`write_bytes_atomic`.
+* :mod:`diffir_mm.utils.wrappers` (torch): :func:`unwrap_model`.
 * :mod:`diffir_mm.utils.dist` (torch): :func:`prepare_cpu_distributed`.
 * :mod:`diffir_mm.utils.host_memory` (standard library only): :func:`keep_freed_memory`,
   :func:`keep_freed_memory_unless_disabled`.
@@ -21,12 +19,8 @@ from typing import Any, Dict, List
 _LAZY: Dict[str, str] = {
     'quiet_mm_import_warnings': 'warnings',
     'install_mm_import_filters': 'warnings',
-    'allow_mmengine_checkpoint_globals': 'checkpoint',
-    'mmengine_checkpoint_globals': 'checkpoint',
-    'MMENGINE_CHECKPOINT_GLOBALS': 'checkpoint',
-    'RandomStateCheckpointHook': 'checkpoint',
-    'get_rng_state': 'checkpoint',
-    'set_rng_state': 'checkpoint',
+    'write_bytes_atomic': 'atomic',
+    'unwrap_model': 'wrappers',
     'prepare_cpu_distributed': 'dist',
     'keep_freed_memory': 'host_memory',
     'keep_freed_memory_unless_disabled': 'host_memory',

@@ -250,14 +250,12 @@ def child_main(spec_path: str) -> int:
     from mmengine.runner import Runner
 
     from diffir_mm.registration import register_all_modules
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
     from diffir_mm.utils.host_memory import keep_freed_memory_unless_disabled
 
     keep_freed_memory_unless_disabled()  # as tools/train.py
     with open(spec_path) as fh:
         spec = json.load(fh)
     register_all_modules(init_default_scope=False)
-    allow_mmengine_checkpoint_globals()
     cfg = Config.fromfile(spec['config'])
     if spec['cfg_options']:
         cfg.merge_from_dict(spec['cfg_options'])

@@ -166,8 +166,8 @@ def test_images_to_inpaint_finetune(tmp_path):
     run_python([osp.join(TOOLS_DIR, 'prepare_data.py'), 'images', str(tmp_path / 'photos'),
                 str(data), '--val-ratio', '0.34'])
     last, _ = _released(tmp_path / 'DiffIRS2-place' / 'models', 'inpaint', inpaint=True)
-    # the held-out photos at 128 instead of the protocol's 512 (thick / thin masks of 512)
-    eval_size = ['dataset.pipeline.1.scale=(128,-1)', 'dataset.pipeline.2.crop_size=(128,128)']
+    # LaMa's samples of the held-out photos at 128 instead of the protocol's 512
+    eval_size = ['dataset.pipeline.1.short_side=128']
     test_loaders = ('test_dataloader.0', 'test_dataloader.1')  # thin and thick masks
     common = _tiny_options(inpaint=True) + _data_options(data, test_loaders) + [
         f'{loader}.{option}' for loader in ('val_dataloader', *test_loaders)

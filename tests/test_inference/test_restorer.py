@@ -180,3 +180,22 @@ def test_task_names_are_task_and_scale():
 def test_rejects_non_stage2_modules():
     with pytest.raises(TypeError, match='stage-2'):
         Restorer(torch.nn.Conv2d(3, 3, 1), device='cpu')
+
+
+def test_compile_option_compiles_the_blocks_in_place(monkeypatch):
+    from diffir_mm.archs import DynamicTransformerBlock
+    from diffir_mm.inference import compilation
+
+    def blocks(restorer):
+        return [m for m in restorer.network.modules() if isinstance(m, DynamicTransformerBlock)]
+
+    plain = Restorer(tiny_net('deblur'), device='cpu')  # 'auto': off on the CPU
+    assert not plain.compiled and all(b._compiled_call_impl is None for b in blocks(plain))
+    on = Restorer(tiny_net('deblur'), device='cpu', compile='on')
+    assert on.compiled and ', compiled,' in on.describe()
+    assert blocks(on) and all(b._compiled_call_impl is not None for b in blocks(on))
+    monkeypatch.setitem(compilation.AUTO_COMPILE, 'cpu', True)  # the one-line switch
+    assert Restorer(tiny_net('deblur'), device='cpu').compiled
+    assert compilation.resolve_compile('auto', 'cuda') is False
+    with pytest.raises(ValueError, match='compile must be one of'):
+        compilation.resolve_compile('sometimes', 'cpu')

@@ -262,6 +262,21 @@ def test_places_layout(tmp_path):
         out / 'evaluation' / 'hires')
 
 
+def test_places_cli_writes_the_recipe_evaluation_masks(tmp_path):
+    src = _places_download(tmp_path / 'download')
+    out = tmp_path / 'places_standard_dataset'
+    proc = run_python([PREPARE, 'places', '--train', str(src / 'data_large'), '--val-large',
+                       str(src / 'val_large'), '--test-large', str(src / 'test_large'), str(out),
+                       '--val-count', '2', '--visual-count', '1', '--eval-count', '3'])
+    for preset in ('thin', 'thick'):
+        folder = out / 'evaluation' / f'random_{preset}_512'
+        masks = sorted(folder.glob('*_crop000_mask000.png'))
+        assert masks and len(masks) + len(json.loads(
+            (folder / 'lama_eval_masks.json').read_text())['dropped_images']) == 3
+        assert cv2.imread(str(masks[0]), cv2.IMREAD_UNCHANGED).shape == (512, 512)
+    assert 'evaluation/random_thin_512' in proc.stdout
+
+
 def test_places_resumes_after_an_interruption(tmp_path, monkeypatch):
     src = _places_download(tmp_path / 'download')
     _resume_matches_clean_run(monkeypatch, tmp_path, lambda out: _places(src, out), 6)

@@ -4,7 +4,7 @@
   layout never writes where it reads, so nothing a user has is overwritten.
 * A :class:`Job` names the files one unit of work writes (a copy, the crops of one photo);
   :func:`run_jobs` skips the jobs whose outputs all exist and runs the others in parallel. Every
-  file is written atomically (:func:`diffir_mm.inference.io.write_bytes_atomic`: a temporary
+  file is written atomically (:func:`diffir_mm.utils.atomic.write_bytes_atomic`: a temporary
   file in the same folder, fsynced, renamed), so an existing output is a complete one and an
   interrupted run resumes where it stopped.
 * :class:`Summary` counts what was written / kept per folder and lists the inputs left out.
@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 from diffir_mm.datasets.file_checks import Finding, decode_problem, format_findings
-from diffir_mm.inference.io import ImageIOError, decode_file, encode_image, write_bytes_atomic
+from diffir_mm.inference.io import ImageIOError, decode_file, encode_image
+from diffir_mm.utils.atomic import write_bytes_atomic
 from diffir_mm.utils.config_errors import UserConfigError
 from diffir_mm.utils.parallel import map_parallel
 
@@ -144,8 +145,8 @@ def write_output(path: str, data: bytes) -> None:
     """Write ``data`` atomically; :class:`OutputError` when it cannot be written."""
     try:
         write_bytes_atomic(path, data)
-    except ImageIOError as err:
-        raise OutputError(str(err)) from None
+    except OSError as err:
+        raise OutputError(f'cannot write {path}: {err.strerror or err}') from None
 
 
 def write_array(path: str, img: np.ndarray, params: Sequence[int] = ()) -> None:

@@ -19,12 +19,13 @@ Places2-Standard (LaMa ``fetch_data/places_standard_*.sh``; ``places_inpaint.py`
 * ``evaluation/hires``: 30,000 images sampled from ``val_large`` (``eval_sampler.py``): the test
   protocol. LaMa samples with an unseeded ``random.shuffle``; here it is seeded.
 
-Evaluation masks (LaMa ``bin/gen_mask_dataset.py``: ``<name>.png`` + ``<name>_mask000.png``)
-are written by ``write_eval_masks``, a function parameter (the evaluation-mask writer of
-``diffir_mm/datasets/``, the same masks our evaluators generate on the fly): CelebA-HQ
-``val_256/random_{thin,thick}_256`` from ``val_source_256``, Places
-``evaluation/random_{thin,thick}_512`` from ``evaluation/hires``. Without it the step is skipped
-and the summary says so (the recipes then generate the same masks on the fly).
+Evaluation masks (LaMa ``bin/gen_mask_dataset.py`` folders) are written by ``write_eval_masks``,
+a function parameter (:data:`EvalMaskWriter`): Places ``evaluation/random_{thin,thick}_512``
+from ``evaluation/hires``; ``tools/prepare_data.py`` passes
+:func:`diffir_mm.datasets.write_eval_mask_folder` (the samples the recipe's test pipelines
+generate). CelebA-HQ ``val_256/random_{thin,thick}_256`` take the same parameter; no writer
+reproduces the CelebA-HQ evaluators' masks yet, so the tool leaves it out. Without a writer the
+step is skipped and the summary says so (the recipes then generate the masks on the fly).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """CPU transforms for the official (BasicSR / Real-ESRGAN) second-order
-degradation that DiffIR-RealSR trains with (DiffIR method notes, §2.3).
+degradation that DiffIR-RealSR trains with (docs/advanced_guides/method.md §4.4).
 
 mmagic 1.2.0 already ships Real-ESRGAN-style CPU degradations
 (``RandomBlur``, ``RandomResize``, ``RandomNoise``, ``RandomJPEGCompression``,

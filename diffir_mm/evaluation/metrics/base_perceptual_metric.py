@@ -8,12 +8,11 @@ values in ``[0, 255]``. This module turns such a pair into RGB float batches
 in ``[0, 1]`` on the metric's device, optionally after cropping the GT to a
 multiple of the SR scale and cropping a border from both images.
 
-Weights are only ever read from local files (no network access); see
-:func:`load_state_dict_file`.
+Weights are only ever read from local files (no network access), with
+:func:`diffir_mm.checkpoint.load_state_dict_file`.
 """
 from __future__ import annotations
 
-import os
 import re
 from typing import Dict, Mapping, Optional, Tuple, Union
 
@@ -24,8 +23,7 @@ from mmagic.evaluation.metrics.base_sample_wise_metric import \
 from torch import nn
 
 __all__ = [
-    'BasePerceptualMetric', 'load_state_dict_file', 'map_features_state_dict',
-    'resolve_device'
+    'BasePerceptualMetric', 'map_features_state_dict', 'resolve_device'
 ]
 
 ArrayLike = Union[torch.Tensor, np.ndarray]
@@ -44,33 +42,6 @@ def resolve_device(device: Union[str, torch.device, None]) -> torch.device:
     if device is None or device == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.device(device)
-
-
-def load_state_dict_file(path: str, what: str) -> Dict[str, torch.Tensor]:
-    """Load a local ``state_dict`` file with the safe unpickler.
-
-    ``{'state_dict': ...}``, ``{'params': ...}`` and ``{'model': ...}``
-    wrappers are unwrapped. Nothing is downloaded: a missing file raises.
-
-    Args:
-        path (str): A ``.pth``/``.pt`` file.
-        what (str): Human-readable description used in error messages.
-
-    Returns:
-        dict: The tensors.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f'{what} not found: {path!r}. diffir_mm never downloads weights; '
-            'put the file there or point the metric config at it.')
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    for key in ('state_dict', 'params', 'model'):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-    if not isinstance(state, Mapping):
-        raise TypeError(f'{what} {path!r} is not a state dict '
-                        f'(got {type(state).__name__})')
-    return dict(state)
 
 
 def map_features_state_dict(state: Mapping[str, torch.Tensor],

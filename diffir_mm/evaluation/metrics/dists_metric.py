@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from mmagic.registry import METRICS
 from torch import nn
 
-from .base_perceptual_metric import (BasePerceptualMetric,
-                                     load_state_dict_file,
-                                     map_features_state_dict)
+from diffir_mm.checkpoint import load_state_dict_file
+
+from .base_perceptual_metric import BasePerceptualMetric, map_features_state_dict
 
 __all__ = ['DISTS', 'DISTSNet', 'L2Pooling']
 

@@ -6,7 +6,9 @@ mmagic 1.2.0 cannot run a test loop without metrics: with
 iterable``), and ``Evaluator.prepare_samplers`` returns an empty sampler for
 ``metrics=None``, so the model would never run. ``ImageCount`` needs nothing
 but the prediction, so LR-only test sets (no GT) can be run and their
-results saved by the visualization hook.
+results saved by the visualization hook. When the dataset left images out
+(``LamaEvalDataset``: images without a LaMa evaluation sample, listed in its
+``metainfo['dropped_images']``), their number is reported too.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ class ImageCount(BaseSampleWiseMetric):
 
     Metrics:
         - ImageCount (float): how many images were restored.
+        - DroppedImages (float): how many images the dataset left out (only
+          when its metainfo lists ``dropped_images``).
     """
 
     metric = 'ImageCount'
@@ -56,7 +60,12 @@ class ImageCount(BaseSampleWiseMetric):
             results (list): One ``{'ImageCount': 1}`` per image.
 
         Returns:
-            dict: ``{'ImageCount': n}`` (a float: mmengine's JSON log drops
-            NumPy integers).
+            dict: ``{'ImageCount': n}`` and, if the dataset left images out,
+            ``'DroppedImages'`` (floats: mmengine's JSON log drops NumPy
+            integers).
         """
-        return {self.metric: float(sum(r[self.metric] for r in results))}
+        counts = {self.metric: float(sum(r[self.metric] for r in results))}
+        dropped = (self.dataset_meta or {}).get('dropped_images')
+        if dropped is not None:
+            counts['DroppedImages'] = float(len(dropped))
+        return counts

@@ -9,9 +9,9 @@ from typing import Optional
 import torch
 from mmagic.registry import METRICS
 
-from .base_perceptual_metric import (BasePerceptualMetric,
-                                     load_state_dict_file,
-                                     map_features_state_dict)
+from diffir_mm.checkpoint import load_state_dict_file
+
+from .base_perceptual_metric import BasePerceptualMetric, map_features_state_dict
 
 __all__ = ['LPIPS']
 

@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import random
-import re
 from copy import deepcopy
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from diffir_mm.archs.checkpoint import (CheckpointMismatchError, Layout, load_state_strict,
-                                        read_checkpoint, read_network, require)
+from diffir_mm.checkpoint import (CheckpointMismatchError, Layout, discriminator_state,
+                                  load_state_strict, read_network, require)
+from diffir_mm.inference.precision import resolve_precision
+from diffir_mm.inference.tiling import restore_tiled
+from diffir_mm.utils.wrappers import unwrap_model
 
 __all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
            'current_iter', 'load_into', 'load_discriminator', 'call_wrapped', 'forward_train',
-           'strip_wrapper_prefixes']
+           'strip_wrapper_prefixes', 'inference_precision', 'stage2_inference']
 
 
 def strip_wrapper_prefixes(module: nn.Module, state_dict: Dict[str, torch.Tensor], prefix: str,
@@ -79,8 +81,6 @@ def load_network_checkpoint(path: str, stage: int, expect: Layout,
     Raises:
         FileNotFoundError / CheckpointMismatchError with a one-line explanation.
     """
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
     ckpt = require(read_network(path, component), stage=stage, task=expect.task,
                    scale=expect.scale)
     return ckpt.state
@@ -93,7 +93,7 @@ def call_wrapped(wrapper: nn.Module, fn: Callable[..., Any], *args: Any, **kwarg
     network's ``forward``; for this one call that ``forward`` is therefore ``fn`` (which must
     use the unwrapped network). Without a wrapper ``fn`` is simply called.
     """
-    net = wrapper.module if hasattr(wrapper, 'module') else wrapper
+    net = unwrap_model(wrapper)
     if net is wrapper:
         return fn(*args, **kwargs)
     net.forward = fn
@@ -105,8 +105,26 @@ def call_wrapped(wrapper: nn.Module, fn: Callable[..., Any], *args: Any, **kwarg
 
 def forward_train(generator: nn.Module, *args: Any, **kwargs: Any) -> Any:
     """``DiffIRS2Net.forward_train`` through ``generator``, the network or its DDP wrapper."""
-    net = generator.module if hasattr(generator, 'module') else generator
-    return call_wrapped(generator, net.forward_train, *args, **kwargs)
+    return call_wrapped(generator, unwrap_model(generator).forward_train, *args, **kwargs)
+
+
+def inference_precision(test_cfg: Optional[dict]) -> str:
+    """``test_cfg.precision`` of a stage-2 editor: ``'fp32'`` unless set (validation and
+    ``tools/test.py`` measure full-precision metrics; the inferencer sets ``'auto'``)."""
+    return (test_cfg or {}).get('precision', 'fp32')
+
+
+def stage2_inference(net: nn.Module, inputs: torch.Tensor, precision: str = 'fp32',
+                     **kwargs: Any) -> torch.Tensor:
+    """``net(inputs, **kwargs)`` of a stage-2 network (no gradients) in ``precision``.
+
+    fp32 is the plain forward; bf16 / fp16 follow the Restorer's policy
+    (:mod:`diffir_mm.inference.precision`: prior in fp32, DIRformer under autocast, non-finite
+    output recomputed in fp32 with a warning), through the untiled :func:`restore_tiled`.
+    """
+    if resolve_precision(precision, inputs.device) == 'fp32':
+        return net(inputs, **kwargs)
+    return restore_tiled(net, inputs, precision=precision, **kwargs)
 
 
 def load_into(module: nn.Module, state: Dict[str, torch.Tensor], what: str,
@@ -120,25 +138,18 @@ def load_into(module: nn.Module, state: Dict[str, torch.Tensor], what: str,
 def load_discriminator(discriminator: nn.Module, path: str) -> None:
     """Strictly load a trained discriminator (``model.discriminator_checkpoint``).
 
-    Reads the ``discriminator.*`` weights of an mmengine checkpoint (ours) or of a LaMa /
-    Lightning ``last.ckpt`` (same prefix and names), or an official BasicSR ``net_d_*.pth``
-    (``params``; its ``convN`` are MMagic's ``conv_N``).
+    Reads the ``discriminator.*`` weights of one of our checkpoints or of a LaMa / Lightning
+    ``last.ckpt`` (same prefix and names), or an official BasicSR ``net_d_*.pth``
+    (:func:`diffir_mm.checkpoint.discriminator_state`).
 
     Raises:
         FileNotFoundError / CheckpointMismatchError with a one-line explanation.
     """
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()  # our checkpoints also hold mmengine's meta
-    ckpt = read_checkpoint(path)
     what = f'discriminator checkpoint {path} (model.discriminator_checkpoint)'
-    if 'state_dict' in ckpt:  # ours (mmengine) or LaMa's
-        state = {k[len('discriminator.'):]: v for k, v in ckpt['state_dict'].items()
-                 if k.startswith('discriminator.')}
-        if not state:
-            raise CheckpointMismatchError(f'{what} holds no discriminator.* weights')
-    else:
-        state = {re.sub(r'^conv(\d)', r'conv_\1', re.sub(r'^module\.', '', k)): v
-                 for k, v in ckpt.get('params', ckpt).items()}
+    try:
+        state = discriminator_state(path)
+    except CheckpointMismatchError as err:
+        raise CheckpointMismatchError(f'{what}: {err}') from None
     load_into(discriminator, state, what)
 
 

@@ -17,7 +17,8 @@ import torch
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
-from .common import forward_train, gt_in_input_space, load_discriminator
+from .common import (forward_train, gt_in_input_space, inference_precision, load_discriminator,
+                     stage2_inference)
 from .diffir_inpaint_base import DiffIRInpaintorBase
 from .teacher import FrozenTeacherMixin, kd_divergence
 
@@ -69,7 +70,7 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
             stores the teacher.
         stage2_checkpoint: A trained stage-2 model to fine-tune (ours or a released LaMa
             ``last.ckpt``, which stores its teacher): see
-            :meth:`FrozenTeacherMixin.load_pretrained`.
+            :meth:`FrozenTeacherMixin.load_stage2`.
         discriminator_checkpoint: A trained discriminator to start from: the ``discriminator.*``
             weights of a LaMa ``last.ckpt`` or of one of our checkpoints.
         kd_tau: Temperature of the logged KL term.
@@ -101,14 +102,16 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
         """Teacher and stage-2 DIRformer <- stage 1, or everything <- ``stage2_checkpoint``;
         discriminator <- ``discriminator_checkpoint`` when set."""
         super().init_weights()  # also reads the ResNet-PL weights (one-line error if absent)
-        self.load_pretrained()
+        self.load_teacher_and_student()
         if self.discriminator_checkpoint:
             load_discriminator(self.discriminator, self.discriminator_checkpoint)
 
     def predict_raw(self, net_input: torch.Tensor, data_samples: Optional[DataSample],
                     **kwargs) -> torch.Tensor:
-        """Raw output of ``DiffIRS2Net(net_input)`` from ``x_T`` (``noise`` / ``generator``)."""
-        return self.generator(net_input, **kwargs)
+        """Raw output of ``DiffIRS2Net(net_input)`` from ``x_T`` (``noise`` / ``generator``), in
+        ``test_cfg.precision`` (default fp32, see :func:`.common.stage2_inference`)."""
+        return stage2_inference(self.generator, net_input, inference_precision(self.test_cfg),
+                                **kwargs)
 
     def generator_forward(self, net_input: torch.Tensor, gt: torch.Tensor,
                           noise: Optional[torch.Tensor] = None, it: int = 0,

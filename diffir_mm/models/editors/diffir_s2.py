@@ -9,7 +9,8 @@ from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
 from .base import DiffIREditorBase
-from .common import current_iter, forward_train, strip_wrapper_prefixes
+from .common import (current_iter, forward_train, inference_precision, stage2_inference,
+                     strip_wrapper_prefixes)
 from .teacher import FrozenTeacherMixin, kd_divergence, teacher_config
 
 __all__ = ['DiffIRS2', 'teacher_config', 'kd_divergence']
@@ -39,7 +40,7 @@ class DiffIRS2(FrozenTeacherMixin, DiffIREditorBase):
             initialises the stage-2 DIRformer. Required for training unless
             ``stage2_checkpoint`` stores the teacher.
         stage2_checkpoint: A trained stage-2 model to fine-tune (ours or official): the whole
-            generator starts from it (see :meth:`FrozenTeacherMixin.load_pretrained`).
+            generator starts from it (:meth:`FrozenTeacherMixin.load_stage2`).
         is_use_ema: Keep ``generator_ema`` for evaluation (``GeneratorEMAHook``).
         kd_tau: Temperature of the logged KL term.
         train_cfg: ``encoder_iters`` (default 0: joint from the start) and optional
@@ -66,16 +67,28 @@ class DiffIRS2(FrozenTeacherMixin, DiffIREditorBase):
                            stage2_checkpoint=stage2_checkpoint)
 
     def init_weights(self) -> None:
-        """Teacher and stage-2 DIRformer <- stage 1, or everything <- ``stage2_checkpoint``."""
+        """mmengine's ``init_cfg`` initialisation, then :meth:`load_pretrained`."""
         super().init_weights()
         self.load_pretrained()
+
+    def load_pretrained(self) -> None:
+        """Teacher and stage-2 DIRformer <- stage 1, or everything <- ``stage2_checkpoint``
+        (:meth:`FrozenTeacherMixin.load_teacher_and_student`).
+
+        Subclasses that start from other weights (the GAN stage) override this, not
+        :meth:`init_weights`.
+        """
+        self.load_teacher_and_student()
 
     # ------------------------------------------------------------------ inference
     def forward_tensor(self, inputs: torch.Tensor, data_samples: Optional[DataSample] = None,
                        training: bool = False, **kwargs) -> torch.Tensor:
-        """Restore ``inputs`` (no ground truth needed)."""
-        net = self.generator if training else self.inference_net
-        return net(inputs, **kwargs)
+        """Restore ``inputs`` (no ground truth needed); outside training in
+        ``test_cfg.precision`` (default fp32, see :func:`.common.stage2_inference`)."""
+        if training:
+            return self.generator(inputs, **kwargs)
+        return stage2_inference(self.inference_net, inputs, inference_precision(self.test_cfg),
+                                **kwargs)
 
     # ------------------------------------------------------------------ training
     def _training_batch(self, data: dict):

@@ -9,16 +9,17 @@ with it, once for all stage-2 editors:
   model, is never optimised and stays unwrapped under ``MMSeparateDistributedDataParallel`` (no
   trainable parameters);
 * it is reloaded from ``stage1_checkpoint`` (ours or an official file, read through
-  ``diffir_mm/archs/checkpoint.py``) whenever training starts, so it is left out of saved state
+  ``diffir_mm.checkpoint``) whenever training starts, so it is left out of saved state
   dicts, and a state dict without it keeps the current weights (resume, test);
 * the same checkpoint initialises the stage-2 DIRformer (official: the S2 network is loaded from
   the S1 file with ``strict=False``, so only ``G.*`` transfers; CPEN_S2 and the denoiser start
   random);
-* fine-tuning a trained stage-2 model instead: ``stage2_checkpoint`` (ours, a released BasicSR
-  ``.pth`` or LaMa ``last.ckpt``) initialises the whole generator (and its EMA copy), and the
-  teacher comes from ``stage1_checkpoint`` or, when that is not set, from the stage-1 teacher
-  the stage-2 file stores (LaMa's ``last.ckpt`` and files converted with ``--teacher`` do;
-  released BasicSR files and our training checkpoints do not);
+* continuing from a trained stage-2 model instead (the GAN stage, fine-tuning):
+  ``stage2_checkpoint`` (ours, a released BasicSR ``.pth`` or LaMa ``last.ckpt``) initialises
+  the whole generator (and its EMA copy), and the teacher comes from ``stage1_checkpoint`` or,
+  when that is not set, from the stage-1 teacher the stage-2 file stores (LaMa's ``last.ckpt``
+  and files converted with ``--teacher`` do; released BasicSR files and our training
+  checkpoints do not), see :meth:`FrozenTeacherMixin.load_stage2`;
 * the ``q_sample`` noise of each iteration is drawn per global sample from a generator seeded by
   the iteration, so N processes reach the weights of one process with the same global batch.
 """
@@ -32,7 +33,8 @@ import torch.nn.functional as F
 from mmengine.dist import get_dist_info
 from mmagic.registry import MODELS
 
-from diffir_mm.archs.checkpoint import CheckpointMismatchError, Layout
+from diffir_mm.checkpoint import CheckpointMismatchError, Layout
+from diffir_mm.utils.wrappers import unwrap_model
 
 from .common import load_into, load_network_checkpoint
 
@@ -69,10 +71,6 @@ def _keep_teacher(module: torch.nn.Module, state_dict: dict, prefix: str, *args)
         state_dict.setdefault(f'{prefix}teacher.{key}', value)
 
 
-def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
-    return module.module if hasattr(module, 'module') else module
-
-
 class FrozenTeacherMixin:
     """Teacher construction, loading and the training noise of a stage-2 editor.
 
@@ -90,7 +88,7 @@ class FrozenTeacherMixin:
             teacher: Explicit stage-1 network config, or None.
             stage1_checkpoint: Stage-1 checkpoint loaded by :meth:`load_stage1`.
             noise_seed: Seed of :meth:`training_noise`.
-            stage2_checkpoint: Trained stage-2 model to start from (:meth:`load_pretrained`).
+            stage2_checkpoint: Trained stage-2 model to start from (:meth:`load_stage2`).
         """
         self.teacher = MODELS.build(teacher or teacher_config(generator)).requires_grad_(False)
         self.teacher.eval()
@@ -102,7 +100,7 @@ class FrozenTeacherMixin:
 
     def _layout(self) -> Layout:
         """The stage-1 layout the teacher checkpoint must have (task and scale of the generator)."""
-        net = _unwrap(self.generator)
+        net = unwrap_model(self.generator)
         return Layout(stage=1, task=net.task, scale=net.scale)
 
     def load_stage1(self, path: str) -> None:
@@ -111,46 +109,49 @@ class FrozenTeacherMixin:
         load_into(self.teacher, state, f'stage-1 checkpoint {path}')
         for net in (self.generator, getattr(self, 'generator_ema', None)):
             if net is not None:
-                load_into(_unwrap(net).dirformer, state, f'DIRformer of {path}',
+                load_into(unwrap_model(net).dirformer, state, f'DIRformer of {path}',
                           prefix='dirformer.')
         self.teacher.eval()
 
-    def load_pretrained(self) -> None:
-        """Initialise from the configured checkpoints (the editors' ``init_weights``).
+    def load_teacher_and_student(self) -> None:
+        """The starting weights of a stage-2 editor (its ``load_pretrained``).
 
-        With ``stage2_checkpoint``: generator (+ EMA) <- its stage-2 network, teacher <-
-        ``stage1_checkpoint`` or the teacher stored in the stage-2 file. Otherwise
-        :meth:`load_stage1`.
+        :meth:`load_stage2` when ``stage2_checkpoint`` is set (fine-tuning a trained stage-2
+        model), else :meth:`load_stage1`.
 
         Raises:
             CheckpointMismatchError: Neither checkpoint is set, or one does not fit (one line).
         """
-        if not self.stage2_checkpoint:
-            if not self.stage1_checkpoint:
-                raise CheckpointMismatchError(
-                    'DiffIR stage 2 needs the stage-1 checkpoint: set model.stage1_checkpoint '
-                    '(e.g. --cfg-options model.stage1_checkpoint=work_dirs/<s1>/iter_N.pth), or '
-                    'model.stage2_checkpoint to fine-tune a trained stage-2 model')
-            self.load_stage1(self.stage1_checkpoint)
+        if self.stage2_checkpoint:
+            self.load_stage2(self.stage2_checkpoint)
             return
+        if not self.stage1_checkpoint:
+            raise CheckpointMismatchError(
+                'DiffIR stage 2 needs the stage-1 checkpoint: set model.stage1_checkpoint '
+                '(e.g. --cfg-options model.stage1_checkpoint=work_dirs/<s1>/iter_N.pth), or '
+                'model.stage2_checkpoint to fine-tune a trained stage-2 model')
+        self.load_stage1(self.stage1_checkpoint)
+
+    def load_stage2(self, path: str) -> None:
+        """Generator (+ EMA) <- the stage-2 network of ``path``; teacher <- ``stage1_checkpoint``,
+        or the stage-1 teacher stored in ``path`` when that is not set."""
         layout = self._layout()
-        s2 = load_network_checkpoint(self.stage2_checkpoint, stage=2,
-                                     expect=Layout(2, layout.task, layout.scale))
+        s2 = load_network_checkpoint(path, stage=2, expect=Layout(2, layout.task, layout.scale))
         for net in (self.generator, getattr(self, 'generator_ema', None)):
             if net is not None:
-                load_into(_unwrap(net), s2, f'stage-2 checkpoint {self.stage2_checkpoint}')
+                load_into(unwrap_model(net), s2, f'stage-2 checkpoint {path}')
         if self.stage1_checkpoint:
             teacher = load_network_checkpoint(self.stage1_checkpoint, stage=1, expect=layout)
             source = self.stage1_checkpoint
         else:
             try:
-                teacher = load_network_checkpoint(self.stage2_checkpoint, stage=1, expect=layout,
+                teacher = load_network_checkpoint(path, stage=1, expect=layout,
                                                   component='teacher')
             except CheckpointMismatchError as err:
                 raise CheckpointMismatchError(
-                    'the stage-1 teacher is missing: set model.stage1_checkpoint '
-                    f'({err})') from None
-            source = f'teacher of {self.stage2_checkpoint}'
+                    f'the stage-1 teacher is missing: set model.stage1_checkpoint ({err})'
+                ) from None
+            source = f'teacher of {path}'
         load_into(self.teacher, teacher, f'stage-1 weights ({source})')
         self.teacher.eval()
 
