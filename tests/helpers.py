@@ -573,6 +573,24 @@ def tiny_net(preset: str, seed: int = 0):
     return build_diffir(preset, stage=2, num_refinement_blocks=refine, **TINY).eval()
 
 
+def write_tiny_inference_config(path, mean=(0., 0., 0.), std=(255., 255., 255.)) -> str:
+    """An inference-only mmengine config of ``tiny_net('deblur')`` (its ``model.generator``)
+    with a data preprocessor of ``mean`` / ``std``; returns ``path``."""
+    path = os.fspath(path)
+    with open(path, 'w', encoding='utf-8') as fh:
+        fh.write(
+            "custom_imports = dict(imports=['diffir_mm.registration'], "
+            "allow_failed_imports=False)\n"
+            "model = dict(type='BaseEditModel',\n"
+            "    generator=dict(type='DiffIRS2Net', task='deblur', scale=1, dim=8,\n"
+            "        num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 2, 4, 8],\n"
+            "        ffn_expansion_factor=2.0, bias=False, LayerNorm_type='WithBias',\n"
+            "        n_encoder_res=1),\n"
+            f"    data_preprocessor=dict(type='DataPreprocessor', mean={list(mean)},\n"
+            f"        std={list(std)}))\n")
+    return path
+
+
 def official_checkpoint(net) -> dict:
     """The net in the released BasicSR layout (``params_ema``, with the diffusion duplicates)."""
     from diffir_mm.archs import ours_to_official

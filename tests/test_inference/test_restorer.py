@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import official_checkpoint, tiny_net
+from helpers import official_checkpoint, tiny_net, write_tiny_inference_config
 
 from diffir_mm.archs import CheckpointMismatchError, DiffIRS2Net, infer_arch_kwargs, read_network
 from diffir_mm.inference import Restorer
@@ -141,16 +141,7 @@ def test_infer_arch_kwargs_roundtrip():
 
 def test_from_config_file(tmp_path, ckpt_dir):
     pytest.importorskip('mmengine')
-    cfg = tmp_path / 'tiny_deblur.py'
-    cfg.write_text(
-        "custom_imports = dict(imports=['diffir_mm.registration'], allow_failed_imports=False)\n"
-        "model = dict(type='BaseEditModel',\n"
-        "    generator=dict(type='DiffIRS2Net', task='deblur', scale=1, dim=8,\n"
-        "        num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 2, 4, 8],\n"
-        "        ffn_expansion_factor=2.0, bias=False, LayerNorm_type='WithBias',\n"
-        "        n_encoder_res=1),\n"
-        "    data_preprocessor=dict(type='DataPreprocessor', mean=[0., 0., 0.],\n"
-        "        std=[255., 255., 255.]))\n")
+    cfg = write_tiny_inference_config(tmp_path / 'tiny_deblur.py')
     before = set(sys.modules)
     r = Restorer.from_config(cfg, ckpt_dir / 'deblur.pth', device='cpu')
     assert not any(m.startswith(('mmagic', 'mmcv')) for m in set(sys.modules) - before)
