@@ -46,6 +46,8 @@ setup(
         # ONNX export (tools/export_onnx.py) and diffir-restore --backend onnxruntime;
         # ml_dtypes is pinned to the last release that keeps numpy 1.26 (mmagic 1.2 needs it)
         'onnx': ['onnx==1.23.2', 'onnxruntime==1.32.0', 'onnxscript==0.7.2', 'ml_dtypes==0.5.4'],
+        # diffir_mm.spandrel: DiffIR in spandrel hosts (ComfyUI, chaiNNer, InvokeAI, ...)
+        'spandrel': ['spandrel==0.4.2', 'safetensors'],
     },
     entry_points={'console_scripts': ['diffir-restore=diffir_mm.cli.restore:main']},
     cmdclass={'build_py': BuildPyWithConfigs},

@@ -13,7 +13,7 @@
 * network tests: the official-parity fixtures of ``tests/fixtures/official`` (in the repository,
   see its README): :func:`load_official_fixture`, :func:`load_keys_fixture`,
   :func:`load_cli_fixture`, :data:`TOL`, and :func:`synthetic_state_dict`, which rebuilds their
-  weights.
+  weights (:func:`released_weights_spec`: weights of the full-size released layouts).
 * inference tests: :func:`tiny_net` and its checkpoints in the official / our layout.
 """
 import functools
@@ -545,6 +545,47 @@ def load_keys_fixture(name: str, stage: int) -> Dict[str, list]:
     data = _key_layouts()[f'keys_{name}_S{stage}']
     assert data['stage'] in (stage, f'S{stage}', str(stage)), data['stage']
     return {k: list(v) for k, v in data['keys'].items()}
+
+
+#: Released key layouts of ``keys.json.gz`` -> the ``(task, scale, big)`` that names them.
+RELEASED_LAYOUTS: Dict[str, tuple] = {
+    'deblur': ('deblur', 1, False), 'sr_x4': ('sr', 4, False), 'sr_x2': ('sr', 2, False),
+    'sr_x1': ('sr', 1, False), 'inp': ('inpaint', 1, False), 'inpbig': ('inpaint', 1, True),
+}
+_DUPLICATE_PREFIXES = {'diffusion.model.': 'denoise.', 'diffusion.condition.': 'condition.'}
+
+
+def released_weights_spec(name: str, stage: int, seed: int = 0) -> Dict[str, Any]:
+    """A :func:`synthetic_state_dict` spec of the full-size layout ``keys_<name>_S<stage>``.
+
+    Built from the keys and shapes alone, with the widths of the fixtures' README: weights of two
+    or more dimensions ``+- 1 / sqrt(fan_in)``; norm weights and attention temperatures
+    ``1 +- 0.1``; other vectors ``+- 0.1``. The stage-2 duplicates ``diffusion.model.*`` /
+    ``diffusion.condition.*`` are the same tensors as their originals and the 12 schedule buffers
+    are the released schedule (4 steps, betas 0.1 .. 0.99), as in the released files.
+    """
+    from diffir_mm.archs.ipr_diffusion import IPRDiffusion
+    from diffir_mm.checkpoint.naming import official_schedule
+
+    keys = load_keys_fixture(name, stage)
+    schedule = official_schedule(types.SimpleNamespace(diffusion=IPRDiffusion()))
+    entries = []
+    for key in sorted(keys, key=lambda k: k.startswith('diffusion.')):  # originals first
+        shape = keys[key]
+        duplicate = next((d for d in _DUPLICATE_PREFIXES if key.startswith(d)), None)
+        if duplicate is not None:
+            original = _DUPLICATE_PREFIXES[duplicate] + key[len(duplicate):]
+            entries.append((key, {'same_as': original}))
+        elif key.startswith('diffusion.'):
+            entries.append((key, {'tensor': schedule[key[len('diffusion.'):]]}))
+        elif key.endswith('temperature') or (len(shape) == 1 and key.endswith('.weight')):
+            entries.append((key, {'shape': shape, 'offset': 1.0, 'width': 0.1}))
+        elif len(shape) >= 2:
+            fan_in = int(np.prod(shape[1:]))
+            entries.append((key, {'shape': shape, 'offset': 0.0, 'width': fan_in ** -0.5}))
+        else:
+            entries.append((key, {'shape': shape, 'offset': 0.0, 'width': 0.1}))
+    return {'seed': seed, 'entries': entries}
 
 
 def arch_kwargs(data: Dict[str, Any]) -> Dict[str, Any]:
