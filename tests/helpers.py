@@ -56,6 +56,11 @@ PYTHON = VENV_PYTHON if osp.exists(VENV_PYTHON) else sys.executable
 SAMPLE_IMAGES = ('astronaut', 'coffee', 'chelsea', 'rocket',
                  'immunohistochemistry', 'colorwheel')
 
+#: Fine-tuning recipes for a user's own data (docs/user_guides/own_data.md): not official
+#: recipes, so the official-table tests leave them out (test_configs/test_finetune_recipes.py).
+OWN_DATA_CONFIGS = frozenset({'diffir_deblur_finetune', 'diffir_sr_finetune',
+                              'diffir_sisr_finetune', 'diffir_inpaint_finetune'})
+
 #: The smallest DiffIR stage-2 generator (see diffir_mm.archs).
 TINY_DIFFIR_S2 = dict(
     type='DiffIRS2Net',
@@ -1041,3 +1046,40 @@ def recipe_batch(cfg, split: str = 'train', size: int = 512, num: int = 2) -> di
         results.update(_loaded('img', np.ascontiguousarray(gt[::scale, ::scale])))
         items.append(steps(results))
     return pseudo_collate(items)
+
+# ---------------------------------------------------------------------------
+# data tools: broken files as users find them
+# ---------------------------------------------------------------------------
+def write_broken_images(folder, names: Sequence[str] = ('truncated', 'empty', 'text'),
+                        size: int = 48) -> Dict[str, str]:
+    """Write image files that cannot be decoded into ``folder``.
+
+    ``truncated``: the first half of a valid PNG (an interrupted copy); ``empty``: zero bytes;
+    ``text``: a text file named ``.png``; ``jpeg``: a JPEG cut before its end marker.
+
+    Returns:
+        ``{kind: path}``.
+    """
+    import cv2
+
+    os.makedirs(folder, exist_ok=True)
+    img = np.ascontiguousarray(sample_image('astronaut', size)[..., ::-1])
+    paths = {}
+    for kind in names:
+        path = osp.join(os.fspath(folder), f'{kind}.{"jpg" if kind == "jpeg" else "png"}')
+        if kind == 'truncated':
+            data = cv2.imencode('.png', img)[1].tobytes()
+            data = data[:len(data) // 2]
+        elif kind == 'jpeg':
+            data = cv2.imencode('.jpg', img)[1].tobytes()
+            data = data[:len(data) * 2 // 3]
+        elif kind == 'empty':
+            data = b''
+        elif kind == 'text':
+            data = b'this is not an image\n'
+        else:
+            raise ValueError(f'unknown broken file kind {kind!r}')
+        with open(path, 'wb') as fh:
+            fh.write(data)
+        paths[kind] = path
+    return paths

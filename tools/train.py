@@ -26,7 +26,10 @@ Differences from MMagic's script:
 * resuming is exact when the config declares
   :class:`diffir_mm.engine.random_state_hook.RandomStateCheckpointHook` (the runtime base does, in
   ``default_hooks``);
-* distributed launchers work on CPU-only machines (``gloo``, see :mod:`diffir_mm.utils.dist`).
+* distributed launchers work on CPU-only machines (``gloo``, see :mod:`diffir_mm.utils.dist`);
+* ``--plan [--memory 24G]`` trains nothing: it measures the peak memory per device of the config's
+  training step (fp32 / bf16, with / without ``with_cp``) with short dry runs on this device and
+  prints the largest batch that fits (:mod:`diffir_mm.utils.memory_plan`).
 """
 import argparse
 import logging
@@ -101,6 +104,17 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         help='job launcher')
     # torchrun / torch.distributed.launch (torch>=2) pass `--local-rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--plan',
+        action='store_true',
+        help='measure the peak memory per device of this training (fp32/bf16, with_cp '
+        'off/on) with short dry runs on this device instead of training')
+    parser.add_argument(
+        '--memory',
+        help='with --plan: the memory of one device (e.g. 24G) to find the largest batch for')
+    parser.add_argument(
+        '--plan-iters', type=int, default=3,
+        help='with --plan: iterations of each dry run (default 3)')
     parser.add_argument(
         '--debug',
         action='store_true',
@@ -222,10 +236,33 @@ def main(argv: Optional[list] = None) -> int:
 
     errors = OneLineErrors('train.py', debug=args.debug)
     with errors:
+        if args.plan:
+            errors.cfg = cfg = load_config(args.config, args.cfg_options, args.launcher, [])
+            plan(cfg, args)
+            return errors.exit_code
         errors.cfg = cfg = load_config(args.config, args.cfg_options, args.launcher,
                                        ['train_dataloader', 'val_dataloader'])
         train(cfg, args)
     return errors.exit_code
+
+
+def plan(cfg: Config, args: argparse.Namespace) -> None:
+    """``--plan``: measure the config's memory per device and print the table.
+
+    Args:
+        cfg: The config with ``--cfg-options`` merged.
+        args: The parsed command line.
+    """
+    from diffir_mm.utils.config_errors import UserConfigError
+    from diffir_mm.utils.memory_plan import format_plan, parse_memory, run_plan
+
+    try:
+        budget = parse_memory(args.memory) if args.memory else None
+    except ValueError as err:
+        raise UserConfigError(f'--memory: {err}') from None
+    result = run_plan(args.config, args.cfg_options, cfg, budget, iters=args.plan_iters,
+                      log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print('\n'.join(format_plan(result, args.config)))
 
 
 def train(cfg: Config, args: argparse.Namespace) -> None:
