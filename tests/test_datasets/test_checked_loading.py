@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from diffir_mm.datasets.transforms import CheckedLoadImageFromFile
-from diffir_mm.datasets.transforms.checked_loading import decode_problem
 from diffir_mm.engine.errors import TrainingStopped
 from helpers import sample_image, write
 
@@ -83,12 +82,6 @@ def test_a_failure_of_a_readable_file_keeps_its_error(files):
     assert not isinstance(err.value, TrainingStopped)
     with pytest.raises(ValueError, match='on_bad_file'):
         _load(on_bad_file='ignore')
-
-
-def test_decode_problem(files, tmp_path):
-    assert decode_problem(files['good']) is None
-    assert decode_problem(files['empty']) == 'empty file'
-    assert decode_problem(str(tmp_path / 'missing.png')) == 'no such file'
 
 
 class _Stopping(torch.utils.data.Dataset):

@@ -5,7 +5,8 @@ named ``.png`` to ``mmcv.imfrombytes``, which ends the run in ``cv2.error ... !_
 function 'cvtColor'`` deep in a dataloader worker, naming no file. :class:`CheckedLoadImageFromFile`
 is that transform (same arguments) for the *training* pipelines of the dataset bases:
 
-* a file that fails to load and that :func:`decode_problem` confirms is unreadable is named in
+* a file that fails to load and that :func:`~diffir_mm.datasets.file_checks.decode_problem`
+  (the one decision of ``tools/check_data.py`` and the CLI) confirms is unreadable is named in
   one warning line with the reason (once per file and loading process, which does not read it
   again) and skipped: the
   transform returns None and mmengine's dataset draws another sample, as it does for any
@@ -29,26 +30,13 @@ from mmagic.datasets.transforms import LoadImageFromFile
 from mmagic.registry import TRANSFORMS
 from mmengine.logging import print_log
 
+from diffir_mm.datasets.file_checks import decode_problem
 from diffir_mm.engine.errors import TrainingStopped
-from diffir_mm.inference.io import ImageIOError, read_image
 
-__all__ = ['ON_BAD_FILE', 'CheckedLoadImageFromFile', 'decode_problem']
+__all__ = ['ON_BAD_FILE', 'CheckedLoadImageFromFile']
 
 #: ``on_bad_file`` values: skip the sample with a warning, or stop training.
 ON_BAD_FILE = ('skip', 'error')
-
-
-def decode_problem(path: str) -> Optional[str]:
-    """Why ``path`` cannot be used as an image (one short phrase), or None when it decodes.
-
-    The CLI's decision (:func:`diffir_mm.inference.io.read_image`): ``'no such file'``,
-    ``'empty file'``, ``'cannot decode image (corrupt file or unsupported format)'``, ...
-    """
-    try:
-        read_image(path)
-    except ImageIOError as err:
-        return str(err)
-    return None
 
 
 class _Unreadable(Exception):
