@@ -46,8 +46,8 @@ model = dict(
     train_cfg=dict(encoder_iters=0))  # joint from the start: CPEN_S2 is trained already
 
 train_pipeline = [
-    _base_.own_load_img,
-    _base_.own_load_gt,
+    _base_.own_train_load_img,
+    _base_.own_train_load_gt,
     dict(type='SetValues', dictionary=dict(scale=1)),
     dict(type='PairedRandomCrop', gt_patch_size=gt_size),
     *_base_.own_dihedral_augs,

@@ -37,7 +37,7 @@ model = dict(
     train_cfg=dict(disc_init_steps=_base_.finetune_warmup))
 
 train_pipeline = [
-    _base_.own_load_gt,
+    _base_.own_train_load_gt,
     dict(type='PadToMinSize', keys=['gt'], min_size=gt_size),
     dict(type='Crop', keys=['gt'], crop_size=(gt_size, gt_size), random_crop=True),
     *[dict(step, keys=['gt']) for step in _base_.own_dihedral_augs],

@@ -27,6 +27,7 @@ import json
 import os
 import os.path as osp
 import pprint
+import shutil
 import socket
 import subprocess
 import sys
@@ -410,6 +411,49 @@ test_evaluator = None
 """
 
 
+#: The DIRformer width of the tiny deblurring recipes (:func:`tiny_deblur_config_text`).
+TINY_DEBLUR = 'dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, n_encoder_res=1'
+
+
+def tiny_deblur_config_text(root, base: str, extra_model: str = '') -> str:
+    """A real deblurring recipe (``configs/<base>``) shrunk: tiny network, progressive patches
+    32 -> 16 (mini-batches 2 -> 1, phase boundary at iteration 3), photo pairs of
+    ``<root>/train/{lq,gt}`` and ``<root>/test/{lq,gt}``, 6 iterations, validation and
+    checkpoints every 2; everything else is the recipe's.
+
+    Args:
+        root: Data folder (:func:`make_paired_images` of ``train`` and ``test``).
+        base: ``'diffir_deblur_s1.py'`` or ``'diffir_deblur_s2.py'``.
+        extra_model: More ``model`` entries, ending with a comma (e.g. the stage-1 checkpoint).
+    """
+    return f"""
+_base_ = ['{REPO_ROOT}/configs/{base}']
+model = dict(generator=dict({TINY_DEBLUR}), {extra_model}
+             train_cfg=dict(progressive=dict(iters=[3, 3], mini_batch_sizes=[2, 1],
+                                             gt_sizes=[32, 16])))
+train_pipeline = _base_.train_pipeline
+for _step in train_pipeline:
+    if _step['type'] == 'PairedRandomCrop':
+        _step['gt_patch_size'] = 48
+val_pipeline = _base_.val_pipeline
+for _step in val_pipeline:
+    if _step['type'] == 'Crop':
+        _step['crop_size'] = (32, 32)
+del _step
+train_dataloader = dict(batch_size=2, num_workers=0, dataset=dict(
+    data_root='{root}', data_prefix=dict(img='train/lq', gt='train/gt'), pipeline=train_pipeline))
+val_dataloader = dict(num_workers=0, dataset=dict(
+    data_root='{root}', data_prefix=dict(img='test/lq', gt='test/gt'), pipeline=val_pipeline))
+test_dataloader = None
+test_evaluator = None
+test_cfg = None
+train_cfg = dict(max_iters=6, val_interval=2)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2, max_keep_ckpts=10))
+visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
+randomness = dict(deterministic=True)
+"""
+
+
 # ---------------------------------------------------------------------------
 # the optional shared folder: the authors' code, the original fixtures
 # ---------------------------------------------------------------------------
@@ -665,6 +709,281 @@ def file_bytes(path) -> bytes:
 
 
 # ---------------------------------------------------------------------------
+# training runs with injected faults (tests/test_tools/test_train_reliability.py)
+# ---------------------------------------------------------------------------
+#: Where a save is interrupted (a process death, as SIGKILL: no clean-up of any kind).
+SAVE_FAULTS = ('during_write', 'after_rename', 'during_pointer', 'after_pointer', 'after_delete')
+_TESTS_DIR = osp.dirname(osp.abspath(__file__))
+
+
+def _die() -> None:
+    os._exit(137)
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding='utf-8', errors='replace') as fh:
+        return fh.read()
+
+
+def install_save_fault(kind: str, iteration: int) -> None:
+    """Make this process die at step ``kind`` of the save of ``iter_<iteration>.pth``.
+
+    ``during_write``: half of the checkpoint is in its temporary file; ``after_rename``: the
+    checkpoint is complete, the pointer still names the previous one; ``during_pointer``: the
+    pointer's temporary file is written, not renamed; ``after_pointer``: the pointer names the
+    new checkpoint, the rotation has not deleted anything; ``after_delete``: the first
+    checkpoint the rotation deletes at or after ``iteration`` is gone. ``enospc_during_write``:
+    the checkpoint write fails with ``ENOSPC`` half-way (the disk-full test without a tmpfs).
+    Patches ``os`` of this process: for forked test runs only.
+    """
+    import errno
+    import re
+
+    import diffir_mm.checkpoint.writing as writing_module
+    import diffir_mm.engine.checkpoint_hook as hook_module
+    from diffir_mm.utils import atomic
+
+    name = f'iter_{iteration}.pth'
+    periodic = re.compile(r'^iter_(\d+)\.pth$')
+    real_write, real_replace, real_remove = atomic.write_bytes_atomic, os.replace, os.remove
+    state = dict(saved=False)
+
+    def write(path, data):
+        if osp.basename(path) == name and kind == 'during_write':
+            fd = os.open(atomic.temp_path(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, data[:len(data) // 2])
+            os.fsync(fd)
+            _die()
+        if osp.basename(path) == name and kind == 'enospc_during_write':
+            tmp = atomic.temp_path(path)
+            with open(tmp, 'wb') as fh:
+                fh.write(data[:len(data) // 2])
+            os.unlink(tmp)  # what write_bytes_atomic does on a failed write
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(path, data)
+
+    def replace(src, dst):
+        base = osp.basename(dst)
+        pointer = base == 'last_checkpoint'
+        if kind == 'during_pointer' and pointer and _read_text(src).endswith(name):
+            _die()
+        real_replace(src, dst)
+        if kind == 'after_rename' and base == name:
+            _die()
+        if kind == 'after_pointer' and pointer and _read_text(dst).endswith(name):
+            _die()
+        match = periodic.match(base)
+        if match and int(match.group(1)) >= iteration:
+            state['saved'] = True
+
+    def remove(path):
+        real_remove(path)
+        if kind == 'after_delete' and state['saved'] and periodic.match(osp.basename(path)):
+            _die()
+
+    # the checkpoint (diffir_mm.checkpoint.write_serialized) and the pointer (the hook)
+    writing_module.write_bytes_atomic = hook_module.write_bytes_atomic = write
+    os.replace, os.remove = replace, remove
+
+
+def register_test_hooks() -> None:
+    """Register the test-only hooks ``InjectNonFiniteHook`` and ``UndoIterationHook``.
+
+    * ``InjectNonFiniteHook(iteration, rank=None)``: at 1-based ``iteration`` (on ``rank`` only,
+      or every rank) the data preprocessor's ``inputs`` are multiplied by ``nan``, so every loss
+      of that step is non-finite (activations too: BatchNorm statistics see it).
+    * ``UndoIterationHook(iteration)``: the reference of a skipped batch: after ``iteration``
+      (and its EMA update) the model (parameters, buffers, EMA) and the optimizers are put back
+      as they were before it; data, random streams and the LR schedule moved on.
+
+    A config names a module that calls this in ``custom_imports`` (see
+    :func:`write_test_hooks_module`).
+    """
+    import copy
+
+    from mmagic.registry import HOOKS
+    from mmengine.hooks import Hook
+
+    from diffir_mm.utils.wrappers import unwrap_model
+
+    class InjectNonFiniteHook(Hook):
+        priority = 'NORMAL'
+
+        def __init__(self, iteration: int, rank: Optional[int] = None) -> None:
+            self.iteration, self.rank, self._handle = iteration, rank, None
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter + 1 != self.iteration or self.rank not in (None, runner.rank):
+                return
+
+            def poison(module, args, output):
+                output['inputs'] = output['inputs'] * float('nan')
+                return output
+
+            model = unwrap_model(runner.model)
+            self._handle = model.data_preprocessor.register_forward_hook(poison)
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if self._handle is not None:
+                self._handle.remove()
+                self._handle = None
+
+    class UndoIterationHook(Hook):
+        priority = 'BELOW_NORMAL'  # after the EMA (NORMAL), before the LR scheduler (LOW)
+
+        def __init__(self, iteration: int) -> None:
+            self.iteration, self._saved = iteration, None
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter + 1 == self.iteration:
+                self._saved = (copy.deepcopy(unwrap_model(runner.model).state_dict()),
+                               copy.deepcopy(runner.optim_wrapper.state_dict()))
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if self._saved is not None:
+                model_state, optim_state = self._saved
+                unwrap_model(runner.model).load_state_dict(model_state)
+                runner.optim_wrapper.load_state_dict(optim_state)
+                self._saved = None
+
+    for cls in (InjectNonFiniteHook, UndoIterationHook):
+        HOOKS.register_module(module=cls, force=True)
+
+
+def write_test_hooks_module(folder: str) -> str:
+    """Write ``<folder>/reliability_test_hooks.py`` (registers :func:`register_test_hooks` on
+    import) and return its module name, for ``custom_imports`` with ``folder`` and ``tests/`` on
+    ``PYTHONPATH`` (:func:`hooks_env`)."""
+    with open(osp.join(folder, 'reliability_test_hooks.py'), 'w', encoding='utf-8') as fh:
+        fh.write('from helpers import register_test_hooks\n\nregister_test_hooks()\n')
+    return 'reliability_test_hooks'
+
+
+def hooks_env(folder: str, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """:func:`subprocess_env` with ``folder`` (see :func:`write_test_hooks_module`) and
+    ``tests/`` on ``PYTHONPATH``."""
+    return subprocess_env(extra, pythonpath=[folder, _TESTS_DIR])
+
+
+def train_in_forks(runs: Sequence[Dict[str, Any]], hooks_folder: str,
+                   timeout: float = 1800) -> List[Dict[str, Any]]:
+    """Run ``tools/train.py``'s ``main(argv)`` once per run, each in a fork of one interpreter.
+
+    The interpreter imports the mm stack once (on this machine it costs more than a tiny
+    training run); every run is a fresh child process with its own output. Each run is a dict:
+    ``argv`` (the command line after ``train.py``), optionally ``fault`` (``(kind, iteration)``
+    of :func:`install_save_fault`), ``kill_when`` (a glob: the child gets SIGKILL as soon as
+    a matching path appears, i.e. in the middle of that write), ``copytree`` (``[src, dst]``
+    copied before the run) and ``truncate`` (``[[path, size], ...]`` cut before the run).
+
+    Returns:
+        Per run: ``rc`` (exit status; ``-9`` when killed), ``stdout``, ``stderr``, ``files``
+        (the names in the run's ``--work-dir`` afterwards) and ``pointer`` (its
+        ``last_checkpoint``, None when absent).
+    """
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = osp.join(tmp, 'runs.json')
+        with open(spec, 'w', encoding='utf-8') as fh:
+            json.dump(list(runs), fh)
+        run_python(['-c', f'import helpers; helpers._fork_driver({spec!r})'],
+                   env=hooks_env(hooks_folder), timeout=timeout)
+        with open(spec + '.results', encoding='utf-8') as fh:
+            return json.load(fh)
+
+
+def _fork_driver(spec: str) -> None:
+    """The interpreter of :func:`train_in_forks`."""
+    import glob
+    import json
+    import signal
+    import time
+    import traceback
+
+    with open(spec, encoding='utf-8') as fh:
+        runs = json.load(fh)
+    train = import_tool('train')
+    from diffir_mm.utils.warnings import quiet_mm_import_warnings
+    with quiet_mm_import_warnings():
+        from mmengine.runner import Runner  # noqa: F401
+        from diffir_mm.registration import register_all_modules
+        register_all_modules(init_default_scope=False)
+    results = []
+    for index, run in enumerate(runs):
+        out, err = f'{spec}.{index}.out', f'{spec}.{index}.err'
+        if run.get('copytree'):
+            shutil.copytree(*run['copytree'])
+        for path, size in run.get('truncate', ()):
+            os.truncate(path, size)
+        existing = set(glob.glob(run['kill_when'])) if run.get('kill_when') else set()
+        pid = os.fork()
+        if pid == 0:  # the child: one training run, then exit without clean-up
+            code = 1
+            try:
+                for stream, path in ((1, out), (2, err)):
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                    os.dup2(fd, stream)
+                if run.get('fault'):
+                    install_save_fault(*run['fault'])
+                code = train.main(run['argv'])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:  # noqa: BLE001 - reported in the run's stderr
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code or 0)
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG if run.get('kill_when') else 0)
+            if done:
+                break
+            if run.get('kill_when') and set(glob.glob(run['kill_when'])) - existing:
+                os.kill(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
+                break
+            time.sleep(0.002)
+        work_dir = run['argv'][run['argv'].index('--work-dir') + 1]
+        pointer = osp.join(work_dir, 'last_checkpoint')
+        results.append(dict(rc=os.waitstatus_to_exitcode(status), stdout=_read_text(out),
+                            stderr=_read_text(err), files=sorted(os.listdir(work_dir)),
+                            pointer=_read_text(pointer) if osp.exists(pointer) else None))
+    with open(spec + '.results', 'w', encoding='utf-8') as fh:
+        json.dump(results, fh)
+
+
+def assert_same_training_state(a: str, b: str) -> None:
+    """Two checkpoint files hold bit-identical weights, optimizer state and schedules."""
+    from diffir_mm.checkpoint import read_checkpoint
+
+    ca, cb = read_checkpoint(a), read_checkpoint(b)
+    assert ca['meta']['iter'] == cb['meta']['iter']
+    assert ca['state_dict'].keys() == cb['state_dict'].keys()
+    differ = [k for k, v in ca['state_dict'].items() if not torch.equal(v, cb['state_dict'][k])]
+    assert not differ, f'{len(differ)} tensors differ: {differ[:5]}'
+
+    def leaves(tree, prefix=''):
+        if isinstance(tree, dict):
+            for key, value in tree.items():
+                yield from leaves(value, f'{prefix}.{key}')
+        elif isinstance(tree, (list, tuple)):
+            for index, value in enumerate(tree):
+                yield from leaves(value, f'{prefix}.{index}')
+        else:
+            yield prefix, tree
+
+    opt_a, opt_b = dict(leaves(ca['optimizer'])), dict(leaves(cb['optimizer']))
+    assert opt_a.keys() == opt_b.keys()
+    for key, value in opt_a.items():
+        same = torch.equal(value, opt_b[key]) if isinstance(value, torch.Tensor) \
+            else value == opt_b[key]
+        assert same, f'optimizer{key} differs'
+    assert ca.get('param_schedulers') == cb.get('param_schedulers')
+
+
+# ---------------------------------------------------------------------------
 # recipes with tiny networks (device audit, mixed-precision training)
 # ---------------------------------------------------------------------------
 def tiny_recipe(name: str, **model: Any):
@@ -716,7 +1035,8 @@ def recipe_batch(cfg, split: str = 'train', size: int = 512, num: int = 2) -> di
     loader = loader[0] if isinstance(loader, (list, tuple)) else loader
     dataset = loader.dataset
     pipeline = dataset.get('pipeline') or dataset.dataset.pipeline
-    steps = Compose([s for s in _copy.deepcopy(pipeline) if s['type'] != 'LoadImageFromFile'])
+    steps = Compose([s for s in _copy.deepcopy(pipeline)  # MMagic's and CheckedLoadImageFromFile
+                     if not s['type'].endswith('LoadImageFromFile')])
     gen = cfg.model.generator
     scale = int(gen.get('scale', 1)) if gen.get('task') == 'sr' else 1
     items = []

@@ -21,7 +21,8 @@ Differences from MMagic's script:
   (or ``'fp16'``) does the same without the flag; the flag wins (:func:`enable_amp`);
 * ``--resume`` works on torch>=2.6 with safe loading kept on: mmengine reads local checkpoints
   through :mod:`diffir_mm.checkpoint` (:mod:`diffir_mm.engine.checkpoint_loader`, registered with
-  diffir_mm);
+  diffir_mm); an empty or broken ``last_checkpoint`` falls back to the newest loadable checkpoint
+  (:mod:`diffir_mm.engine.resume`);
 * resuming is exact when the config declares
   :class:`diffir_mm.engine.random_state_hook.RandomStateCheckpointHook` (the runtime base does, in
   ``default_hooks``);
@@ -298,6 +299,10 @@ def train(cfg: Config, args: argparse.Namespace) -> None:
         enable_auto_scale_lr(cfg)
     if args.resume:
         cfg.resume = True
+        if cfg.get('load_from') is None:  # pointer's target, or the newest loadable checkpoint
+            from diffir_mm.engine.resume import resume_checkpoint
+            cfg.load_from = resume_checkpoint(cfg.work_dir, lambda msg: print_log(msg, 'current'))
+            cfg.resume = cfg.load_from is not None
 
     prepare_cpu_distributed(
         cfg, args.launcher, logger=lambda msg: print_log(msg, 'current'))

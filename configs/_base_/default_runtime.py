@@ -12,18 +12,26 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',
         by_epoch=False,
         interval=5000,
         max_keep_ckpts=10,
         save_optimizer=True),
     # Checkpoints go to ``work_dir`` (no ``out_dir``), which is where
-    # ``--resume`` looks for ``last_checkpoint``.
+    # ``--resume`` looks for ``last_checkpoint``. AtomicCheckpointHook is mmengine's
+    # CheckpointHook with crash-safe saves: temporary file + fsync + rename, the pointer
+    # likewise, old checkpoints deleted only after the new one is complete, a full disk is one
+    # line (docs/advanced_guides/reliability.md).
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # Exact --resume: every rank's random states (and the model's progressive-crop RNG) go into
     # each checkpoint and come back on resume; validation does not perturb the training stream.
     # A default hook (merged key by key) so that configs setting `custom_hooks` keep it.
     random_state=dict(type='RandomStateCheckpointHook', isolate_val=True),
+    # A step whose gradients (or loss terms) hold nan/inf is not applied (weights, optimizer
+    # state, buffers and EMA stay as they were), is named in the log and counted; after
+    # `max_consecutive` such iterations in a row training stops with one line; no checkpoint
+    # with a non-finite value is written.
+    nonfinite_guard=dict(type='NonFiniteGuardHook', max_consecutive=5),
 )
 
 # Reproducible runs whose ranks differ, as the official `manual_seed: 0` + rank (every

@@ -20,7 +20,9 @@ One module per concern, one entry per job:
 * :mod:`.fit` -- :func:`require` (the one fit check), :func:`load_network`,
   :func:`load_state_strict`, :func:`load_official`;
 * :mod:`.writing` -- :func:`write_checkpoint`, :func:`save_file` (atomic ``.pth`` /
-  ``.safetensors``), :func:`mmengine_checkpoint`, :func:`write_model_folder`.
+  ``.safetensors``), :func:`mmengine_checkpoint`, :func:`write_model_folder`,
+  :func:`write_serialized` (the one atomic write of every checkpoint file, training checkpoints
+  included).
 
 Every failure is one line: :class:`FileNotFoundError` or :class:`CheckpointMismatchError`.
 """
@@ -33,7 +35,8 @@ from .infer import infer_arch_kwargs
 from .layouts import Layout, NetworkCheckpoint, detect_layout
 from .naming import official_to_ours, ours_to_official
 from .safe_load import load_file, load_state_dict_file, read_checkpoint
-from .writing import mmengine_checkpoint, save_file, write_checkpoint, write_model_folder
+from .writing import (mmengine_checkpoint, save_file, write_checkpoint, write_model_folder,
+                      write_serialized)
 
 __all__ = [
     'CheckpointMismatchError', 'Layout', 'NetworkCheckpoint', 'HistoryBufferState',
@@ -42,5 +45,5 @@ __all__ = [
     'official_to_ours', 'ours_to_official', 'infer_arch_kwargs', 'require', 'load_state_strict',
     'load_network', 'load_official', 'mmengine_checkpoint', 'save_file', 'write_checkpoint',
     'write_model_folder', 'holds_diffir', 'is_model_folder', 'file_sha256', 'MODEL_FILE',
-    'CONFIG_FILE', 'CARD_FILE',
+    'CONFIG_FILE', 'CARD_FILE', 'write_serialized',
 ]

@@ -3,9 +3,12 @@
 :func:`mmengine_checkpoint` lays networks out as our editors load them (``generator.*``,
 ``generator_ema.*``, ``teacher.*`` + ``meta['diffir_mm']``); :func:`save_file` writes any
 checkpoint dictionary as ``.pth`` (``torch.save``) or ``.safetensors`` (tensors + ``meta`` as
-JSON in the header, read back by :func:`~.safe_load.load_file`), always through
+JSON in the header, read back by :func:`~.safe_load.load_file`). :func:`write_checkpoint` does
+both; :func:`write_model_folder` writes a model folder (weights, config, card) with one rename.
+Every checkpoint file -- these, and the training checkpoints mmengine serializes itself
+(:mod:`diffir_mm.engine.checkpoint_hook`) -- reaches the disk through :func:`write_serialized`:
 :func:`diffir_mm.utils.atomic.write_bytes_atomic` (temporary file in the same folder, fsync,
-``os.replace``; nothing partial is ever left). :func:`write_checkpoint` does both.
+``os.replace``; nothing partial is ever left).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from .layouts import NetworkCheckpoint
 from .safe_load import SAFETENSORS_META_KEY
 
 __all__ = ['mmengine_checkpoint', 'save_file', 'write_checkpoint', 'folder_config',
-           'write_model_folder']
+           'write_model_folder', 'write_serialized']
 
 
 def mmengine_checkpoint(networks: Mapping[str, NetworkCheckpoint],
@@ -79,6 +82,17 @@ def _safetensors_bytes(ckpt: Mapping[str, Any]) -> bytes:
     return save(unshared, metadata=dict(header, format='pt'))
 
 
+def write_serialized(path: Union[str, os.PathLike], data: bytes) -> None:
+    """Write a serialized checkpoint (``.pth`` / ``.safetensors`` bytes) to ``path`` atomically,
+    replacing an existing file.
+
+    Raises:
+        OSError: The file cannot be written (the destination is left as it was, no partial file;
+            :func:`diffir_mm.utils.atomic.describe_write_error` makes it one line).
+    """
+    write_bytes_atomic(path, data)
+
+
 def save_file(ckpt: Mapping[str, Any], path: Union[str, os.PathLike],
               overwrite: bool = False) -> None:
     """Write a checkpoint dictionary atomically, ``.safetensors`` by extension, else ``.pth``.
@@ -96,7 +110,7 @@ def save_file(ckpt: Mapping[str, Any], path: Union[str, os.PathLike],
         buffer = io.BytesIO()
         torch.save(dict(ckpt), buffer)
         data = buffer.getvalue()
-    write_bytes_atomic(path, data)
+    write_serialized(path, data)
 
 
 def write_checkpoint(path: Union[str, os.PathLike], networks: Mapping[str, NetworkCheckpoint],
@@ -216,7 +230,7 @@ def write_model_folder(folder: Union[str, os.PathLike],
     tmp = os.path.join(parent, f'.{os.path.basename(folder)}.{secrets.token_hex(6)}.tmp')
     os.mkdir(tmp)
     try:
-        write_bytes_atomic(os.path.join(tmp, MODEL_FILE), weights)
+        write_serialized(os.path.join(tmp, MODEL_FILE), weights)
         write_bytes_atomic(os.path.join(tmp, CONFIG_FILE),
                            (json.dumps(config, indent=2) + '\n').encode('utf-8'))
         write_bytes_atomic(os.path.join(tmp, CARD_FILE), card.encode('utf-8'))

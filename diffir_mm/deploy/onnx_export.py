@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from diffir_mm.archs import IPR_DIM
+from diffir_mm.utils.atomic import replace_atomic
 
 from .sidecar import GRAPH_IO, write_sidecar
 
@@ -213,15 +214,19 @@ def export_onnx(net: nn.Module, out_path: str, *, opset: Optional[int] = None,
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         traced = os.path.join(tmp, 'stage2.onnx')
         _trace(module, _example(net, in_channels, dtype), traced, opset, exporter)
-        for kind in graphs:
+        extracted = {}
+        for kind in graphs:  # every graph checked before any is published
             io = GRAPH_IO[kind]
-            onnx.utils.extract_model(traced, paths[kind], io['inputs'], io['outputs'],
+            extracted[kind] = os.path.join(tmp, f'{kind}.onnx')
+            onnx.utils.extract_model(traced, extracted[kind], io['inputs'], io['outputs'],
                                      check_model=False)
-            model = onnx.load(paths[kind])
+            model = onnx.load(extracted[kind])
             onnx.checker.check_model(model, full_check=True)
             bad = random_ops(model)
             if bad:
                 raise ValueError(f'the exported {kind} graph contains random operators {bad}')
+        for kind, path in extracted.items():  # same folder: fsync + rename
+            replace_atomic(path, paths[kind])
     seconds = time.perf_counter() - start
     mean, std = input_norm if input_norm is not None else (0.0, 255.0)
     meta = dict(

@@ -12,6 +12,8 @@ import json
 import os
 from typing import Any, Dict
 
+from diffir_mm.utils.atomic import write_bytes_atomic
+
 __all__ = ['FORMAT', 'GRAPH_IO', 'SidecarError', 'sidecar_path', 'write_sidecar', 'read_sidecar']
 
 #: ``format`` value of our sidecars.
@@ -37,11 +39,9 @@ def sidecar_path(model_path: str) -> str:
 
 
 def write_sidecar(path: str, meta: Dict[str, Any]) -> str:
-    """Write ``meta`` (with the format marker) as indented JSON; returns ``path``."""
+    """Write ``meta`` (with the format marker) as indented JSON, atomically; returns ``path``."""
     data = dict(format=FORMAT, version=1, **meta)
-    with open(path, 'w', encoding='utf-8') as fh:
-        json.dump(data, fh, indent=2)
-        fh.write('\n')
+    write_bytes_atomic(path, (json.dumps(data, indent=2) + '\n').encode('utf-8'))
     return path
 
 

@@ -9,15 +9,18 @@ from mmagic.registry import HOOKS
 
 from diffir_mm.utils.wrappers import unwrap_model
 
+from .nonfinite_guard import SKIPPED_ITER_KEY
+
 
 @HOOKS.register_module()
 class GeneratorEMAHook(Hook):
     """Exponential moving average of ``model.<key>`` into ``model.<key>_ema`` after every step.
 
     ``ema = ema + (param - ema) * momentum`` (momentum 0.001 is BasicSR's ``ema_decay: 0.999``);
-    buffers are copied. Unlike MMagic's ``ExponentialMovingAverageHook`` it unwraps DDP on both
-    sides, so it works when only the trained network is wrapped (``MMSeparateDistributed...``)
-    and the frozen EMA copy is not.
+    buffers are copied. An iteration whose update :class:`~.nonfinite_guard.NonFiniteGuardHook`
+    skipped leaves the EMA copy as it is. Unlike MMagic's ``ExponentialMovingAverageHook`` it
+    unwraps DDP on both sides, so it works when only the trained network is wrapped
+    (``MMSeparateDistributed...``) and the frozen EMA copy is not.
 
     Args:
         module_keys: Names of the EMA modules (ending in ``_ema``).
@@ -43,8 +46,9 @@ class GeneratorEMAHook(Hook):
     @torch.no_grad()
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
-        if (runner.iter + 1) % self.interval:
-            return
+        if (runner.iter + 1) % self.interval or \
+                runner.message_hub.get_info(SKIPPED_ITER_KEY) == runner.iter:
+            return  # off-interval, or an update NonFiniteGuardHook skipped
         model = unwrap_model(runner.model)
         momentum = 1.0 if runner.iter < self.start_iter else self.momentum
         for key in self.module_keys:

@@ -11,6 +11,7 @@ mmengine configs as plain nested dicts and lists.
 """
 from __future__ import annotations
 
+import errno
 import os
 import os.path as osp
 import re
@@ -162,8 +163,11 @@ def explain(exc: BaseException, cfg: Any = None) -> Optional[str]:
         keys = _keys_with(cfg, lambda k, v: isinstance(v, str) and len(v) > 2 and v in missing)
         where = f'; set {", ".join(keys)}' if keys else ''
         return f'{text}{where}'
-    if type(exc).__name__ == 'CheckpointMismatchError':
+    if type(exc).__name__ in ('CheckpointMismatchError', 'TrainingStopped'):
         return text
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        from .atomic import describe_write_error
+        return describe_write_error(exc.filename or (cfg or {}).get('work_dir') or '.', exc)
     if isinstance(exc, ImportError) and 'custom_imports' in text:
         return text.splitlines()[0]
     return None

@@ -125,7 +125,7 @@ def test_inpaint_config_matches_official(name):
     masked = [s for s in train if s['type'] == 'GetMaskedImage'][0]
     assert masked['zero_value'] == 0
     if data == 'celeba':
-        assert _types(train) == ['LoadImageFromFile', 'GenerateInpaintingMask',
+        assert _types(train) == ['CheckedLoadImageFromFile', 'GenerateInpaintingMask',
                                  'GetMaskedImage', 'PackInputs']  # no_augs, no crop
     else:
         albu = [s for s in train if s['type'] == 'SeededAlbumentations']

@@ -151,3 +151,28 @@ def test_realsr_test_protocol(scale, base):
         psnr, ssim = evaluator.metrics[:2]
         assert [(m.type, m.crop_border, m.convert_to, m.prefix) for m in (psnr, ssim)] == [
             ('PSNR', 4, 'Y', prefix), ('SSIM', 4, 'Y', prefix)]
+
+
+def _loaders(tree):
+    """Types of the image-loading transforms anywhere in a (dataloader) config."""
+    if isinstance(tree, dict):
+        if 'LoadImageFromFile' in str(tree.get('type', '')):
+            yield tree['type']
+        for value in tree.values():
+            yield from _loaders(value)
+    elif isinstance(tree, (list, tuple)):
+        for value in tree:
+            yield from _loaders(value)
+
+
+@pytest.mark.parametrize('name', sorted(p.stem for p in CONFIGS.glob('diffir_*.py')))
+def test_crash_safe_checkpoints_nonfinite_guard_and_checked_training_images(name):
+    """Every recipe keeps the runtime base's reliability pieces (docs/advanced_guides/
+    reliability.md); evaluation keeps MMagic's loader, so a test set is never shortened."""
+    cfg = _load(name)
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
+    assert cfg.default_hooks.nonfinite_guard.type == 'NonFiniteGuardHook'
+    assert cfg.default_hooks.nonfinite_guard.get('enabled', True)
+    train = list(_loaders(cfg.train_dataloader))
+    assert train and set(train) == {'CheckedLoadImageFromFile'}, train
+    assert set(_loaders(cfg.val_dataloader)) == {'LoadImageFromFile'}

@@ -105,7 +105,7 @@ def _audit_recipe(name: str, amp=None) -> dict:
     hub = MessageHub.get_current_instance()
     hooks = [GeneratorEMAHook()] if getattr(model, 'generator_ema', None) is not None else []
     rng_hook = RandomStateCheckpointHook()
-    runner = SimpleNamespace(model=model, iter=0, world_size=1, rank=0,
+    runner = SimpleNamespace(model=model, iter=0, world_size=1, rank=0, message_hub=hub,
                              train_loop=SimpleNamespace())
     record = dict(losses=0, logs=[], dtypes=set())
     for conv in model.generator.modules():  # what autocast made of the convolutions

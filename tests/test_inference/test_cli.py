@@ -101,6 +101,8 @@ def test_cli_subprocess_wrong_task_or_scale_checkpoint(tmp_path, ckpt_dir, rng, 
 
 def test_cli_sr_with_tiles_compare_ext_and_suffix(tmp_path, ckpt_dir, rng, capsys):
     img = write(tmp_path / 'lr.png', rng.integers(0, 256, (30, 44, 3), dtype=np.uint8))
+    (tmp_path / 'out').mkdir()  # a run killed while writing left its temporary file
+    (tmp_path / 'out' / '.lr_x2.jpg.999999999.0123abcd.tmp').write_bytes(b'half')
     rc = main([img, '-o', str(tmp_path / 'out'), '--task', 'sr', '--scale', '2', '--checkpoint',
                str(ckpt_dir / 'sr_x2.pth'), '--tile', '16', '--tile-overlap', '4',
                '--tile-batch', '3', '--compare', '--ext', 'jpg', '--suffix', '_x2'])

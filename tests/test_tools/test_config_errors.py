@@ -69,3 +69,18 @@ def test_debug_shows_the_traceback(tmp_path, tiny_pairs):
         proc = _run('train.py', args + extra, tmp_path, **env)
         assert proc.returncode != 0
         assert 'Traceback' in proc.stdout and 'DiffIRS2Nett' in proc.stdout
+
+
+def test_a_full_disk_anywhere_is_one_line_naming_the_free_space(tmp_path):
+    import errno
+    import os
+
+    from diffir_mm.utils.config_errors import explain
+
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    text = explain(full, {'work_dir': str(tmp_path)})
+    assert text.startswith(f'cannot write {tmp_path}: No space left on device (')
+    assert text.endswith(' free)')
+    full.filename = str(tmp_path / 'vis_data' / 'scalars.json')
+    assert explain(full).startswith(f'cannot write {full.filename}: No space left on device (')
+    assert explain(OSError(errno.EIO, 'I/O error')) is None  # anything else keeps its traceback

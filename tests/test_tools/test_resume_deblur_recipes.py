@@ -13,11 +13,10 @@ import shutil
 
 import pytest
 import torch
-from helpers import (REPO_ROOT, TOOLS_DIR, free_port, make_paired_images, run_command,
-                     run_python, subprocess_env)
+from helpers import (TOOLS_DIR, assert_same_training_state, free_port, make_paired_images,
+                     run_command, run_python, subprocess_env, tiny_deblur_config_text)
 
 TRAIN = osp.join(TOOLS_DIR, 'train.py')
-TINY_DEBLUR = 'dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, n_encoder_res=1'
 
 
 @pytest.fixture(scope='module')
@@ -27,35 +26,6 @@ def gopro(tmp_path_factory):
     make_paired_images(str(root / 'train'), num=3, size=64, mode='blur')
     make_paired_images(str(root / 'test'), num=1, size=48, mode='blur', names=('rocket', ))
     return root
-
-
-def _config(root, base, extra_model=''):
-    return f"""
-_base_ = ['{REPO_ROOT}/configs/{base}']
-model = dict(generator=dict({TINY_DEBLUR}), {extra_model}
-             train_cfg=dict(progressive=dict(iters=[3, 3], mini_batch_sizes=[2, 1],
-                                             gt_sizes=[32, 16])))
-train_pipeline = _base_.train_pipeline
-for _step in train_pipeline:
-    if _step['type'] == 'PairedRandomCrop':
-        _step['gt_patch_size'] = 48
-val_pipeline = _base_.val_pipeline
-for _step in val_pipeline:
-    if _step['type'] == 'Crop':
-        _step['crop_size'] = (32, 32)
-del _step
-train_dataloader = dict(batch_size=2, num_workers=0, dataset=dict(
-    data_root='{root}', data_prefix=dict(img='train/lq', gt='train/gt'), pipeline=train_pipeline))
-val_dataloader = dict(num_workers=0, dataset=dict(
-    data_root='{root}', data_prefix=dict(img='test/lq', gt='test/gt'), pipeline=val_pipeline))
-test_dataloader = None
-test_evaluator = None
-test_cfg = None
-train_cfg = dict(max_iters=6, val_interval=2)
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2, max_keep_ckpts=10))
-visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])
-randomness = dict(deterministic=True)
-"""
 
 
 def _load(path):
@@ -86,28 +56,13 @@ def _train_and_resume(root, name, text, processes=1):
 
 
 def _assert_identical(full, resumed):
-    assert full['state_dict'].keys() == resumed['state_dict'].keys()
-    worst = {k: (v.float() - resumed['state_dict'][k].float()).abs().max().item()
-             for k, v in full['state_dict'].items()}
-    differ = {k: d for k, d in worst.items() if d > 0}
-    assert not differ, f'{len(differ)} tensors differ, max {max(differ.values()):.3g}'
+    assert_same_training_state(full, resumed)
     assert any(k.startswith('generator_ema.') for k in full['state_dict'])  # EMA is on
-
-    def flat(opt):
-        return [(name, idx, key, value) for name, sub in sorted(opt.items())
-                for idx, state in sorted(sub['state'].items())
-                for key, value in sorted(state.items())]
-
-    opt_full, opt_resumed = full['optimizer'], resumed['optimizer']
-    if 'state' in opt_full:  # a single optimizer
-        opt_full, opt_resumed = {'': opt_full}, {'': opt_resumed}
-    for a, b in zip(flat(opt_full), flat(opt_resumed), strict=True):
-        assert a[:3] == b[:3] and torch.equal(torch.as_tensor(a[3]), torch.as_tensor(b[3]))
 
 
 @pytest.fixture(scope='module')
 def stage1(gopro):
-    return _train_and_resume(gopro, 's1', _config(gopro, 'diffir_deblur_s1.py'))
+    return _train_and_resume(gopro, 's1', tiny_deblur_config_text(gopro, 'diffir_deblur_s1.py'))
 
 
 def test_deblur_s1_resume_is_exact(stage1):
@@ -120,7 +75,7 @@ def test_deblur_s1_resume_is_exact(stage1):
 
 def test_deblur_s2_resume_is_exact(gopro, stage1):
     _, _, s1_work = stage1
-    text = _config(gopro, 'diffir_deblur_s2.py',
+    text = tiny_deblur_config_text(gopro, 'diffir_deblur_s2.py',
                    extra_model=f"stage1_checkpoint='{s1_work / 'iter_6.pth'}',")
     text = text.replace('gt_sizes=[32, 16])))',
                         'gt_sizes=[32, 16]), encoder_iters=4))')
@@ -130,8 +85,8 @@ def test_deblur_s2_resume_is_exact(gopro, stage1):
 
 
 def test_deblur_s1_two_processes_resume_exactly_with_per_rank_crops(gopro):
-    full, resumed, _ = _train_and_resume(gopro, 's1_dist', _config(gopro, 'diffir_deblur_s1.py'),
-                                         processes=2)
+    text = tiny_deblur_config_text(gopro, 'diffir_deblur_s1.py')
+    full, resumed, _ = _train_and_resume(gopro, 's1_dist', text, processes=2)
     _assert_identical(full, resumed)
     states = full['rng_state']['states']
     assert full['rng_state']['world_size'] == 2 and len(states) == 2

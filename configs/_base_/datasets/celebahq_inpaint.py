@@ -22,7 +22,7 @@ eval_prefix = 'val_source_256'
 metric_prefix = 'CelebAHQ'
 
 train_pipeline = [
-    _base_.load_gt,
+    _base_.train_load_gt,
     dict(type='GenerateInpaintingMask', preset='train'),
     _base_.masked_image,
     _base_.pack,

@@ -23,15 +23,18 @@ val_benchmark_names = ['Urban100', 'DIV2K100']
 # Local LPIPS backbone weights (torchvision file; never downloaded).
 lpips_alex_backbone = 'checkpoints/alexnet-owt-7be5be79.pth'
 
+# Training loads name and skip unreadable images (CheckedLoadImageFromFile; strict:
+# on_bad_file='error', see docs/advanced_guides/reliability.md); evaluation loads keep
+# MMagic's LoadImageFromFile.
 train_pipeline = [
     dict(
-        type='LoadImageFromFile',
+        type='CheckedLoadImageFromFile',
         key='img',
         color_type='color',
         channel_order='rgb',
         imdecode_backend='cv2'),
     dict(
-        type='LoadImageFromFile',
+        type='CheckedLoadImageFromFile',
         key='gt',
         color_type='color',
         channel_order='rgb',

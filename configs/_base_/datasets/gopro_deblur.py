@@ -17,15 +17,18 @@ hide_data_root = 'data/HIDE'  # test/{input,target}
 gt_size = 512  # training crop (the train crops are already 512x512)
 val_crop_size = 256
 
+# Training loads name and skip unreadable images (CheckedLoadImageFromFile; strict:
+# on_bad_file='error', see docs/advanced_guides/reliability.md); evaluation loads keep
+# MMagic's LoadImageFromFile.
 train_pipeline = [
     dict(
-        type='LoadImageFromFile',
+        type='CheckedLoadImageFromFile',
         key='img',
         color_type='color',
         channel_order='rgb',
         imdecode_backend='cv2'),
     dict(
-        type='LoadImageFromFile',
+        type='CheckedLoadImageFromFile',
         key='gt',
         color_type='color',
         channel_order='rgb',

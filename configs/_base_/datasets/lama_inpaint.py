@@ -17,6 +17,10 @@ load_gt = dict(
     color_type='color',
     channel_order='rgb',
     imdecode_backend='cv2')
+# Training loads name and skip unreadable images (CheckedLoadImageFromFile; strict:
+# on_bad_file='error', see docs/advanced_guides/reliability.md); evaluation loads keep
+# MMagic's LoadImageFromFile.
+train_load_gt = dict(load_gt, type='CheckedLoadImageFromFile')
 # inputs = image * (1 - mask); the editor builds cat(inputs, mask) (see the inpainting editors)
 masked_image = dict(
     type='GetMaskedImage', img_key='gt', mask_key='mask', out_key='img', zero_value=0)

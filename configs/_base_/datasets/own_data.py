@@ -40,6 +40,11 @@ own_load_img = dict(type='LoadImageFromFile', key='img', color_type='color', cha
                 imdecode_backend='cv2')
 own_load_gt = dict(type='LoadImageFromFile', key='gt', color_type='color', channel_order='rgb',
                imdecode_backend='cv2')
+# Training loads name and skip unreadable images (CheckedLoadImageFromFile; strict:
+# on_bad_file='error', see docs/advanced_guides/reliability.md); evaluation loads keep
+# MMagic's LoadImageFromFile.
+own_train_load_img = dict(own_load_img, type='CheckedLoadImageFromFile')
+own_train_load_gt = dict(own_load_gt, type='CheckedLoadImageFromFile')
 # the 8 flips / rotations
 own_dihedral_augs = [
     dict(type='Flip', keys=['img', 'gt'], flip_ratio=0.5, direction='horizontal'),

@@ -50,7 +50,7 @@ place_train_augs = [
 ]
 
 train_pipeline = [
-    _base_.load_gt,
+    _base_.train_load_gt,
     dict(type='SeededAlbumentations', keys=['gt'], transforms=place_train_augs),
     dict(type='GenerateInpaintingMask', preset='train'),
     _base_.masked_image,

@@ -119,9 +119,12 @@ usm_gt = dict(
 # gt_size, queues and adds `gt_unsharp`. V2 (degrade the unsharp-masked GT):
 # model.data_preprocessor.degrade_unsharp_gt=True.
 # Both pipelines start by loading the GT and cropping/flipping it to 400x400.
+# Training loads name and skip unreadable images (CheckedLoadImageFromFile; strict:
+# on_bad_file='error', see docs/advanced_guides/reliability.md); evaluation loads keep
+# MMagic's LoadImageFromFile.
 gt_crop_steps = [
     dict(
-        type='LoadImageFromFile',
+        type='CheckedLoadImageFromFile',
         key='gt',
         color_type='color',
         channel_order='rgb',

@@ -10,7 +10,7 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000000, val_interval=2500
 # Official: save_top_k 5 on LaMa's val_ssim_fid100_f1 plus last.ckpt. MMagic keeps one best
 # checkpoint per metric; the top-level configs name their validation SSIM (`save_best`).
 checkpoint_hook = dict(
-    type='CheckpointHook',
+    type='AtomicCheckpointHook',
     by_epoch=False,
     interval=25000,
     max_keep_ckpts=5,

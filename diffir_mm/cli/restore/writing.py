@@ -8,8 +8,9 @@
 * Encoding (:func:`write_restored`): the result goes back to its input's layout -- bit depth,
   grayscale, alpha -- as far as the format holds it, and is written atomically (a temporary file
   in the output folder, fsynced, then renamed: :mod:`diffir_mm.utils.atomic`), so a reader never
-  sees a partial image. Another front end (``diffir-app``) that writes with this function gets
-  files byte-identical to this command's.
+  sees a partial image; the temporary files of a killed run are removed by the next one
+  (:func:`prepare_output_dir`). Another front end (``diffir-app``) that writes with this
+  function gets files byte-identical to this command's.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Iterable, List, Optional
 import numpy as np
 
 from diffir_mm.inference.io import ImageRecord, same_path, side_by_side, write_image
+from diffir_mm.utils.atomic import remove_stale_temps
 
 from .discovery import path_key
 from .errors import Reporter, SetupError, one_line
@@ -78,13 +80,15 @@ class OutputPlan:
 
 
 def prepare_output_dir(out_dir: str) -> None:
-    """Create the output folder (and its parents) if needed.
+    """Create the output folder (and its parents) if needed, and remove the temporary files that
+    a run killed while writing left there (:func:`~diffir_mm.utils.atomic.remove_stale_temps`).
 
     Raises:
         SetupError: It cannot be created.
     """
     try:
         os.makedirs(out_dir, exist_ok=True)
+        remove_stale_temps(out_dir)
     except OSError as err:
         raise SetupError(f'cannot create {out_dir}: {err.strerror or err}') from None
 

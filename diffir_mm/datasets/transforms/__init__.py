@@ -1,4 +1,5 @@
 """Data transforms registered into ``mmagic.registry.TRANSFORMS``."""
+from .checked_loading import CheckedLoadImageFromFile
 from .lama_augment import LamaOpticalDistortion, SeededAlbumentations
 from .lama_eval import LamaEvalSample
 from .masks import GenerateInpaintingMask, LoadInpaintingMask
@@ -10,5 +11,6 @@ from .real_esrgan_degradations import (GenerateRealESRGANKernels, PadToMinSize, 
 __all__ = [
     'RealESRGANRandomBlur', 'RealESRGANRandomResize', 'RealESRGANRandomNoise',
     'Quantize', 'PadToMinSize', 'GenerateRealESRGANKernels', 'GenerateInpaintingMask',
-    'LoadInpaintingMask', 'SeededAlbumentations', 'LamaOpticalDistortion', 'LamaEvalSample'
+    'LoadInpaintingMask', 'SeededAlbumentations', 'LamaOpticalDistortion', 'LamaEvalSample',
+    'CheckedLoadImageFromFile'
 ]

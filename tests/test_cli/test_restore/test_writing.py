@@ -47,6 +47,15 @@ def test_prepare_output_dir(tmp_path):
         prepare_output_dir(str(tmp_path / 'file' / 'sub'))
 
 
+def test_prepare_output_dir_removes_what_a_killed_run_left(tmp_path):
+    stale = tmp_path / '.a.png.999999999.0123abcd.tmp'  # no such process: its writer was killed
+    live = tmp_path / f'.b.png.{os.getpid()}.0123abcd.tmp'  # being written right now
+    for path in (stale, live, tmp_path / 'a.png'):
+        path.write_bytes(b'x')
+    prepare_output_dir(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == sorted([live.name, 'a.png'])
+
+
 def test_write_restored_keeps_the_input_layout(tmp_path):
     rng = np.random.default_rng(0)
     gray16 = read_image(write(tmp_path / 'g.png', rng.integers(0, 65536, (6, 5), np.uint16)))
