@@ -17,6 +17,7 @@ renders error messages as HTML), and the server goes on serving.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import os
 import sys
@@ -74,7 +75,12 @@ def _painted_layers(editor: Any) -> List[np.ndarray]:
 
 
 def _in_page(fn: Callable) -> Callable:
-    """Run a handler; any failure becomes one escaped message in the page (gr.Error)."""
+    """Run a handler; any failure becomes one escaped message in the page (gr.Error).
+
+    ``functools.wraps`` keeps ``fn``'s signature visible: Gradio finds a ``progress=gr.Progress()``
+    parameter there and only then feeds it.
+    """
+    @functools.wraps(fn)
     def handler(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
@@ -86,8 +92,6 @@ def _in_page(fn: Callable) -> Callable:
             traceback.print_exc(file=sys.stderr)
             raise gr.Error(html.escape(f'{type(err).__name__}: {one_line(err)}'), duration=None,
                            print_exception=False) from None
-    handler.__name__ = fn.__name__
-    handler.__doc__ = fn.__doc__
     return handler
 
 
