@@ -115,6 +115,8 @@ class Page:
         """
         self.dismiss_errors()
         self.find('#restore').click()
+        # the press first hides the previous result's download
+        self.wait.until(lambda d: not d.find_element(self.by.ID, 'download').is_displayed())
 
         def finished(driver):
             if progress is not None:
