@@ -114,26 +114,31 @@ def source_from_path(path: str, config: Optional[str] = None, task: Optional[str
 class ModelCache:
     """Loaded restorers, the most recent ``per_device`` of each device.
 
+    A restorer is built as ``diffir-restore`` builds it for the same options: model arguments,
+    ``--device``, ``--precision`` and ``--tile``, the others at their defaults (the seed is given
+    per call). Another precision or tile size loads the model again.
+
     Args:
-        per_device: Models kept loaded on each device.
-        threads: CPU threads of ONNX Runtime (as ``diffir-restore --threads``); unused here.
+        per_device: Restorers kept loaded on each device.
     """
 
     def __init__(self, per_device: int = 1) -> None:
         self.per_device = per_device
-        self._loaded: 'OrderedDict[Tuple[ModelSource, str], Restorer]' = OrderedDict()
+        self._loaded: 'OrderedDict[Tuple, Restorer]' = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, source: ModelSource, device: str) -> Restorer:
+    def get(self, source: ModelSource, device: str, precision: str = 'auto',
+            tile: int = 0) -> Restorer:
         """The restorer of ``source`` on ``device`` (loaded on first use)."""
         from diffir_mm.inference.loading import build_restorer
-        key = (source, device)
+        key = (source, device, precision, tile or None)
         with self._lock:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
         restorer = build_restorer(checkpoint=source.checkpoint, config=source.config,
-                                  task=source.task, scale=source.scale, device=device)
+                                  task=source.task, scale=source.scale, device=device,
+                                  precision=precision, tile=tile or None)
         with self._lock:
             self._loaded[key] = restorer
             same_device = [k for k in self._loaded if k[1] == device]

@@ -7,10 +7,12 @@ same model arguments (and ``--mask MASK`` for inpainting, the mask the app offer
 because every step is the CLI's own:
 
 * the uploaded file is read as stored, by :func:`~diffir_mm.inference.io.read_image` (not the
-  copy a browser canvas re-encodes), so its bit depth, grayscale layout and alpha are kept;
-* the model comes from :func:`~diffir_mm.inference.loading.build_restorer` (:mod:`.models`);
+  copy a browser canvas re-encodes), so its bit depth, grayscale layout and alpha are kept; an
+  uploaded mask by the CLI's :func:`~diffir_mm.cli.restore.run.read_mask`;
+* the model comes from :func:`~diffir_mm.inference.loading.build_restorer` with the request's
+  device, precision and tile size (:mod:`.models`);
 * :meth:`~diffir_mm.inference.Restorer.restore_batch` runs with the seed, as the CLI calls it;
-* :func:`~diffir_mm.inference.io.write_image` writes the PNG atomically.
+* the CLI's :func:`~diffir_mm.cli.restore.writing.write_restored` writes the PNG atomically.
 
 (Same threads, too: float sums may round differently with another number of CPU threads.)
 
@@ -36,12 +38,15 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from diffir_mm.inference.io import (ImageIOError, ImageRecord, encode_image, read_image,
-                                    write_bytes_atomic, write_image)
-from diffir_mm.inference.memory import available_bytes, untiled_peak_bytes
+from diffir_mm.cli.restore.run import read_mask
+from diffir_mm.cli.restore.writing import write_restored
+from diffir_mm.inference.io import ImageIOError, ImageRecord, encode_image, read_image
+from diffir_mm.inference.memory import (activation_bytes_per_pixel, available_bytes,
+                                        untiled_peak_bytes)
 from diffir_mm.inference.precision import PRECISIONS, PrecisionFallbackWarning
 from diffir_mm.inference.restorer import Restorer
 from diffir_mm.inference.tiling import DEFAULT_TILE_OVERLAP
+from diffir_mm.utils.atomic import write_bytes_atomic
 
 from .models import ModelCache, ModelSource
 
@@ -81,7 +86,7 @@ class Settings:
 
     seed: int = 0
     tile: int = 0
-    precision: str = 'fp32'
+    precision: str = 'auto'
     device: str = 'cpu'
 
 
@@ -238,15 +243,19 @@ class RestorationService:
             raise AppError(f'{what} {name}: {one_line(err)}') from None
 
     def _holes(self, record: ImageRecord, painted: Sequence[np.ndarray],
-               mask_file: Optional[str]) -> np.ndarray:
-        from diffir_mm.inference.inpainting import holes_from_record
+               mask_file: Optional[str], notes: List[str]) -> np.ndarray:
         h, w = record.size
         holes = painted_holes(painted)
         if holes is not None and holes.shape != (h, w):
             raise AppError(f'the painted mask is {holes.shape[1]}x{holes.shape[0]}, the image '
                            f'{w}x{h}; clear the mask and paint again')
         if mask_file:
-            uploaded = holes_from_record(self._read(mask_file, 'mask'))
+            try:
+                uploaded, _, remark = read_mask(record.path, mask_file, None)
+            except ImageIOError as err:
+                raise AppError(f'mask {os.path.basename(mask_file)}: {one_line(err)}') from None
+            notes.extend([remark] if remark else [])
+            uploaded = uploaded > 0
             if uploaded.shape != (h, w):
                 raise AppError(f'the mask is {uploaded.shape[1]}x{uploaded.shape[0]}, the image '
                                f'{w}x{h}: upload a mask of the image\'s size')
@@ -257,14 +266,16 @@ class RestorationService:
         return holes
 
     # -------------------------------------------------------------------------- the page
-    def load(self, source: ModelSource, device: str) -> Restorer:
-        """The restorer of ``source`` on ``device`` (loaded once, then cached)."""
-        if device not in self._slots:
-            raise AppError(f'device {device!r} is not offered here ({", ".join(self.devices)})')
+    def load(self, source: ModelSource, settings: Settings) -> Restorer:
+        """The restorer of ``source`` under ``settings`` (device, precision, tile; cached)."""
+        self._check_settings(settings)
         try:
-            return self.models.get(source, device)
+            restorer = self.models.get(source, settings.device, settings.precision,
+                                       settings.tile)
         except Exception as err:  # noqa: BLE001 - any loading failure is one line in the page
             raise AppError(f'cannot load {source.label}: {one_line(err)}') from None
+        activation_bytes_per_pixel(restorer.network)  # measured now, while the page says loading
+        return restorer
 
     def editor_layers(self, image: str, max_pixels: int) -> Optional[Tuple[str, str]]:
         """The mask editor's background (8-bit RGB PNG of ``image``) and an empty RGBA layer of
@@ -322,7 +333,7 @@ class RestorationService:
         if size is not None:
             self._check_pixels(*size)
         report(0.0, f'loading {source.label} on {settings.device}')
-        restorer = self.load(source, settings.device)
+        restorer = self.load(source, settings)
         if size is not None and not settings.tile:
             self._check_untiled(restorer, *size, settings.device)
         record = self._read(image, 'image')
@@ -331,8 +342,9 @@ class RestorationService:
             self._check_pixels(h, w)
             if not settings.tile:
                 self._check_untiled(restorer, h, w, settings.device)
-        holes = self._holes(record, painted, mask_file) if restorer.task == 'inpaint' else None
         notes = list(record.notes)
+        holes = (self._holes(record, painted, mask_file, notes) if restorer.task == 'inpaint'
+                 else None)
         if restorer.task != 'inpaint':
             stray = painted_holes(painted)
             if mask_file or (stray is not None and stray.any()):
@@ -348,7 +360,7 @@ class RestorationService:
         stem = os.path.splitext(os.path.basename(image))[0] or 'image'
         png = os.path.join(folder, f'{stem}_diffir.png')
         try:
-            write_image(png, out, record, notes=notes)
+            notes += write_restored(png, out, record)
         except ImageIOError as err:
             raise AppError(f'cannot write the result: {one_line(err)}') from None
         mask_png = None
@@ -364,16 +376,9 @@ class RestorationService:
                        summary=f'{restorer.describe()}; seed {settings.seed}; {w}x{h} -> '
                                f'{ow}x{oh}')
 
-    def _restore(self, restorer, record: ImageRecord, holes: Optional[np.ndarray],
+    def _restore(self, restorer: Restorer, record: ImageRecord, holes: Optional[np.ndarray],
                  settings: Settings, report: Progress, notes: List[str]) -> np.ndarray:
         """The restoration itself, holding one of the device's slots."""
-        import copy
-
-        from diffir_mm.inference.precision import normalize_precision
-        run = copy.copy(restorer)  # the shared network under this request's settings
-        run.tile = settings.tile or None
-        run.precision = normalize_precision(settings.precision)
-
         def tiles(done: int, total: int) -> None:
             report(0.1 + 0.8 * done / total, f'restoring: tile {done}/{total}' if total > 1
                    else 'restoring')
@@ -383,13 +388,13 @@ class RestorationService:
             report(0.0, f'waiting for {settings.device}: another restoration is running')
             slot.acquire()
         try:
-            report(0.1, 'restoring' + (' (tiled)' if run.tile else ' (whole image)'))
+            report(0.1, 'restoring' + (' (tiled)' if restorer.tile else ' (whole image)'))
             masks = None if holes is None else [holes.astype(np.float32)]
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always', PrecisionFallbackWarning)
                 try:
-                    out = run.restore_batch([record.rgb], masks=masks, seed=int(settings.seed),
-                                            progress=tiles)[0]
+                    out = restorer.restore_batch([record.rgb], masks=masks,
+                                                 seed=int(settings.seed), progress=tiles)[0]
                 except (MemoryError, RuntimeError) as err:
                     raise AppError(f'restoration failed: {type(err).__name__}: '
                                    f'{one_line(err)}') from None

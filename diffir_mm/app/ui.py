@@ -167,13 +167,17 @@ def build_page(service: RestorationService, models: Dict[str, ModelSource],
         background, blank = layers
         return {'background': background, 'layers': [blank], 'composite': None}
 
+    def settings_of(seed: Any, tile: Any, precision: str, device: str) -> Settings:
+        return Settings(seed=int(seed or 0), tile=int(tile or 0), precision=precision,
+                        device=device)
+
     @_in_page
-    def choose_model(label: Optional[str], device: str, image: Any, progress=gr.Progress()):
+    def choose_model(label: Optional[str], image: Any, tile: Any, precision: str, device: str,
+                     progress=gr.Progress()):
         if not label:
             return gr.update(visible=False), gr.update(visible=False), 'Choose a model.'
-        source = source_of(label)
         progress(0.0, desc=f'loading {label}')
-        restorer = service.load(source, device)
+        restorer = service.load(source_of(label), settings_of(0, tile, precision, device))
         inpaint = restorer.task == 'inpaint'
         hint = ' Paint the holes on the image (or upload a mask), then press Restore.' \
             if inpaint else ' Upload an image and press Restore.'
@@ -182,17 +186,16 @@ def build_page(service: RestorationService, models: Dict[str, ModelSource],
                 f'Model **{html.escape(label)}**: {restorer.describe()}.{hint}')
 
     @_in_page
-    def new_image(label: Optional[str], device: str, image: Any):
+    def new_image(label: Optional[str], image: Any, tile: Any, precision: str, device: str):
         if not label or not image:
             return gr.update(value=None)
-        restorer = service.load(source_of(label), device)
+        restorer = service.load(source_of(label), settings_of(0, tile, precision, device))
         return gr.update(value=editor_value(restorer.task, _uploaded(image)))
 
     @_in_page
     def restore(label, image, editor, mask_file, truth, seed, tile, precision, device,
                 progress=gr.Progress()):
-        settings = Settings(seed=int(seed or 0), tile=int(tile or 0), precision=precision,
-                            device=device)
+        settings = settings_of(seed, tile, precision, device)
 
         def report(fraction: float, message: str) -> None:
             progress(fraction, desc=message)
@@ -235,7 +238,7 @@ def build_page(service: RestorationService, models: Dict[str, ModelSource],
                     tile = gr.Number(0, label='Tile size (0 = whole image)', precision=0,
                                      minimum=0, elem_id='tile')
                 with gr.Row():
-                    precision = gr.Radio(list(PRECISIONS), value='fp32',
+                    precision = gr.Radio(list(PRECISIONS), value='auto',
                                          label='Precision', elem_id='precision')
                     device = gr.Radio(devices, value=devices[0], label='Device',
                                       elem_id='device')
@@ -250,12 +253,13 @@ def build_page(service: RestorationService, models: Dict[str, ModelSource],
 
         upload.upload(add_checkpoint, upload, model, show_api=False)
         # preprocess=False: the uploads as stored (see the module notes)
-        model_events = dict(fn=choose_model, inputs=[model, device, image],
+        model_events = dict(fn=choose_model, inputs=[model, image, tile, precision, device],
                             outputs=[editor, mask_file, status], preprocess=False, show_api=False)
         model.change(**model_events)
         device.change(**model_events)
         page.load(**model_events)
-        image.change(new_image, [model, device, image], editor, preprocess=False, show_api=False)
+        image.change(new_image, [model, image, tile, precision, device], editor,
+                     preprocess=False, show_api=False)
         results = [status, compare, download, download_mask]
         run.click(lambda: ('Restoring…', '', gr.update(visible=False), gr.update(visible=False)),
                   None, results, queue=False, show_api=False).then(

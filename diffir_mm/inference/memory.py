@@ -4,24 +4,24 @@ A server must refuse an image it cannot hold rather than let the kernel's OOM ki
 say which tile size would fit. The need is measured, not modelled:
 
 * :func:`activation_bytes_per_pixel` runs the network's untiled inference (prior estimate, then
-  DIRformer) once on PyTorch's ``meta`` device -- shapes without data, so it takes no memory and
-  little time -- on a small probe image, and records the peak of the bytes held by live tensors
-  (a storage counts while any tensor viewing it is alive). DIRformer's channel attention makes
-  every activation proportional to the pixel count, so the peak divided by the probe's pixels is
-  a per-pixel cost (the same to 0.1 % at 64², 128² and 256² for the released presets);
+  DIRformer) once on a small probe image (64 x 64, on the network's device; the cost of one
+  small forward pass) and records the peak of the bytes held by the tensors it creates (a storage counts
+  while any tensor viewing it is alive), once per architecture (class and parameter shapes).
+  DIRformer's channel attention makes every activation proportional to the pixel count, so the
+  peak divided by the probe's pixels is a per-pixel cost (the same to 0.1 % with a 128 x 128
+  probe for the released deblurring model);
 * :func:`untiled_peak_bytes` scales it to an image, times :data:`MARGIN` for what the trace does
   not see (allocator rounding and fragmentation, library workspaces);
 * :func:`available_bytes`: free memory of a CPU (``MemAvailable``, capped by a cgroup limit) or
   of a CUDA device (free plus what PyTorch's cache holds unused).
 
-Networks the trace cannot run (an ONNX Runtime session) give ``None``: no estimate.
+Networks the probe cannot run (an ONNX Runtime session) give ``None``: no estimate.
 """
 from __future__ import annotations
 
-import copy
 import os
 import weakref
-from typing import Dict, Optional, Union
+from typing import Dict, Hashable, Optional, Union
 
 import torch
 from torch import nn
@@ -37,7 +37,7 @@ MARGIN = 1.5
 #: Side of the probe image (rounded up to the network's input multiple).
 PROBE_SIDE = 64
 
-_PER_PIXEL: 'weakref.WeakKeyDictionary[nn.Module, Optional[float]]' = weakref.WeakKeyDictionary()
+_PER_PIXEL: Dict[Hashable, Optional[float]] = {}
 
 
 class _LiveBytes(TorchDispatchMode):
@@ -73,14 +73,10 @@ class _LiveBytes(TorchDispatchMode):
         return out
 
 
-def _meta_copy(network: nn.Module) -> nn.Module:
-    """A copy of ``network`` whose parameters and buffers live on the meta device (no data)."""
-    memo: Dict[int, torch.Tensor] = {}
-    for p in network.parameters():
-        memo[id(p)] = nn.Parameter(torch.empty_like(p, device='meta'), p.requires_grad)
-    for b in network.buffers():
-        memo[id(b)] = torch.empty_like(b, device='meta')
-    return copy.deepcopy(network, memo)
+def _architecture(network: nn.Module) -> Hashable:
+    """What the trace depends on: the class and the shapes of the parameters and buffers."""
+    shapes = tuple((name, tuple(t.shape)) for name, t in network.state_dict().items())
+    return type(network).__module__, type(network).__qualname__, shapes
 
 
 def activation_bytes_per_pixel(network: nn.Module) -> Optional[float]:
@@ -88,23 +84,25 @@ def activation_bytes_per_pixel(network: nn.Module) -> Optional[float]:
 
     Returns ``None`` when ``network`` cannot be traced (not a PyTorch DiffIR network).
     """
-    if network in _PER_PIXEL:
-        return _PER_PIXEL[network]
+    key = _architecture(network)
+    if key in _PER_PIXEL:
+        return _PER_PIXEL[key]
     result = None
     try:
-        meta = _meta_copy(network)
+        device = next(network.parameters()).device
         multiple = int(getattr(network, 'input_multiple', 1))
         side = -(-PROBE_SIDE // multiple) * multiple
         channels = network.lq_prior_channels // network.lq_unshuffle ** 2  # 4 for inpainting
+        generator = torch.Generator(device).manual_seed(0)
         with torch.inference_mode(), _LiveBytes() as counter:
-            lq = torch.empty(1, channels, side, side, device='meta')
-            noise = torch.empty(1, 256, device='meta')
-            out = meta.restore(lq, meta.estimate_prior(lq, noise))
+            lq = torch.rand(1, channels, side, side, generator=generator, device=device)
+            noise = torch.randn(1, 256, generator=generator, device=device)
+            out = network.restore(lq, network.estimate_prior(lq, noise))
             del lq, noise, out
         result = counter.peak / (side * side)
     except Exception:  # noqa: BLE001 - any failure only means "no estimate"
         result = None
-    _PER_PIXEL[network] = result
+    _PER_PIXEL[key] = result
     return result
 
 

@@ -177,7 +177,7 @@ def test_image_too_large_for_one_piece_asks_for_tiles(tmp_path, app_ckpts, monke
     advice = re.search(r'cpu has 4\.0 GB free; set a tile size of (\d+) or less', message)
     assert advice, message
     # the largest suggested tile whose own run takes at most half the budget
-    net, tile = service.load(source, 'cpu').network, int(advice.group(1))
+    net, tile = service.load(source, Settings()).network, int(advice.group(1))
     assert untiled_peak_bytes(net, tile, tile) <= 2 * 2 ** 30
     larger = [t for t in TILE_SUGGESTIONS if t > tile]
     assert all(untiled_peak_bytes(net, t, t) > 2 * 2 ** 30 for t in larger)
@@ -198,7 +198,7 @@ def test_results_folder_keeps_the_newest(tmp_path, app_ckpts, photo):
 def test_one_restoration_at_a_time_per_device(tmp_path, app_ckpts, photo, per_device):
     source = ModelSource('deblur', checkpoint=str(app_ckpts / 'deblur.pth'))
     service = _service(tmp_path, per_device=per_device)
-    service.load(source, 'cpu')
+    service.load(source, Settings())
     first_holds, second_arrived, messages = threading.Event(), threading.Event(), []
 
     def first_progress(fraction, message):
