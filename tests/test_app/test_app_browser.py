@@ -74,10 +74,13 @@ class Page:
     """The app's page in the browser, with explicit waits."""
 
     def __init__(self, driver, url, downloads):
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
         self.driver, self.url, self.downloads, self.by = driver, url, downloads, By
-        self.wait = WebDriverWait(driver, WAIT, poll_frequency=0.2)
+        # the page re-renders while it updates: an element found a moment ago may be gone
+        self.wait = WebDriverWait(driver, WAIT, poll_frequency=0.2,
+                                  ignored_exceptions=(StaleElementReferenceException,))
         driver.get(url)
         self.find('#restore')
 
@@ -154,12 +157,19 @@ class Page:
         os.makedirs(keep_dir, exist_ok=True)
         return shutil.move(self.downloads / name, keep_dir / name)
 
-    def paint_stroke(self, dx0, dx1, dy):
+    def paint_stroke(self, size, dx0, dx1, dy):
         """Draw a brush stroke on the mask editor from (dx0, dy) to (dx1, dy), in CSS pixels
-        from the canvas centre; returns the canvas element."""
+        from the canvas centre, once the editor shows an image of ``size`` (W, H) pixels (drawn
+        at that size); returns the canvas element."""
         from selenium.webdriver.common.action_chains import ActionChains
         from selenium.webdriver.common.keys import Keys
-        canvas = self.visible('#mask-editor canvas')
+
+        def showing(driver):
+            found = driver.find_elements(self.by.CSS_SELECTOR, '#mask-editor canvas')
+            shown = found and found[0].is_displayed() and found[0].size
+            return found[0] if shown and (shown['width'], shown['height']) == size else None
+
+        canvas = self.wait.until(showing)
         self.find('#mask-editor button[aria-label="Draw button"]').click()
         ActionChains(self.driver).send_keys(Keys.ESCAPE).perform()  # close the brush options
         stroke = ActionChains(self.driver, duration=20)
@@ -211,7 +221,7 @@ def test_painted_stroke_is_the_inpainting_mask(page, photos, app_ckpts, tmp_path
     page.choose_model('inpaint.pth')
     page.clear_image()
     page.upload('image', photos['chelsea'])
-    canvas = page.paint_stroke(-30, 30, 10)
+    canvas = page.paint_stroke((96, 96), -30, 30, 10)
     page.restore()
     png, mask = page.download('download', tmp_path), page.download('download-mask', tmp_path)
     assert (png.name, mask.name) == ('chelsea_diffir.png', 'chelsea_mask.png')
