@@ -13,7 +13,7 @@ What Gradio (5.14) would otherwise reach out to, and how each is turned off:
   :class:`StripExternalAssets` removes those tags from the HTML the server sends;
 * share links (``--share``) need ``api.gradio.app`` and are off unless asked for.
 
-The browser test (``tests/test_app/test_browser.py``) checks that the page requests nothing but
+The browser test (``tests/test_app/test_app_browser.py``) checks that the page requests nothing but
 the app's own address.
 """
 from __future__ import annotations

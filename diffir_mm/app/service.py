@@ -38,6 +38,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from diffir_mm.cli.restore.errors import one_line
 from diffir_mm.cli.restore.run import read_mask
 from diffir_mm.cli.restore.writing import write_restored
 from diffir_mm.inference.io import ImageIOError, ImageRecord, encode_image, read_image
@@ -51,7 +52,7 @@ from diffir_mm.utils.atomic import write_bytes_atomic
 from .models import ModelCache, ModelSource
 
 __all__ = ['AppError', 'Settings', 'Outcome', 'RestorationService', 'quality_metrics',
-           'painted_holes', 'one_line']
+           'painted_holes']
 
 #: Called with (fraction done, what is happening).
 Progress = Callable[[float, str], None]
@@ -68,12 +69,6 @@ PREVIEW_SIDE = 1280
 
 class AppError(Exception):
     """A problem with the request, shown in the page as one line."""
-
-
-def one_line(err: BaseException) -> str:
-    """The first non-empty line of an exception's message (its type name if none)."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    return lines[0] if lines else type(err).__name__
 
 
 def _gib(n: float) -> str:

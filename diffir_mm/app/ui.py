@@ -27,11 +27,12 @@ from typing import Any, Callable, Dict, List, Optional
 import cv2
 import numpy as np
 
+from diffir_mm.cli.restore.errors import one_line
 from diffir_mm.inference.precision import PRECISIONS
 
 from .models import ModelSource
 from .offline import import_gradio, offline_theme
-from .service import AppError, Outcome, RestorationService, Settings, one_line
+from .service import AppError, Outcome, RestorationService, Settings
 
 gr = import_gradio()
 

@@ -5,8 +5,9 @@ say which tile size would fit. The need is measured, not modelled:
 
 * :func:`activation_bytes_per_pixel` runs the network's untiled inference (prior estimate, then
   DIRformer) once on a small probe image (64 x 64, on the network's device; the cost of one
-  small forward pass) and records the peak of the bytes held by the tensors it creates (a storage counts
-  while any tensor viewing it is alive), once per architecture (class and parameter shapes).
+  small forward pass) and records the peak of the bytes held by the tensors it creates (a
+  storage counts while any tensor viewing it is alive), once per architecture (class and
+  parameter shapes).
   DIRformer's channel attention makes every activation proportional to the pixel count, so the
   peak divided by the probe's pixels is a per-pixel cost (the same to 0.1 % with a 128 x 128
   probe for the released deblurring model);
