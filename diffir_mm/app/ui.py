@@ -11,6 +11,9 @@ by Gradio (the events that take them run with ``preprocess=False``; :func:`_uplo
 Gradio's check that a path is an upload): the service reads them as ``diffir-restore`` reads
 files, which keeps the download byte-identical to the CLI's, and a file that is not an image is
 the service's message, not Pillow's.
+Two Restore buttons, one shown at a time: inpainting models' sends the mask editor, the other's
+does not (the browser exports the editor's canvas layers for every event that takes it, which a
+software-rendered canvas makes slow).
 Every handler shows a failure as one message in the page (:func:`_in_page`), escaped (Gradio
 renders error messages as HTML), and the server goes on serving.
 """
@@ -176,7 +179,8 @@ def build_page(service: RestorationService, models: Dict[str, ModelSource],
     def choose_model(label: Optional[str], image: Any, tile: Any, precision: str, device: str,
                      progress=gr.Progress()):
         if not label:
-            return gr.update(visible=False), gr.update(visible=False), 'Choose a model.'
+            return (gr.update(visible=False), gr.update(visible=False), 'Choose a model.',
+                    gr.update(visible=True), gr.update(visible=False))
         progress(0.0, desc=f'loading {label}')
         restorer = service.load(source_of(label), settings_of(0, tile, precision, device))
         inpaint = restorer.task == 'inpaint'
@@ -184,7 +188,8 @@ def build_page(service: RestorationService, models: Dict[str, ModelSource],
             if inpaint else ' Upload an image and press Restore.'
         return (gr.update(visible=inpaint, value=editor_value(restorer.task, _uploaded(image))),
                 gr.update(visible=inpaint),
-                f'Model **{html.escape(label)}**: {restorer.describe()}.{hint}')
+                f'Model **{html.escape(label)}**: {restorer.describe()}.{hint}',
+                gr.update(visible=not inpaint), gr.update(visible=inpaint))
 
     @_in_page
     def new_image(label: Optional[str], image: Any, tile: Any, precision: str, device: str):
@@ -194,8 +199,8 @@ def build_page(service: RestorationService, models: Dict[str, ModelSource],
         return gr.update(value=editor_value(restorer.task, _uploaded(image)))
 
     @_in_page
-    def restore(label, image, editor, mask_file, truth, seed, tile, precision, device,
-                progress=gr.Progress()):
+    def restore_inpaint(label, image, editor, mask_file, truth, seed, tile, precision, device,
+                        progress=gr.Progress()):
         settings = settings_of(seed, tile, precision, device)
 
         def report(fraction: float, message: str) -> None:
@@ -207,6 +212,11 @@ def build_page(service: RestorationService, models: Dict[str, ModelSource],
         return (_status(outcome), comparison_html(outcome.before, outcome.after),
                 gr.update(value=outcome.png, visible=True),
                 gr.update(value=outcome.mask_png, visible=outcome.mask_png is not None))
+
+    @_in_page
+    def restore(label, image, truth, seed, tile, precision, device, progress=gr.Progress()):
+        return restore_inpaint(label, image, None, None, truth, seed, tile, precision, device,
+                               progress=progress)
 
     with gr.Blocks(title='DiffIR', theme=offline_theme(), analytics_enabled=False) as page:
         gr.Markdown('## DiffIR: restore your own photos\n'
@@ -244,6 +254,8 @@ def build_page(service: RestorationService, models: Dict[str, ModelSource],
                     device = gr.Radio(devices, value=devices[0], label='Device',
                                       elem_id='device')
                 run = gr.Button('Restore', variant='primary', elem_id='restore')
+                run_inpaint = gr.Button('Restore', variant='primary', visible=False,
+                                        elem_id='restore-inpaint')
             with gr.Column():
                 status = gr.Markdown('Choose a model.', elem_id='status')
                 compare = gr.HTML(elem_id='compare')
@@ -255,15 +267,22 @@ def build_page(service: RestorationService, models: Dict[str, ModelSource],
         upload.upload(add_checkpoint, upload, model, show_api=False)
         # preprocess=False: the uploads as stored (see the module notes)
         model_events = dict(fn=choose_model, inputs=[model, image, tile, precision, device],
-                            outputs=[editor, mask_file, status], preprocess=False, show_api=False)
+                            outputs=[editor, mask_file, status, run, run_inpaint],
+                            preprocess=False, show_api=False)
         model.change(**model_events)
         device.change(**model_events)
         page.load(**model_events)
         image.change(new_image, [model, image, tile, precision, device], editor,
                      preprocess=False, show_api=False)
         results = [status, compare, download, download_mask]
-        run.click(lambda: ('Restoring…', '', gr.update(visible=False), gr.update(visible=False)),
-                  None, results, queue=False, show_api=False).then(
-            restore, [model, image, editor, mask_file, truth, seed, tile, precision, device],
-            results, concurrency_limit=concurrency, preprocess=False, show_api=False)
+        settings = [seed, tile, precision, device]
+        for button, fn, inputs in [
+                (run, restore, [model, image, truth, *settings]),
+                (run_inpaint, restore_inpaint, [model, image, editor, mask_file, truth,
+                                                *settings])]:
+            button.click(lambda: ('Restoring…', '', gr.update(visible=False),
+                                  gr.update(visible=False)),
+                         None, results, queue=False, show_api=False).then(
+                fn, inputs, results, concurrency_limit=concurrency, preprocess=False,
+                show_api=False)
     return page

@@ -117,7 +117,9 @@ class Page:
             progress: A list that collects the progress texts seen meanwhile.
         """
         self.dismiss_errors()
-        self.find('#restore').click()
+        # one of two buttons is shown: inpainting models' (it sends the mask editor) or the other
+        self.wait.until(lambda d: [b for b in d.find_elements(
+            self.by.CSS_SELECTOR, '#restore, #restore-inpaint') if b.is_displayed()])[0].click()
         # the press first hides the previous result's download
         self.wait.until(lambda d: not d.find_element(self.by.ID, 'download').is_displayed())
 
