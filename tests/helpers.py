@@ -13,11 +13,13 @@
 * network tests: the official-parity fixtures of ``tests/fixtures/official`` (in the repository,
   see its README): :func:`load_official_fixture`, :func:`load_keys_fixture`,
   :func:`load_cli_fixture`, :data:`TOL`, and :func:`synthetic_state_dict`, which rebuilds their
-  weights.
+  weights (:func:`released_weights_spec`: weights of the full-size released layouts).
 * inference tests: :func:`tiny_net` and its checkpoints in the official / our layout.
 * web-app tests: :func:`start_app` (``tools/app.py`` in a subprocess, waited for) and
   :func:`start_browser` (headless Debian chromium through Selenium; :func:`browser_missing`
   says why the browser tests skip).
+* recipes with tiny networks: :func:`tiny_recipe` and a batch of its pipelines,
+  :func:`recipe_batch` (device audit, mixed-precision training).
 """
 import functools
 import gzip
@@ -59,6 +61,11 @@ PYTHON = VENV_PYTHON if osp.exists(VENV_PYTHON) else sys.executable
 #: scikit-image sample photos shipped inside the wheel (no download).
 SAMPLE_IMAGES = ('astronaut', 'coffee', 'chelsea', 'rocket',
                  'immunohistochemistry', 'colorwheel')
+
+#: Fine-tuning recipes for a user's own data (docs/user_guides/own_data.md): not official
+#: recipes, so the official-table tests leave them out (test_configs/test_finetune_recipes.py).
+OWN_DATA_CONFIGS = frozenset({'diffir_deblur_finetune', 'diffir_sr_finetune',
+                              'diffir_sisr_finetune', 'diffir_inpaint_finetune'})
 
 #: The smallest DiffIR stage-2 generator (see diffir_mm.archs).
 TINY_DIFFIR_S2 = dict(
@@ -549,6 +556,47 @@ def load_keys_fixture(name: str, stage: int) -> Dict[str, list]:
     return {k: list(v) for k, v in data['keys'].items()}
 
 
+#: Released key layouts of ``keys.json.gz`` -> the ``(task, scale, big)`` that names them.
+RELEASED_LAYOUTS: Dict[str, tuple] = {
+    'deblur': ('deblur', 1, False), 'sr_x4': ('sr', 4, False), 'sr_x2': ('sr', 2, False),
+    'sr_x1': ('sr', 1, False), 'inp': ('inpaint', 1, False), 'inpbig': ('inpaint', 1, True),
+}
+_DUPLICATE_PREFIXES = {'diffusion.model.': 'denoise.', 'diffusion.condition.': 'condition.'}
+
+
+def released_weights_spec(name: str, stage: int, seed: int = 0) -> Dict[str, Any]:
+    """A :func:`synthetic_state_dict` spec of the full-size layout ``keys_<name>_S<stage>``.
+
+    Built from the keys and shapes alone, with the widths of the fixtures' README: weights of two
+    or more dimensions ``+- 1 / sqrt(fan_in)``; norm weights and attention temperatures
+    ``1 +- 0.1``; other vectors ``+- 0.1``. The stage-2 duplicates ``diffusion.model.*`` /
+    ``diffusion.condition.*`` are the same tensors as their originals and the 12 schedule buffers
+    are the released schedule (4 steps, betas 0.1 .. 0.99), as in the released files.
+    """
+    from diffir_mm.archs.ipr_diffusion import IPRDiffusion
+    from diffir_mm.checkpoint.naming import official_schedule
+
+    keys = load_keys_fixture(name, stage)
+    schedule = official_schedule(types.SimpleNamespace(diffusion=IPRDiffusion()))
+    entries = []
+    for key in sorted(keys, key=lambda k: k.startswith('diffusion.')):  # originals first
+        shape = keys[key]
+        duplicate = next((d for d in _DUPLICATE_PREFIXES if key.startswith(d)), None)
+        if duplicate is not None:
+            original = _DUPLICATE_PREFIXES[duplicate] + key[len(duplicate):]
+            entries.append((key, {'same_as': original}))
+        elif key.startswith('diffusion.'):
+            entries.append((key, {'tensor': schedule[key[len('diffusion.'):]]}))
+        elif key.endswith('temperature') or (len(shape) == 1 and key.endswith('.weight')):
+            entries.append((key, {'shape': shape, 'offset': 1.0, 'width': 0.1}))
+        elif len(shape) >= 2:
+            fan_in = int(np.prod(shape[1:]))
+            entries.append((key, {'shape': shape, 'offset': 0.0, 'width': fan_in ** -0.5}))
+        else:
+            entries.append((key, {'shape': shape, 'offset': 0.0, 'width': 0.1}))
+    return {'seed': seed, 'entries': entries}
+
+
 def arch_kwargs(data: Dict[str, Any]) -> Dict[str, Any]:
     """The fixture's official constructor arguments, without ``scale`` (given separately)."""
     return {k: v for k, v in data['official_kwargs'].items() if k != 'scale'}
@@ -784,3 +832,104 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout)
+
+
+# ---------------------------------------------------------------------------
+# recipes with tiny networks (device audit, mixed-precision training)
+# ---------------------------------------------------------------------------
+def tiny_recipe(name: str, **model: Any):
+    """``configs/<name>.py`` with tiny networks, random loss networks and no stage-1 file.
+
+    The recipe keeps its editor, data preprocessor, losses and optimizer wrappers; ``model``
+    updates ``cfg.model`` last.
+    """
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', f'{name}.py'))
+    m = cfg.model
+    refine = 0 if m.generator.get('task') == 'inpaint' else 1
+    for net in (m.generator, m.get('teacher')):
+        if net:
+            net.update(TINY, num_refinement_blocks=refine)
+    disc = m.get('discriminator')
+    if disc and 'mid_channels' in disc:
+        disc.mid_channels = 8
+    elif disc:
+        disc.update(ndf=8, n_layers=2)
+    if m.get('perceptual_loss'):
+        m.perceptual_loss.update(vgg_path=None, allow_random_weights=True)
+    if m.get('resnet_pl_loss'):
+        m.resnet_pl_loss.update(weights_path=None, allow_random_weights=True)
+    if 'stage1_checkpoint' in m:
+        m.stage1_checkpoint = None
+    m.update(model)
+    return cfg
+
+
+def _loaded(key: str, img: np.ndarray) -> Dict[str, Any]:
+    """What ``LoadImageFromFile(key=key, channel_order='rgb')`` puts into the results."""
+    return {key: img, f'{key}_path': f'{key}.png', f'ori_{key}_shape': img.shape,
+            f'{key}_channel_order': 'rgb', f'{key}_color_type': 'color'}
+
+
+def recipe_batch(cfg, split: str = 'train', size: int = 512, num: int = 2) -> dict:
+    """A collated batch of the recipe's ``train`` / ``val`` pipeline on sample photos.
+
+    The loading steps are replaced by photos in memory (``gt``; ``img`` is the GT downscaled by
+    the recipe's SR scale), everything after them runs as configured.
+    """
+    import copy as _copy
+
+    from mmengine.dataset import Compose, pseudo_collate
+
+    loader = cfg[f'{split}_dataloader']
+    loader = loader[0] if isinstance(loader, (list, tuple)) else loader
+    dataset = loader.dataset
+    pipeline = dataset.get('pipeline') or dataset.dataset.pipeline
+    steps = Compose([s for s in _copy.deepcopy(pipeline) if s['type'] != 'LoadImageFromFile'])
+    gen = cfg.model.generator
+    scale = int(gen.get('scale', 1)) if gen.get('task') == 'sr' else 1
+    items = []
+    for name in SAMPLE_IMAGES[:num]:
+        gt = sample_image(name, size)
+        results = _loaded('gt', gt)
+        results.update(_loaded('img', np.ascontiguousarray(gt[::scale, ::scale])))
+        items.append(steps(results))
+    return pseudo_collate(items)
+
+# ---------------------------------------------------------------------------
+# data tools: broken files as users find them
+# ---------------------------------------------------------------------------
+def write_broken_images(folder, names: Sequence[str] = ('truncated', 'empty', 'text'),
+                        size: int = 48) -> Dict[str, str]:
+    """Write image files that cannot be decoded into ``folder``.
+
+    ``truncated``: the first half of a valid PNG (an interrupted copy); ``empty``: zero bytes;
+    ``text``: a text file named ``.png``; ``jpeg``: a JPEG cut before its end marker.
+
+    Returns:
+        ``{kind: path}``.
+    """
+    import cv2
+
+    os.makedirs(folder, exist_ok=True)
+    img = np.ascontiguousarray(sample_image('astronaut', size)[..., ::-1])
+    paths = {}
+    for kind in names:
+        path = osp.join(os.fspath(folder), f'{kind}.{"jpg" if kind == "jpeg" else "png"}')
+        if kind == 'truncated':
+            data = cv2.imencode('.png', img)[1].tobytes()
+            data = data[:len(data) // 2]
+        elif kind == 'jpeg':
+            data = cv2.imencode('.jpg', img)[1].tobytes()
+            data = data[:len(data) * 2 // 3]
+        elif kind == 'empty':
+            data = b''
+        elif kind == 'text':
+            data = b'this is not an image\n'
+        else:
+            raise ValueError(f'unknown broken file kind {kind!r}')
+        with open(path, 'wb') as fh:
+            fh.write(data)
+        paths[kind] = path
+    return paths

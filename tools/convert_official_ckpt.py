@@ -15,12 +15,22 @@ ends so)::
 
 where the keys are ours (``dirformer.*``, ``cpen.*``, ``denoiser.*``).
 
+``--format safetensors`` writes a model folder instead (:func:`diffir_mm.checkpoint.
+write_model_folder`): ``OUT/model.safetensors`` (each network once, no pickle),
+``OUT/config.json`` (task, stage, scale, big, architecture arguments, the source file and its
+SHA-256, our version) and the model card ``OUT/README.md`` (the paper's numbers from
+``configs/metafile.yml``; ``--model NAME`` names the release when the file name does not tell).
+Every reader takes the folder or its ``model.safetensors``: ``load_official``, ``diffir-restore
+--checkpoint``, ``MMagicInferencer``, ``Restorer.from_checkpoint`` and spandrel.
+
 Examples::
 
     python tools/convert_official_ckpt.py DiffIRS2-GAN.pth sr_x4_s2gan.pth --task sr --stage 2
     python tools/convert_official_ckpt.py DiffIRS2.pth deblur_s2.pth --task deblur --stage 2 \\
         --teacher DiffIRS1.pth
     python tools/convert_official_ckpt.py last.ckpt places_s2.pth --task inpaint --stage 2
+    python tools/convert_official_ckpt.py DiffIRS2-GAN.pth diffir_sr_x4_gan/ --task sr \\
+        --stage 2 --format safetensors
 
 A checkpoint of another task, scale or stage is refused with one line on stderr and exit code 1.
 """
@@ -36,7 +46,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diffir_mm.archs import SR_SCALES, TASKS, build_diffir, preset_name  # noqa: E402
 from diffir_mm.checkpoint import (CheckpointMismatchError, read_components,  # noqa: E402
-                                  read_network, require, write_checkpoint)
+                                  read_network, require, write_checkpoint, write_model_folder)
+
+#: ``--format`` choices: an mmengine checkpoint file, or a model folder.
+FORMATS = ('pth', 'safetensors')
+#: File endings that name a checkpoint file, not a model folder.
+_FILE_ENDINGS = ('.pth', '.pt', '.ckpt', '.safetensors', '.bin')
 
 
 class ConversionError(Exception):
@@ -59,7 +74,8 @@ def parse_arch_overrides(items: Sequence[str]) -> Dict[str, Any]:
 
 def convert(src: Path, dst: Path, task: str, stage: int, scale: int = 4, big: bool = False,
             teacher: Optional[Path] = None, arch: Optional[Dict[str, Any]] = None,
-            force: bool = False) -> Dict[str, Any]:
+            force: bool = False, fmt: str = 'pth',
+            model: Optional[str] = None) -> Dict[str, Any]:
     """Check the released file ``src`` and write it to ``dst`` as our checkpoint.
 
     Args:
@@ -72,10 +88,13 @@ def convert(src: Path, dst: Path, task: str, stage: int, scale: int = 4, big: bo
         teacher: Stage 2 only: the stage-1 file whose network becomes ``teacher.*``.
         arch: Official constructor arguments overriding the released preset (non-released
             variants).
-        force: Overwrite ``dst``.
+        force: Overwrite ``dst`` (a model folder: only an earlier model folder).
+        fmt: ``'pth'`` -- one checkpoint file (``.safetensors`` when ``dst`` ends so) -- or
+            ``'safetensors'`` -- the model folder ``dst``.
+        model: ``fmt='safetensors'``: the ``configs/metafile.yml`` entry the file is (card).
 
     Returns:
-        The checkpoint written.
+        The checkpoint written (``fmt='safetensors'``: the folder's ``config.json``).
 
     Raises:
         ConversionError: The file is missing, unreadable, or of another task / scale / stage
@@ -112,9 +131,16 @@ def convert(src: Path, dst: Path, task: str, stage: int, scale: int = 4, big: bo
     if arch:
         meta['arch'] = dict(arch)
     try:
+        if fmt == 'safetensors':
+            return write_model_folder(dst, networks, meta, source=src, model=model,
+                                      overwrite=force)
         return write_checkpoint(dst, networks, meta, overwrite=force)
-    except FileExistsError:
+    except FileExistsError as err:
+        if force:
+            raise ConversionError(str(err)) from None
         raise ConversionError(f'{dst} exists; pass --force to overwrite it') from None
+    except ValueError as err:  # --model that is not a release of this network
+        raise ConversionError(str(err)) from None
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -135,8 +161,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--arch', nargs='+', default=[], metavar='KEY=VALUE',
                         help='official constructor arguments overriding the released preset, '
                              'e.g. dim=48 "num_blocks=[4,6,6,8]" (non-released variants)')
-    parser.add_argument('--force', action='store_true', help='overwrite OUT if it exists')
+    parser.add_argument('--format', choices=FORMATS, default='pth', dest='fmt',
+                        help='pth: one checkpoint file OUT (.safetensors when OUT ends so); '
+                             'safetensors: the model folder OUT (model.safetensors, config.json, '
+                             'README.md card)')
+    parser.add_argument('--model', default=None, metavar='NAME',
+                        help='--format safetensors: the configs/metafile.yml entry the file is, '
+                             'for the card (default: found from the file name, else all '
+                             'releases of the network are listed)')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite OUT if it exists (a folder: only an earlier model folder)')
     args = parser.parse_args(argv)
+    if args.fmt == 'safetensors' and args.dst.name.lower().endswith(_FILE_ENDINGS):
+        parser.error(f'--format safetensors writes a folder; OUT ({args.dst.name}) names a file')
+    if args.model is not None and args.fmt != 'safetensors':
+        parser.error('--model is only meaningful with --format safetensors')
     if args.teacher is not None and args.stage != 2:
         parser.error('--teacher is only meaningful with --stage 2')
     if args.big and args.task != 'inpaint':
@@ -151,10 +190,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.dst.exists() and not args.force:  # fail before the (slow) conversion
             raise ConversionError(f'{args.dst} exists; pass --force to overwrite it')
         ckpt = convert(args.src, args.dst, args.task, args.stage, args.scale, args.big,
-                       args.teacher, parse_arch_overrides(args.arch), args.force)
+                       args.teacher, parse_arch_overrides(args.arch), args.force, args.fmt,
+                       args.model)
     except ConversionError as err:
         print(f'error: {" ".join(str(err).split())}', file=sys.stderr)
         return 1
+    if args.fmt == 'safetensors':
+        release = f", release {ckpt['model']}" if ckpt['model'] else ''
+        print(f"wrote {args.dst}/ (model.safetensors: {', '.join(ckpt['components'])}; "
+              f'config.json; README.md{release}) from {args.src.name}')
+        return 0
     groups = sorted({k.split('.', 1)[0] for k in ckpt['state_dict']})
     print(f"wrote {args.dst} ({', '.join(groups)}; "
           f"{len(ckpt['state_dict'])} tensors) from {args.src.name}")

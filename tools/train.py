@@ -3,7 +3,7 @@
 
 Same command line as MMagic 1.2.0's ``tools/train.py``::
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp [{bf16,fp16}]]
         [--auto-scale-lr] [--cfg-options KEY=VAL ...]
         [--launcher {none,pytorch,slurm,mpi}] [--local-rank N]
 
@@ -15,13 +15,20 @@ Differences from MMagic's script:
   :mod:`diffir_mm.utils.warnings`);
 * ``--auto-scale-lr`` works: it enables ``cfg.auto_scale_lr`` (the config must define
   ``auto_scale_lr.base_batch_size``);
+* ``--amp`` trains in bf16 mixed precision (mmengine's ``AmpOptimWrapper`` with
+  ``dtype='bfloat16'`` and no loss scaling), the sensible default on Ampere and Hopper GPUs;
+  ``--amp fp16`` is MMagic's float16 with dynamic loss scaling. The config key ``amp = 'bf16'``
+  (or ``'fp16'``) does the same without the flag; the flag wins (:func:`enable_amp`);
 * ``--resume`` works on torch>=2.6 with safe loading kept on: mmengine reads local checkpoints
   through :mod:`diffir_mm.checkpoint` (:mod:`diffir_mm.engine.checkpoint_loader`, registered with
   diffir_mm);
 * resuming is exact when the config declares
   :class:`diffir_mm.engine.random_state_hook.RandomStateCheckpointHook` (the runtime base does, in
   ``default_hooks``);
-* distributed launchers work on CPU-only machines (``gloo``, see :mod:`diffir_mm.utils.dist`).
+* distributed launchers work on CPU-only machines (``gloo``, see :mod:`diffir_mm.utils.dist`);
+* ``--plan [--memory 24G]`` trains nothing: it measures the peak memory per device of the config's
+  training step (fp32 / bf16, with / without ``with_cp``) with short dry runs on this device and
+  prints the largest batch that fits (:mod:`diffir_mm.utils.memory_plan`).
 """
 import argparse
 import logging
@@ -34,12 +41,18 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from diffir_mm.utils.config_errors import OneLineErrors, load_config  # noqa: E402
+from diffir_mm.utils.config_errors import (OneLineErrors, UserConfigError,  # noqa: E402
+                                           load_config)
 from diffir_mm.utils.host_memory import keep_freed_memory_unless_disabled  # noqa: E402
 from diffir_mm.utils.warnings import quiet_mm_import_warnings  # noqa: E402
 
 with quiet_mm_import_warnings():
     from mmengine.config import Config, DictAction
+
+#: ``--amp`` choices; ``--amp`` alone is bf16.
+AMP_PRECISIONS = ('bf16', 'fp16')
+#: Accepted spellings of the config key ``amp``.
+AMP_ALIASES = {'bf16': 'bf16', 'bfloat16': 'bf16', 'fp16': 'fp16', 'float16': 'fp16'}
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -61,9 +74,13 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         '`load_from` when it is set')
     parser.add_argument(
         '--amp',
-        action='store_true',
-        default=False,
-        help='enable automatic-mixed-precision training')
+        nargs='?',
+        const='bf16',
+        default=None,
+        choices=AMP_PRECISIONS,
+        help='mixed-precision training: bf16 (the default of --amp: no loss '
+        'scaling, Ampere/Hopper GPUs) or fp16 (dynamic loss scaling); the '
+        "config key amp='bf16'/'fp16' does the same")
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -87,6 +104,17 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     # torchrun / torch.distributed.launch (torch>=2) pass `--local-rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     parser.add_argument(
+        '--plan',
+        action='store_true',
+        help='measure the peak memory per device of this training (fp32/bf16, with_cp '
+        'off/on) with short dry runs on this device instead of training')
+    parser.add_argument(
+        '--memory',
+        help='with --plan: the memory of one device (e.g. 24G) to find the largest batch for')
+    parser.add_argument(
+        '--plan-iters', type=int, default=3,
+        help='with --plan: iterations of each dry run (default 3)')
+    parser.add_argument(
         '--debug',
         action='store_true',
         help='show the traceback of configuration errors (also: DIFFIR_DEBUG=1)')
@@ -96,39 +124,72 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     return args
 
 
-def enable_amp(cfg: Config, log: Callable[..., Any]) -> None:
-    """Turn ``OptimWrapper`` into ``AmpOptimWrapper(loss_scale='dynamic')``.
+def amp_wrapper(precision: str) -> dict:
+    """The ``AmpOptimWrapper`` settings of ``precision`` (``'bf16'`` or ``'fp16'``).
+
+    bf16 keeps fp32's exponent range, so gradients need no loss scaling: the
+    scaler is switched off (no scaling, no overflow checks, no host sync).
+    fp16 keeps MMagic's dynamic loss scaling.
+    """
+    if precision == 'bf16':
+        return dict(type='AmpOptimWrapper', dtype='bfloat16',
+                    loss_scale=dict(enabled=False))
+    return dict(type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
+
+
+def amp_precision(cfg: Config, flag: Optional[str]) -> Optional[str]:
+    """The mixed precision asked for: ``--amp`` first, else the config's ``amp``.
+
+    Raises:
+        UserConfigError: An ``amp`` config value other than None, bf16 or fp16.
+    """
+    if flag:
+        return flag
+    value = cfg.get('amp', None)
+    if value in (None, False):
+        return None
+    name = AMP_ALIASES.get(str(value).lower()) if value is not True else 'bf16'
+    if name is None:
+        raise UserConfigError(f"amp={value!r}: use amp='bf16' or amp='fp16' (or None)")
+    return name
+
+
+def enable_amp(cfg: Config, log: Callable[..., Any], precision: str = 'bf16') -> None:
+    """Turn every ``OptimWrapper`` into the ``AmpOptimWrapper`` of ``precision``.
 
     Handles a single wrapper and ``MultiOptimWrapperConstructor`` configs (one wrapper per
-    sub-module).
+    sub-module: GAN and inpainting editors).
 
     Args:
         cfg: The config, modified in place.
         log: ``print_log``-like logging function.
+        precision: ``'bf16'`` or ``'fp16'`` (see :func:`amp_wrapper`).
+
+    Raises:
+        UserConfigError: A wrapper type other than ``OptimWrapper``.
     """
+    settings = amp_wrapper(precision)
     optim_wrapper = cfg.optim_wrapper
     constructor = optim_wrapper.get('constructor',
                                     'DefaultOptimWrapperConstructor')
     if constructor == 'DefaultOptimWrapperConstructor':
-        wrapper_type = optim_wrapper.get('type', 'OptimWrapper')
+        wrappers = {'optim_wrapper': optim_wrapper}
+    else:
+        wrappers = {f'optim_wrapper.{name}': value
+                    for name, value in optim_wrapper.items()
+                    if isinstance(value, dict) and 'type' in value}
+    for key, wrapper in wrappers.items():
+        wrapper_type = wrapper.get('type', 'OptimWrapper')
         if wrapper_type == 'AmpOptimWrapper':
-            log('AMP training is already enabled in your config.',
+            log(f'AMP training is already enabled in your config ({key}).',
                 logger='current',
                 level=logging.WARNING)
-            return
-        assert wrapper_type == 'OptimWrapper', (
-            '`--amp` is only supported when the optimizer wrapper type is '
-            f'`OptimWrapper`, but got {wrapper_type}.')
-        optim_wrapper.type = 'AmpOptimWrapper'
-        optim_wrapper.loss_scale = 'dynamic'
-        return
-    for value in optim_wrapper.values():
-        if isinstance(value, dict) and 'type' in value:
-            assert value.type in ('OptimWrapper', 'AmpOptimWrapper'), (
-                '`--amp` is only supported when the optimizer wrapper type '
-                f'is `OptimWrapper`, but got {value.type}.')
-            value.type = 'AmpOptimWrapper'
-            value.setdefault('loss_scale', 'dynamic')
+            continue
+        if wrapper_type != 'OptimWrapper':
+            raise UserConfigError(
+                f'--amp needs {key}.type OptimWrapper (it becomes '
+                f'AmpOptimWrapper), got {wrapper_type}')
+        wrapper.update(settings)
 
 
 def enable_auto_scale_lr(cfg: Config) -> None:
@@ -174,10 +235,33 @@ def main(argv: Optional[list] = None) -> int:
 
     errors = OneLineErrors('train.py', debug=args.debug)
     with errors:
+        if args.plan:
+            errors.cfg = cfg = load_config(args.config, args.cfg_options, args.launcher, [])
+            plan(cfg, args)
+            return errors.exit_code
         errors.cfg = cfg = load_config(args.config, args.cfg_options, args.launcher,
                                        ['train_dataloader', 'val_dataloader'])
         train(cfg, args)
     return errors.exit_code
+
+
+def plan(cfg: Config, args: argparse.Namespace) -> None:
+    """``--plan``: measure the config's memory per device and print the table.
+
+    Args:
+        cfg: The config with ``--cfg-options`` merged.
+        args: The parsed command line.
+    """
+    from diffir_mm.utils.config_errors import UserConfigError
+    from diffir_mm.utils.memory_plan import format_plan, parse_memory, run_plan
+
+    try:
+        budget = parse_memory(args.memory) if args.memory else None
+    except ValueError as err:
+        raise UserConfigError(f'--memory: {err}') from None
+    result = run_plan(args.config, args.cfg_options, cfg, budget, iters=args.plan_iters,
+                      log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print('\n'.join(format_plan(result, args.config)))
 
 
 def train(cfg: Config, args: argparse.Namespace) -> None:
@@ -200,8 +284,16 @@ def train(cfg: Config, args: argparse.Namespace) -> None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
 
-    if args.amp:
-        enable_amp(cfg, print_log)
+    precision = amp_precision(cfg, args.amp)
+    if precision:
+        import torch
+        if not torch.cuda.is_available():
+            raise UserConfigError(
+                f'mixed-precision training ({precision}) needs a CUDA device '
+                "(mmengine's AmpOptimWrapper); drop --amp / amp= on the CPU")
+        enable_amp(cfg, print_log, precision)
+        print_log(f'mixed-precision training: {precision} '
+                  f'({amp_wrapper(precision)["dtype"]})', 'current')
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
     if args.resume:

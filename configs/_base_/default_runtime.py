@@ -57,3 +57,6 @@ visualizer = dict(
 
 load_from = None
 resume = False
+# Mixed-precision training, read by tools/train.py: 'bf16' (no loss scaling; Ampere/Hopper GPUs)
+# or 'fp16' (dynamic loss scaling), as `--amp [bf16|fp16]` (the flag wins); None: fp32.
+amp = None

@@ -22,47 +22,29 @@ entry is ``Image Restoration``, which MMagic serves with its ``ImageSuperResolut
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import os.path as osp
 from functools import wraps
 from typing import Any, Dict, List, Optional
 
+import torch
 import yaml
 
-from diffir_mm.checkpoint import (CheckpointMismatchError, read_components, require,
+from diffir_mm.checkpoint import (CheckpointMismatchError, file_sha256, read_components, require,
                                   write_checkpoint)
+from diffir_mm.utils.configs import config_root, metafile_path
 
 __all__ = ['DIFFIR_MODEL_NAME', 'register_mmagic_inferencer', 'diffir_settings',
            'prepare_checkpoint', 'config_root', 'serve_in_auto_precision']
 
 DIFFIR_MODEL_NAME = 'diffir'
-PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
-#: The source checkout holding the package (when diffir_mm runs from one).
-REPO_ROOT = osp.dirname(PACKAGE_DIR)
-#: The configs copied into the package at build time (``setup.py``), like MMagic's ``.mim``.
-PACKAGED_ROOT = osp.join(PACKAGE_DIR, '.mim')
 CACHE_DIR = osp.join(osp.expanduser(os.environ.get('DIFFIR_CACHE', '~/.cache/diffir_mm')),
                      'converted')
 
 
-def config_root() -> str:
-    """Folder whose ``configs/`` the metafile paths are relative to.
-
-    The source checkout when diffir_mm runs from one (so edits take effect), else the copy that a
-    (non-editable) ``pip install`` put into ``diffir_mm/.mim``.
-    """
-    for root in (REPO_ROOT, PACKAGED_ROOT):
-        if osp.isfile(osp.join(root, 'configs', 'metafile.yml')) and \
-                osp.isdir(osp.join(root, 'configs', '_base_')):
-            return root
-    raise FileNotFoundError(f'DiffIR configs not found in {REPO_ROOT} or {PACKAGED_ROOT}; '
-                            'reinstall diffir-mm (pip install .)')
-
-
 def diffir_settings() -> Dict[str, Any]:
     """``{'task', 'settings'}`` for ``'diffir'`` read from our ``configs/metafile.yml``."""
-    with open(osp.join(config_root(), 'configs', 'metafile.yml'), encoding='utf-8') as f:
+    with open(metafile_path(), encoding='utf-8') as f:
         meta = yaml.safe_load(f)
     models = meta['Models']
     return {'task': models[0]['Results'][0]['Task'], 'settings': models}
@@ -90,8 +72,20 @@ def _is_diffir_config(config: str) -> bool:
         return False
 
 
+def _config_network(gen: Dict[str, Any]) -> Any:
+    """The config's generator built (CPU, the global RNG left as it was), for the fit check:
+    mmengine loads non-strictly, so every key and shape is checked here first."""
+    from diffir_mm.archs import DiffIRS1Net, DiffIRS2Net
+
+    kwargs = dict(gen)
+    kind = str(kwargs.pop('type')).split('.')[-1]
+    with torch.random.fork_rng(devices=[]):
+        return (DiffIRS2Net if kind == 'DiffIRS2Net' else DiffIRS1Net)(**kwargs)
+
+
 def prepare_checkpoint(ckpt: str, config: str) -> str:
-    """Validate ``ckpt`` against ``config``; convert official files to our format (cached).
+    """Check ``ckpt`` against ``config`` (stage, task, scale, every key and shape of its
+    generator); convert official files to our format (cached).
 
     Returns:
         A path mmengine's ``load_checkpoint`` loads into the config's model.
@@ -100,17 +94,14 @@ def prepare_checkpoint(ckpt: str, config: str) -> str:
         FileNotFoundError / CheckpointMismatchError: with a one-line reason.
     """
     components = read_components(ckpt)
-    gen = _generator_cfg(config)
-    stage = 2 if gen['type'] == 'DiffIRS2Net' else 1
-    networks = {name: require(components[name], stage=stage, task=gen.get('task'),
-                              scale=gen.get('scale', 4), needed_by=osp.basename(config))
+    net = _config_network(_generator_cfg(config))
+    networks = {name: require(components[name], net=net, needed_by=osp.basename(config))
                 for name in ('generator', 'generator_ema') if name in components}
     if not networks:
         raise CheckpointMismatchError(f'{ckpt} holds no generator network')
     if next(iter(networks.values())).file_format == 'mmengine':
         return ckpt  # already ours
-    with open(ckpt, 'rb') as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    digest = file_sha256(ckpt)[:16]
     # '-v2': files cached before params / params_ema were kept apart are not reused
     out = osp.join(CACHE_DIR, f'{digest}-v2.pth')
     if not osp.isfile(out):

@@ -11,24 +11,30 @@ Formats, told apart by their top-level keys:
   ``discriminator.*`` in our naming -- converted files and training checkpoints of
   ``tools/train.py`` alike (their ``message_hub``, ``optimizer``, ``rng_state`` ... are ignored).
 * A bare state dict in either naming (a ``module.`` prefix is dropped), e.g. a foreign
-  ``.safetensors`` file.
+  ``.safetensors`` file; or the ``state_dict`` of ours or of LaMa without its wrapper
+  (``generator.*`` ... at the top level: how another loader such as spandrel hands it over).
 
-Files are opened once by :func:`~.safe_load.read_checkpoint`.
+Files are opened once by :func:`~.safe_load.read_checkpoint`. What a file says it holds
+(``meta['diffir_mm']``: our converted files and model folders, :data:`~.folder.CLAIMS`) is
+checked against what its weights hold. :func:`holds_diffir` tells a DiffIR state dict from others
+by its keys alone (spandrel's detection, :mod:`diffir_mm.spandrel`).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
-from typing import Any, Dict, Mapping, Tuple, Union
+from typing import Any, Collection, Dict, Mapping, Tuple, Union
 
 import torch
 
 from .errors import CheckpointMismatchError
+from .folder import CLAIMS
 from .layouts import NetworkCheckpoint, detect_layout
 from .naming import split_official
 from .safe_load import read_checkpoint
 
-__all__ = ['Source', 'read_components', 'read_network', 'discriminator_state']
+__all__ = ['Source', 'read_components', 'read_network', 'discriminator_state', 'holds_diffir']
 
 StateDict = Dict[str, torch.Tensor]
 Source = Union[str, os.PathLike, Mapping[str, Any]]
@@ -36,6 +42,27 @@ Source = Union[str, os.PathLike, Mapping[str, Any]]
 #: mmengine state-dict prefix -> component, for our checkpoints and LaMa ones.
 _COMPONENT_PREFIXES = (('generator.', 'generator'), ('generator_ema.', 'generator_ema'),
                        ('teacher.', 'teacher'), ('generatorS1.', 'teacher'))
+#: Keys every DiffIR network has, per naming: the DIRformer's patch embedding, its first
+#: IPR-modulated attention, and the first convolution of the prior network (CPEN).
+_SIGNATURES = (
+    ('G.patch_embed.proj.weight', 'G.encoder_level1.0.attn.kernel.0.weight',
+     ('E.E.0.weight', 'condition.E.0.weight')),
+    ('dirformer.patch_embed.proj.weight', 'dirformer.encoder_level1.0.attn.kernel.0.weight',
+     ('cpen.E.0.weight',)),
+)
+
+
+def holds_diffir(keys: Collection[str]) -> bool:
+    """Whether a state dict's keys are a DiffIR network's, in any layout this package reads.
+
+    Official or our naming, bare, behind ``module.`` or a component prefix (``generator.``,
+    ``generator_ema.``, ``teacher.``, ``generatorS1.``). Keys only: nothing is loaded.
+    """
+    keys = set(keys)
+    prefixes = ('', 'module.') + tuple(prefix for prefix, _ in _COMPONENT_PREFIXES)
+    return any(prefix + embed in keys and prefix + attention in keys
+               and any(prefix + cpen in keys for cpen in cpens)
+               for prefix in prefixes for embed, attention, cpens in _SIGNATURES)
 
 
 def _source_name(source: Any) -> str:
@@ -53,6 +80,9 @@ def _raw_components(ckpt: Mapping[str, Any]) -> Tuple[str, Dict[str, Mapping[str
         groups = {'generator': ckpt.get('params'), 'generator_ema': ckpt.get('params_ema')}
         return 'basicsr', {k: v for k, v in groups.items() if v is not None}
     state = ckpt.get('state_dict')
+    if not isinstance(state, Mapping) and any(
+            k.startswith(tuple(p for p, _ in _COMPONENT_PREFIXES)) for k in ckpt):
+        state = ckpt  # a state_dict of ours / LaMa handed over without its wrapper
     if isinstance(state, Mapping):
         groups = {}
         for prefix, component in _COMPONENT_PREFIXES:
@@ -64,6 +94,56 @@ def _raw_components(ckpt: Mapping[str, Any]) -> Tuple[str, Dict[str, Mapping[str
             return ('mmengine' if ours else 'lightning'), groups
         return 'mmengine', {'generator': state}  # a bare network saved by mmengine
     return 'state_dict', {'generator': ckpt}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def is_big_inpainting(arch_kwargs: Mapping[str, Any]) -> bool:
+    """Whether inpainting architecture arguments have the depth of the big Places model."""
+    from diffir_mm.archs.presets import PRESETS  # lazy: archs re-exports this package
+
+    big = PRESETS['inpaint_big']
+    return arch_kwargs.get('task') == 'inpaint' and all(
+        _json(arch_kwargs.get(k)) == _json(big[k]) for k in ('num_blocks', 'n_encoder_res'))
+
+
+def _held(part: NetworkCheckpoint, claims: Mapping[str, Any]) -> Dict[str, Any]:
+    """What a network holds, for the claims made about it."""
+    layout = part.layout
+    held: Dict[str, Any] = dict(task=layout.task, stage=layout.stage, scale=layout.scale)
+    if 'arch_kwargs' in claims or 'big' in claims:
+        kwargs = json.loads(json.dumps(part.arch_kwargs()))
+        held['big'] = is_big_inpainting(kwargs)
+        held['arch_kwargs'] = kwargs
+    return held
+
+
+def _check_claims(ckpt: Mapping[str, Any], components: Mapping[str, NetworkCheckpoint],
+                  name: str) -> None:
+    """Refuse a file whose ``meta['diffir_mm']`` says otherwise than its weights."""
+    meta = ckpt.get('meta')
+    info = meta.get('diffir_mm') if isinstance(meta, Mapping) else None
+    if not isinstance(info, Mapping):
+        return
+    claims = {k: info[k] for k in CLAIMS if info.get(k) is not None}
+    for component in ('generator_ema', 'generator'):
+        if not claims or component not in components:
+            continue
+        part = components[component]
+        held = _held(part, claims)
+        for key in claims:
+            claim = claims[key]
+            if key == 'arch_kwargs' and isinstance(claim, Mapping):
+                # the diffusion settings are read from official schedule buffers only, so
+                # a file of ours cannot show them: compare the arguments both sides have
+                held[key] = {k: v for k, v in held[key].items() if k in claim}
+                claim = {k: v for k, v in claim.items() if k in held[key]}
+            if key in held and _json(claim) != _json(held[key]):
+                raise CheckpointMismatchError(
+                    f'{name} says {key}={claim!r}, but its weights ({part.source}) hold '
+                    f'{key}={held[key]!r} (a {part.layout.describe()}); the file is inconsistent')
 
 
 def read_components(source: Source) -> Dict[str, NetworkCheckpoint]:
@@ -79,10 +159,13 @@ def read_components(source: Source) -> Dict[str, NetworkCheckpoint]:
         state dict -> ``generator``.
 
     Raises:
-        FileNotFoundError, CheckpointMismatchError: missing, unreadable or not DiffIR.
+        FileNotFoundError, CheckpointMismatchError: missing, unreadable, not DiffIR, or its
+            ``meta['diffir_mm']`` (task, stage, scale, big, arch_kwargs) says otherwise than its
+            weights.
     """
     name = _source_name(source)
-    file_format, groups = _raw_components(read_checkpoint(source))
+    ckpt = read_checkpoint(source)
+    file_format, groups = _raw_components(ckpt)
     labels = {'generator': 'params', 'generator_ema': 'params_ema'}
     out = {}
     for component, raw in groups.items():
@@ -99,6 +182,7 @@ def read_components(source: Source) -> Dict[str, NetworkCheckpoint]:
                                           '(G.* or dirformer.*) weights found')
         out[component] = NetworkCheckpoint(state, detect_layout(state), where, file_format,
                                            schedule)
+    _check_claims(ckpt, out, name)
     return out
 
 

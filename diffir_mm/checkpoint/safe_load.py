@@ -3,6 +3,9 @@
 * ``.safetensors``: read with the ``safetensors`` package, no unpickling at all. A file written
   by :func:`~diffir_mm.checkpoint.write_checkpoint` carries its ``meta`` in the header and reads
   back as ``{'state_dict': ..., 'meta': ...}``; any other is a bare state dict.
+* A model folder (:mod:`.folder`): its ``model.safetensors``, read as above, with what
+  ``config.json`` says added to ``meta['diffir_mm']`` (checked against the header here and
+  against the weights by :func:`~.formats.read_components`).
 * Anything else (``.pth``, ``.ckpt``, ``.pt``): ``torch.load(..., weights_only=True)``, always,
   with the names of :mod:`.allow_list` allowed (mmengine training checkpoints), nothing else.
 
@@ -22,6 +25,7 @@ import torch
 
 from .allow_list import allowed_globals
 from .errors import CheckpointMismatchError
+from .folder import fill_generators, folder_claims, weights_file
 
 __all__ = ['SAFETENSORS_META_KEY', 'load_file', 'read_checkpoint', 'load_state_dict_file']
 
@@ -57,29 +61,47 @@ def _load_safetensors(path: str, map_location: MapLocation) -> Dict[str, Any]:
     return tensors
 
 
+def _load_folder(folder: str, map_location: MapLocation) -> Dict[str, Any]:
+    loaded = _load_safetensors(weights_file(folder), map_location)
+    if 'state_dict' not in loaded:  # a bare state dict: only config.json says what it is
+        loaded = {'state_dict': loaded, 'meta': {}}
+    meta = loaded['meta'] if isinstance(loaded['meta'], dict) else {}
+    header = meta.get('diffir_mm') if isinstance(meta.get('diffir_mm'), dict) else {}
+    return {'state_dict': fill_generators(loaded['state_dict']),
+            'meta': dict(meta, diffir_mm=folder_claims(folder, header))}
+
+
 def load_file(path: PathLike, map_location: MapLocation = 'cpu',
               mmengine_objects: bool = False) -> Any:
     """Deserialise a checkpoint file safely.
 
     Args:
-        path: ``.safetensors``, or a ``torch.save`` file (``.pth`` / ``.ckpt`` / ...).
+        path: ``.safetensors``, a ``torch.save`` file (``.pth`` / ``.ckpt`` / ...), or a model
+            folder (``model.safetensors`` + ``config.json``).
         map_location: As :func:`torch.load`.
         mmengine_objects: Rebuild mmengine's ``HistoryBuffer`` objects (imports mmengine; only
             mmengine's own loader needs them) instead of
             :class:`~diffir_mm.checkpoint.allow_list.HistoryBufferState`.
 
     Raises:
-        FileNotFoundError: No such file.
-        CheckpointMismatchError: Unreadable, or refused by the safe unpickler (one line).
+        FileNotFoundError: No such file (or a folder without ``model.safetensors``).
+        CheckpointMismatchError: Unreadable, refused by the safe unpickler, or a model folder
+            whose ``config.json`` and header disagree (one line).
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if os.path.isdir(path):
+        weights_file(path)  # a folder without weights: FileNotFoundError
+    elif not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
     try:
+        if os.path.isdir(path):
+            return _load_folder(path, map_location)
         if path.lower().endswith('.safetensors'):
             return _load_safetensors(path, map_location)
         with allowed_globals(mmengine_objects):
             return torch.load(path, map_location=map_location, weights_only=True)
+    except CheckpointMismatchError:
+        raise
     except Exception as err:  # noqa: BLE001 - every reading failure is reported in one line
         raise CheckpointMismatchError(f'cannot read checkpoint {path}: {_reason(err)}') from None
 

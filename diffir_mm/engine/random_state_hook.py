@@ -29,6 +29,7 @@ from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from diffir_mm.utils import host_reads
 from diffir_mm.utils.wrappers import unwrap_model
 
 __all__ = ['RNG_STATE_KEY', 'get_rng_state', 'set_rng_state', 'RandomStateCheckpointHook']
@@ -40,14 +41,13 @@ RNG_STATE_KEY = 'rng_state'
 def get_rng_state() -> Dict[str, Any]:
     """Capture the global random states of ``random``, NumPy and torch.
 
-    The result only contains tensors and Python builtins, so it round-trips
-    through ``torch.load(weights_only=True)`` without extra safe globals.
+    The result only contains tensors and Python builtins, so it round-trips through
+    ``torch.load(weights_only=True)`` without extra safe globals.
 
     Returns:
-        dict: ``python`` (``random.getstate()``), ``numpy`` (a dict with the
-        MT19937 key as an int64 tensor, ``pos``, ``has_gauss`` and
-        ``cached_gaussian``), ``torch`` (CPU generator state) and, when CUDA
-        has been initialised, ``cuda`` (a list of per-device states).
+        ``python`` (``random.getstate()``), ``numpy`` (the MT19937 key as an int64 tensor,
+        ``pos``, ``has_gauss``, ``cached_gaussian``), ``torch`` (the CPU generator state) and,
+        once CUDA is initialised, ``cuda`` (one state per device).
     """
     name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
     state: Dict[str, Any] = dict(
@@ -67,19 +67,19 @@ def get_rng_state() -> Dict[str, Any]:
 def set_rng_state(state: Dict[str, Any]) -> None:
     """Restore random states captured by :func:`get_rng_state`.
 
-    Tensors may come back on another device (mmengine resumes with
-    ``map_location=<device>``); they are moved to the CPU first. CUDA states
-    are only restored when the number of visible devices matches.
+    Tensors may come back on another device (mmengine resumes with ``map_location=<device>``);
+    they are moved to the CPU first. CUDA states are restored only when the number of visible
+    devices matches.
 
     Args:
-        state (dict): The output of :func:`get_rng_state`.
+        state: The output of :func:`get_rng_state`.
     """
     if 'python' in state:
         version, internal, gauss = state['python']
         random.setstate((version, tuple(internal), gauss))
     if 'numpy' in state:
         npst = state['numpy']
-        keys = torch.as_tensor(npst['keys']).cpu().numpy().astype(np.uint32)
+        keys = host_reads.read_array(torch.as_tensor(npst['keys'])).astype(np.uint32)
         np.random.set_state(
             (npst['bit_generator'], keys, int(npst['pos']),
              int(npst['has_gauss']), float(npst['cached_gaussian'])))
@@ -113,16 +113,15 @@ def _install(runner, entry: Dict[str, Any]) -> None:
 class _RestoreAfterSkip:
     """Iterator proxy: restore RNG states before the first *new* batch.
 
-    ``IterBasedTrainLoop.run`` advances ``dataloader_iterator`` by
-    ``runner.iter`` batches on resume and then fetches the next batch. The
-    proxy counts those ``next`` calls; on the first call after the skip it
-    restores the random states, hands the original iterator back to the loop
-    and continues with it.
+    ``IterBasedTrainLoop.run`` advances ``dataloader_iterator`` by ``runner.iter`` batches on
+    resume and then fetches the next batch. The proxy counts those ``next`` calls; on the first
+    call after the skip it restores the random states, hands the original iterator back to the
+    loop and continues with it.
 
     Args:
         loop: The train loop whose ``dataloader_iterator`` is wrapped.
-        num_skip (int): Number of batches mmengine skips.
-        restore (Callable): Restores the random states.
+        num_skip: Number of batches mmengine skips.
+        restore: Restores the random states.
     """
 
     def __init__(self, loop: Any, num_skip: int, restore: Callable[[], None]):
@@ -150,30 +149,25 @@ class _RestoreAfterSkip:
 class RandomStateCheckpointHook(Hook):
     """Save every rank's random states in checkpoints and restore them on resume.
 
-    See the module docstring for the rationale. The configs declare it (the
-    runtime base has it in ``default_hooks``, key ``random_state``); its
-    priority is ``VERY_HIGH`` so that the validation snapshot is taken before
-    any other ``before_val`` hook runs and restored after every ``after_val``
-    hook, and so that its ``after_train_iter`` runs before the
-    ``CheckpointHook`` saves.
+    See the module docstring for the rationale. The configs declare it (the runtime base has it
+    in ``default_hooks``, key ``random_state``); its priority is ``VERY_HIGH`` so that the
+    validation snapshot is taken before any other ``before_val`` hook runs and restored after
+    every ``after_val`` hook, and so that its ``after_train_iter`` runs before the checkpoint
+    hook saves.
 
-    Besides the global generators, models may own random streams: a model
-    with ``random_states() -> dict`` and ``load_random_states(dict)`` (the
-    DiffIR editors' progressive-crop RNG) has them stored and restored too.
+    Besides the global generators, models may own random streams: a model with
+    ``random_states() -> dict`` and ``load_random_states(dict)`` (the DiffIR editors'
+    progressive-crop RNG) has them stored and restored too.
 
-    Only rank 0 writes checkpoints (``Runner.save_checkpoint`` runs on rank 0
-    only), so in multi-process runs the states of all ranks are gathered
-    after every training iteration and before validation (a few KB per rank);
-    on resume each rank gets its own entry back. A checkpoint written with
-    another number of processes leaves the freshly seeded states in place
-    (with a warning).
+    Only rank 0 writes checkpoints, so in multi-process runs the states of all ranks are gathered
+    after every training iteration and before validation (a few KB per rank); on resume each
+    rank gets its own entry back. A checkpoint written with another number of processes leaves
+    the freshly seeded states in place (with a warning).
 
     Args:
-        isolate_val (bool): Snapshot the random states before validation and
-            restore them afterwards, so validating does not perturb the
-            training random stream. Required for exact resumption when a
-            checkpoint is written right before a validation run.
-            Defaults to True.
+        isolate_val: Snapshot the random states before validation and restore them afterwards,
+            so validating does not perturb the training random stream. Required for exact
+            resumption when a checkpoint is written right before a validation run.
     """
 
     priority = 'VERY_HIGH'
@@ -198,7 +192,7 @@ class RandomStateCheckpointHook(Hook):
         """Snapshot the training random state before validation.
 
         Args:
-            runner (Runner): The runner.
+            runner: The runner.
         """
         if self.isolate_val:
             self._val_snapshot = get_rng_state()
@@ -209,7 +203,7 @@ class RandomStateCheckpointHook(Hook):
         """Restore the training random state after validation.
 
         Args:
-            runner (Runner): The runner.
+            runner: The runner.
         """
         if self._val_snapshot is not None:
             set_rng_state(self._val_snapshot)
@@ -221,9 +215,10 @@ class RandomStateCheckpointHook(Hook):
         """Gather all ranks' states (distributed runs only) before a checkpoint may be saved.
 
         Args:
-            runner (Runner): The runner.
-            batch_idx (int): Index of the batch.
-            data_batch, outputs: Unused.
+            runner: The runner.
+            batch_idx: Index of the batch.
+            data_batch: Unused.
+            outputs: Unused.
         """
         if runner.world_size > 1:
             self._gathered = self._all_ranks(runner)
@@ -231,12 +226,12 @@ class RandomStateCheckpointHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Store the training random states of every rank in the checkpoint.
 
-        During validation (e.g. ``save_best`` checkpoints) the snapshot taken
-        before validation is stored, i.e. the training stream's state.
+        During validation (e.g. ``save_best`` checkpoints) the snapshot taken before validation
+        is stored, i.e. the training stream's state.
 
         Args:
-            runner (Runner): The runner.
-            checkpoint (dict): The checkpoint about to be saved.
+            runner: The runner.
+            checkpoint: The checkpoint about to be saved.
         """
         if self._val_states is not None:
             states = self._val_states
@@ -251,13 +246,12 @@ class RandomStateCheckpointHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Remember the stored random state until training (re)starts.
 
-        Whether this was a resume or a plain ``load_from`` is only known once
-        the train loop runs (``runner.iter`` equals the checkpoint's iter on
-        resume), see :meth:`before_train_epoch`.
+        Whether this was a resume or a plain ``load_from`` is only known once the train loop runs
+        (``runner.iter`` equals the checkpoint's iter on resume), see :meth:`before_train_epoch`.
 
         Args:
-            runner (Runner): The runner.
-            checkpoint (dict): The loaded checkpoint.
+            runner: The runner.
+            checkpoint: The loaded checkpoint.
         """
         saved = checkpoint.get(RNG_STATE_KEY)
         meta = checkpoint.get('meta', {}) or {}
@@ -273,7 +267,7 @@ class RandomStateCheckpointHook(Hook):
         """Install the saved random state when training was resumed.
 
         Args:
-            runner (Runner): The runner.
+            runner: The runner.
         """
         pending, self._pending = self._pending, None
         if pending is None or runner.iter == 0 or \

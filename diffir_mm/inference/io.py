@@ -30,8 +30,9 @@ import numpy as np
 
 from diffir_mm.utils.atomic import write_bytes_atomic
 
-__all__ = ['IMAGE_EXTENSIONS', 'ImageIOError', 'ImageRecord', 'read_image', 'write_image',
-           'encode_image', 'to_output_array', 'same_path', 'side_by_side', 'resize_to']
+__all__ = ['IMAGE_EXTENSIONS', 'ImageIOError', 'ImageRecord', 'decode_file', 'read_image',
+           'write_image', 'encode_image', 'to_output_array', 'same_path', 'side_by_side',
+           'resize_to']
 
 #: Extensions picked up when a folder is given.
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm',
@@ -165,11 +166,21 @@ def _quiet_decoders():
         os.close(saved)
 
 
-def read_image(path: str) -> ImageRecord:
-    """Decode ``path`` with ``cv2.IMREAD_UNCHANGED`` into an :class:`ImageRecord`.
+def decode_file(path: str, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """Read and decode ``path`` with OpenCV, or say in one line why it cannot be.
+
+    The one place that decides whether an image file is usable: the CLI (:func:`read_image`)
+    and the data checker (:mod:`diffir_mm.datasets.file_checks`) go through it.
+
+    Args:
+        path: Image file.
+        flags: ``cv2.imdecode`` flags (``IMREAD_UNCHANGED`` keeps depth, alpha and grayscale).
+
+    Returns:
+        The decoded array in OpenCV's layout (BGR[A], H x W for grayscale).
 
     Raises:
-        ImageIOError: missing, unreadable, corrupt or unsupported file (one-line message).
+        ImageIOError: missing, a folder, unreadable, empty, corrupt or unsupported file.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -183,10 +194,20 @@ def read_image(path: str) -> ImageRecord:
     if data.size == 0:
         raise ImageIOError('empty file')
     with _quiet_decoders():
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        img = cv2.imdecode(data, flags)
     if img is None:
         raise ImageIOError('cannot decode image (corrupt file or unsupported format)')
-    return _decode_array(img, path=path, bgr=True)
+    return img
+
+
+def read_image(path: str) -> ImageRecord:
+    """Decode ``path`` with ``cv2.IMREAD_UNCHANGED`` into an :class:`ImageRecord`.
+
+    Raises:
+        ImageIOError: missing, unreadable, corrupt or unsupported file (one-line message).
+    """
+    path = os.fspath(path)
+    return _decode_array(decode_file(path), path=path, bgr=True)
 
 
 def resize_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -256,10 +277,10 @@ def _convert_samples(array: np.ndarray, src: np.dtype, dst: np.dtype) -> np.ndar
     return np.clip(np.rint(np.clip(unit, 0, 1) * dst_scale), 0, dst_scale).astype(dst)
 
 
-def encode_image(array: np.ndarray, ext: str) -> bytes:
-    """Encode an OpenCV-layout array into ``ext`` bytes."""
+def encode_image(array: np.ndarray, ext: str, params: Sequence[int] = ()) -> bytes:
+    """Encode an OpenCV-layout array into ``ext`` bytes (``params``: ``cv2.imencode``'s)."""
     try:
-        ok, buf = cv2.imencode(ext, array)
+        ok, buf = cv2.imencode(ext, array, list(params))
     except cv2.error as err:
         raise ImageIOError(f'cannot encode {ext}: {str(err).strip().splitlines()[-1]}') from None
     if not ok:

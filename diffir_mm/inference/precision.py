@@ -32,6 +32,8 @@ from typing import Any, Callable, ContextManager, Union
 
 import torch
 
+from diffir_mm.utils import host_reads
+
 __all__ = ['PRECISIONS', 'AUTO_PRECISION', 'PrecisionFallbackWarning', 'NonFiniteOutputError',
            'normalize_precision', 'resolve_precision', 'autocast_context', 'run_with_precision']
 
@@ -100,7 +102,7 @@ def autocast_context(device: Union[str, torch.device], precision: str) -> Contex
 
 def _all_finite(out: Any) -> bool:
     if isinstance(out, torch.Tensor):
-        return bool(torch.isfinite(out).all())
+        return bool(host_reads.read_scalar(torch.isfinite(out).all()))
     if isinstance(out, (list, tuple)):
         return all(_all_finite(o) for o in out)
     return True

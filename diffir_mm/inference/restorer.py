@@ -43,6 +43,7 @@ from torch import nn
 
 from diffir_mm.archs import IPR_DIM, DiffIRS2Net, build_diffir, preset_name
 from diffir_mm.checkpoint import NetworkCheckpoint, load_network, read_network, require
+from diffir_mm.utils import host_reads
 
 from .compilation import compile_blocks, resolve_compile
 from .inpainting import MODULO, hole_batch, hole_mask, pad_symmetric
@@ -347,7 +348,7 @@ class Restorer:
                                  f'{shape[1]}x{shape[0]}')
             mask_t = torch.from_numpy(np.stack(holes).astype(np.float32))[:, None]
         out = self.restore_tensor(lq, mask=mask_t, seed=seed, progress=progress)
-        return [o for o in out.permute(0, 2, 3, 1).numpy()]
+        return list(host_reads.read_array(out.permute(0, 2, 3, 1)))
 
     def restore(self, image: np.ndarray, mask: Optional[np.ndarray] = None,
                 seed: Seed = None,

@@ -46,7 +46,7 @@ from diffir_mm.archs import pad_to_multiple
 
 from .precision import resolve_precision, run_with_precision
 
-__all__ = ['DEFAULT_PRIOR_MAX_SIDE', 'DEFAULT_TILE_OVERLAP', 'prior_input',
+__all__ = ['DEFAULT_PRIOR_MAX_SIDE', 'DEFAULT_TILE_OVERLAP', 'network_dtype', 'prior_input',
            'estimate_global_prior', 'tile_starts', 'tile_windows', 'restore_tiled']
 
 #: Budget of tiled runs: longest side of CPEN's input grid above which the prior input is
@@ -56,6 +56,12 @@ DEFAULT_PRIOR_MAX_SIDE = 1024
 DEFAULT_TILE_OVERLAP = 32
 
 ProgressFn = Callable[[int, int], None]
+
+
+def network_dtype(net) -> torch.dtype:
+    """The dtype of ``net``'s weights: float32, unless a caller cast the network (spandrel hosts
+    do, with ``descriptor.half()`` / ``.bfloat16()``); inputs are given to it in that dtype."""
+    return next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
 
 
 def _cpen_unshuffle(net) -> int:
@@ -109,7 +115,8 @@ def estimate_global_prior(net, lq: torch.Tensor, noise: Optional[torch.Tensor] =
                           max_side: Optional[int] = None) -> torch.Tensor:
     """Estimate one IPR per image of ``lq`` from the whole image (see the module notes).
 
-    Always runs in fp32 (autocast disabled), whatever precision the tiles use.
+    Always runs in fp32 (autocast disabled), whatever precision the tiles use -- in the
+    network's own dtype when a caller cast its weights (:func:`network_dtype`).
 
     Args:
         net: Stage-2 network with ``estimate_prior``.
@@ -123,7 +130,7 @@ def estimate_global_prior(net, lq: torch.Tensor, noise: Optional[torch.Tensor] =
     """
     x = prior_input(net, lq, max_side)
     with torch.autocast(device_type=lq.device.type, enabled=False):
-        return net.estimate_prior(x.float(), noise=noise, generator=generator)
+        return net.estimate_prior(x.to(network_dtype(net)), noise=noise, generator=generator)
 
 
 def tile_starts(length: int, tile: int, overlap: int, multiple: int = 1) -> List[int]:
@@ -210,6 +217,7 @@ def restore_tiled(net, lq: torch.Tensor, prior: Optional[torch.Tensor] = None, *
         raise ValueError(f'tile_batch must be >= 1, got {tile_batch}')
     scale = int(getattr(net, 'scale', 1))
     multiple = int(getattr(net, 'input_multiple', 1))
+    lq = lq.to(network_dtype(net))  # float32 unless the caller cast the network
     b, _, h, w = lq.shape
     padded, _ = pad_to_multiple(lq, multiple)
     hp, wp = padded.shape[-2:]

@@ -4,10 +4,16 @@ Submodules:
 
 * :mod:`diffir_mm.utils.warnings` (standard library only): :func:`quiet_mm_import_warnings`.
 * :mod:`diffir_mm.utils.atomic` (standard library only): :func:`write_bytes_atomic`.
+* :mod:`diffir_mm.utils.configs` (standard library only): :func:`config_root`,
+  :func:`metafile_path`.
 * :mod:`diffir_mm.utils.wrappers` (torch): :func:`unwrap_model`.
 * :mod:`diffir_mm.utils.dist` (torch): :func:`prepare_cpu_distributed`.
 * :mod:`diffir_mm.utils.host_memory` (standard library only): :func:`keep_freed_memory`,
   :func:`keep_freed_memory_unless_disabled`.
+* :mod:`diffir_mm.utils.host_reads` (torch): :func:`read_scalar`, :func:`read_array`, the only
+  reads of device values on the host.
+* :mod:`diffir_mm.utils.fake_cuda` (torch): :func:`simulated_cuda`, the device audit's
+  simulated CUDA device.
 
 Names are resolved lazily (PEP 562) so that ``import diffir_mm.utils`` does not import torch or
 mmengine.
@@ -19,6 +25,8 @@ _LAZY: Dict[str, str] = {
     'quiet_mm_import_warnings': 'warnings',
     'install_mm_import_filters': 'warnings',
     'write_bytes_atomic': 'atomic',
+    'config_root': 'configs',
+    'metafile_path': 'configs',
     'unwrap_model': 'wrappers',
     'prepare_cpu_distributed': 'dist',
     'keep_freed_memory': 'host_memory',

@@ -399,3 +399,35 @@ def test_gan_progressive_crop_cuts_every_target_at_the_same_place(s1_ckpt, tmp_p
     assert all(t.shape == (1, 3, 12, 12) for t in targets)
     assert torch.allclose(targets.pixel - targets.percep, torch.full_like(targets.pixel, 1 / 255))
     assert torch.equal(targets.pixel, targets.gan)
+
+
+def test_s2_fine_tunes_from_a_released_stage2_file(s1_ckpt, tmp_path):
+    """``stage2_checkpoint`` (fine-tuning): the whole generator and its EMA copy start from a
+    released BasicSR stage-2 file, the teacher from ``stage1_checkpoint``; without a teacher
+    anywhere the error names the key to set."""
+    from diffir_mm.archs import DiffIRS2Net, ours_to_official
+
+    path, s1 = s1_ckpt
+    torch.manual_seed(5)
+    released = DiffIRS2Net(**TINY)
+    sd = ours_to_official(released.state_dict(), with_duplicates=True, net=released)
+    s2_path = tmp_path / 'DiffIRS2.pth'
+    torch.save({'params': sd, 'params_ema': sd}, s2_path)
+
+    def build(stage1):
+        return MODELS.build(dict(
+            type='DiffIRS2', generator=dict(type='DiffIRS2Net', **TINY),
+            pixel_loss=dict(type='L1Loss'), stage2_checkpoint=str(s2_path),
+            stage1_checkpoint=stage1, data_preprocessor=PRE))
+
+    model = build(path)
+    model.init_weights()
+    for net in (model.generator, model.generator_ema):
+        for key, value in released.state_dict().items():
+            assert torch.equal(net.state_dict()[key], value), key
+    teacher = s1.generator_ema.state_dict()
+    assert all(torch.equal(model.teacher.state_dict()[k], v) for k, v in teacher.items())
+    log = model.train_step(_data(), _opt(model))
+    assert {'loss_pix', 'loss_prior'} <= set(log)  # joint phase straight away
+    with pytest.raises(CheckpointMismatchError, match='stage1_checkpoint'):
+        build(None).init_weights()

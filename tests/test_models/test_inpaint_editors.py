@@ -339,3 +339,34 @@ def test_stage2_inference_precision_follows_test_cfg(stage1):
         model.test_cfg = dict(precision='bf16')
         bf16 = model.forward_tensor(batch['inputs'], batch['data_samples'], noise=noise)[0]
     assert 0 < rel_error(bf16, fp32) < BF16_REL_TOL
+
+
+def test_stage2_fine_tunes_from_a_released_lama_checkpoint(tmp_path):
+    """``stage2_checkpoint`` + ``discriminator_checkpoint`` = a released LaMa ``last.ckpt``:
+    generator, teacher (``generatorS1.*``) and discriminator all start from it."""
+    from diffir_mm.archs import ours_to_official
+
+    released, _ = _build(_tiny(2, stage1_checkpoint=None))
+    torch.manual_seed(7)
+    for module in (released.generator, released.teacher, released.discriminator):
+        for p in module.parameters():
+            p.data.normal_()
+    gen = released.generator
+    state = {f'generator.{k}': v for k, v in
+             ours_to_official(gen.state_dict(), with_duplicates=True, net=gen).items()}
+    state.update({f'generatorS1.{k}': v
+                  for k, v in ours_to_official(released.teacher.state_dict()).items()})
+    state.update({f'discriminator.{k}': v
+                  for k, v in released.discriminator.state_dict().items()})
+    path = tmp_path / 'last.ckpt'
+    torch.save({'state_dict': state, 'global_step': 1}, path)
+    model = MODELS.build(_tiny(2, stage1_checkpoint=None, stage2_checkpoint=str(path),
+                               discriminator_checkpoint=str(path)).model)
+    model.init_weights()
+    for name in ('generator', 'teacher', 'discriminator'):
+        ours, theirs = getattr(model, name).state_dict(), getattr(released, name).state_dict()
+        assert all(torch.equal(ours[k], v) for k, v in theirs.items()), name
+    model = MODELS.build(_tiny(2, stage1_checkpoint=None, discriminator_checkpoint=str(
+        tmp_path / 'nope.ckpt'), stage2_checkpoint=str(path)).model)
+    with pytest.raises(FileNotFoundError):
+        model.init_weights()

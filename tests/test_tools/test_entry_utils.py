@@ -115,7 +115,7 @@ def test_train_cli_flags_and_helpers():
         '--cfg-options', 'a.b=1', '--launcher', 'pytorch', '--local-rank', '1'
     ])
     assert (args.config, args.work_dir, args.resume,
-            args.amp) == ('cfg.py', 'w', True, True)
+            args.amp) == ('cfg.py', 'w', True, 'bf16')
     assert args.auto_scale_lr and args.launcher == 'pytorch'
     assert args.cfg_options == {'a.b': 1} and args.local_rank == 1
     assert train.parse_args(['c.py', '--local_rank', '3']).local_rank == 3
@@ -126,19 +126,7 @@ def test_train_cli_flags_and_helpers():
     with pytest.raises(RuntimeError, match='base_batch_size'):
         train.enable_auto_scale_lr(Config(dict()))
 
-    cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
-    train.enable_amp(cfg, print)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.loss_scale == 'dynamic'
-    cfg = Config(
-        dict(
-            optim_wrapper=dict(
-                constructor='MultiOptimWrapperConstructor',
-                generator=dict(type='OptimWrapper'),
-                discriminator=dict(type='OptimWrapper'))))
-    train.enable_amp(cfg, print)
-    assert cfg.optim_wrapper.generator.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.discriminator.type == 'AmpOptimWrapper'
+    # --amp: tests/test_tools/test_train_amp.py
 
     test = _load_tool('test')
     args = test.parse_args(

@@ -21,6 +21,8 @@ from mmagic.evaluation.metrics.base_sample_wise_metric import \
     BaseSampleWiseMetric
 from torch import nn
 
+from diffir_mm.utils import host_reads
+
 __all__ = [
     'BasePerceptualMetric', 'map_features_state_dict', 'resolve_device'
 ]
@@ -224,4 +226,4 @@ class BasePerceptualMetric(BaseSampleWiseMetric):
         gt, pred = self.prepare_pair(gt, pred)
         with torch.no_grad():
             value = self.compute(gt, pred)
-        return float(value.reshape(-1)[0].item())
+        return float(host_reads.read_scalar(value.reshape(-1)[0]))

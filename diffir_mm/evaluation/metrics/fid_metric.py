@@ -22,6 +22,7 @@ from mmagic.evaluation.metrics.fid import FrechetInceptionDistance
 from mmagic.registry import METRICS
 
 from diffir_mm.checkpoint import load_state_dict_file
+from diffir_mm.utils import host_reads
 
 from .base_perceptual_metric import BasePerceptualMetric
 
@@ -102,7 +103,7 @@ class PairedFID(BasePerceptualMetric):
     def features(self, img: torch.Tensor) -> np.ndarray:
         """2048-d pool features of RGB ``[0, 1]`` images ``(B, 3, H, W)``."""
         with torch.no_grad():
-            return self.net(img)[0].flatten(1).double().cpu().numpy()
+            return host_reads.read_array(self.net(img)[0].flatten(1).double())
 
     def process_image(self, gt, pred, mask=None) -> np.ndarray:
         """Features of one pair, stacked as ``(2, 2048)``: prediction, GT."""

@@ -27,6 +27,8 @@ import torch
 from mmagic.evaluation.metrics.base_sample_wise_metric import BaseSampleWiseMetric
 from mmagic.registry import METRICS
 
+from diffir_mm.utils import host_reads
+
 __all__ = ['MatlabSSIM', 'matlab_ssim']
 
 #: MATLAB's default ``Radius`` (Gaussian standard deviation) of ``ssim``.
@@ -128,7 +130,7 @@ class MatlabSSIM(BaseSampleWiseMetric):
         self.quantize = quantize
 
     def _to_hwc_rgb(self, img) -> np.ndarray:
-        arr = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
+        arr = host_reads.read_array(img) if isinstance(img, torch.Tensor) else np.asarray(img)
         arr = arr.astype(np.float64)
         if arr.ndim == 3:
             arr = arr.transpose(1, 2, 0)  # CHW -> HWC

@@ -165,11 +165,11 @@ def add_gaussian_noise(img: torch.Tensor, sigma: torch.Tensor, gray: torch.Tenso
     b, c, h, w = img.shape
     sigma = _per_sample(sigma.to(img)) / 255.
     noise = torch.randn(img.shape, generator=generator, device=img.device, dtype=img.dtype)
-    if bool(gray.any()):
-        shape = (1, 1, h, w) if share_gray_map else (b, 1, h, w)
-        gray_map = torch.randn(shape, generator=generator, device=img.device, dtype=img.dtype)
-        g = _per_sample(gray.to(img))
-        noise = noise * (1 - g) + gray_map * g
+    # drawn whatever the flags: testing them on the host would wait for the device
+    shape = (1, 1, h, w) if share_gray_map else (b, 1, h, w)
+    gray_map = torch.randn(shape, generator=generator, device=img.device, dtype=img.dtype)
+    g = _per_sample(gray.to(img))
+    noise = noise * (1 - g) + gray_map * g
     out = img + noise * sigma
     return out.clamp(0, 1) if clip else out
 
@@ -202,11 +202,11 @@ def add_poisson_noise(img: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor
         The noisy images (not rounded).
     """
     noise = _poisson_residual(img, generator)
-    if bool(gray.any()):
-        weights = torch.tensor(LUMA_WEIGHTS, device=img.device, dtype=img.dtype)
-        luma = (img * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
-        g = _per_sample(gray.to(img))
-        noise = noise * (1 - g) + _poisson_residual(luma, generator) * g
+    # computed whatever the flags: testing them on the host would wait for the device
+    weights = torch.tensor(LUMA_WEIGHTS, device=img.device, dtype=img.dtype)
+    luma = (img * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
+    g = _per_sample(gray.to(img))
+    noise = noise * (1 - g) + _poisson_residual(luma, generator) * g
     out = img + noise * _per_sample(scale.to(img))
     return out.clamp(0, 1) if clip else out
 

@@ -293,8 +293,8 @@ class RealESRGANDegradationPreprocessor(DataPreprocessor):
 
     def synthesize(self, samples: List[DataSample]) -> Tuple[torch.Tensor, DataSample]:
         """Degrade, crop and queue one batch; return normalised inputs and data samples."""
-        device = self._device
-        raw = self._stack(samples, 'gt_img', device)
+        raw = self._stack(samples, 'gt_img', self._device)
+        device = raw.device  # with its index: the generator is not re-created per call
         gt = raw.float() / 255 if raw.dtype == torch.uint8 else raw.float()
         if samples[0].metainfo.get('gt_channel_order', 'rgb').lower() == 'bgr':
             gt = gt.flip(1)
@@ -352,5 +352,8 @@ class RealESRGANDegradationPreprocessor(DataPreprocessor):
         if state.get('queue') is not None and self.queue is not None:
             self.queue.load(state['queue'])
         if state.get('rng') is not None:
+            # a resumed checkpoint may come back on the device (mmengine maps it there), but a
+            # generator takes its state as a CPU byte tensor only
             self._batch_rng = self._sample_rng = None
-            self._pending_rng_state = state['rng']
+            self._pending_rng_state = dict(state['rng'],
+                                           sample=torch.as_tensor(state['rng']['sample']).cpu())

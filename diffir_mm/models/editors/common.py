@@ -8,13 +8,14 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from diffir_mm.checkpoint import Layout, load_state_strict, read_network, require
+from diffir_mm.checkpoint import (CheckpointMismatchError, Layout, discriminator_state,
+                                  load_state_strict, read_network, require)
 from diffir_mm.inference.precision import resolve_precision
 from diffir_mm.inference.tiling import restore_tiled
 from diffir_mm.utils.wrappers import unwrap_model
 
 __all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
-           'current_iter', 'load_into', 'call_wrapped', 'forward_train',
+           'current_iter', 'load_into', 'load_discriminator', 'call_wrapped', 'forward_train',
            'strip_wrapper_prefixes', 'inference_precision', 'stage2_inference']
 
 
@@ -132,6 +133,24 @@ def load_into(module: nn.Module, state: Dict[str, torch.Tensor], what: str,
     if prefix:
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     load_state_strict(module, state, what)
+
+
+def load_discriminator(discriminator: nn.Module, path: str) -> None:
+    """Strictly load a trained discriminator (``model.discriminator_checkpoint``).
+
+    Reads the ``discriminator.*`` weights of one of our checkpoints or of a LaMa / Lightning
+    ``last.ckpt`` (same prefix and names), or an official BasicSR ``net_d_*.pth``
+    (:func:`diffir_mm.checkpoint.discriminator_state`).
+
+    Raises:
+        FileNotFoundError / CheckpointMismatchError with a one-line explanation.
+    """
+    what = f'discriminator checkpoint {path} (model.discriminator_checkpoint)'
+    try:
+        state = discriminator_state(path)
+    except CheckpointMismatchError as err:
+        raise CheckpointMismatchError(f'{what}: {err}') from None
+    load_into(discriminator, state, what)
 
 
 class ProgressiveCrop:

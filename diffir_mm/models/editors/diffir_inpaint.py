@@ -17,9 +17,8 @@ import torch
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
-from diffir_mm.checkpoint import CheckpointMismatchError
-
-from .common import forward_train, gt_in_input_space, inference_precision, stage2_inference
+from .common import (forward_train, gt_in_input_space, inference_precision, load_discriminator,
+                     stage2_inference)
 from .diffir_inpaint_base import DiffIRInpaintorBase
 from .teacher import FrozenTeacherMixin, kd_divergence
 
@@ -67,7 +66,13 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
         teacher: Config of the stage-1 network; derived from ``generator`` when omitted.
         stage1_checkpoint: Stage-1 checkpoint (ours, an official LaMa ``last.ckpt`` of stage 1
             or the ``S1forS2.py`` state dict): loaded in :meth:`init_weights` into the teacher
-            and the stage-2 DIRformer. Required for training.
+            and the stage-2 DIRformer. Required for training unless ``stage2_checkpoint``
+            stores the teacher.
+        stage2_checkpoint: A trained stage-2 model to fine-tune (ours or a released LaMa
+            ``last.ckpt``, which stores its teacher): see
+            :meth:`FrozenTeacherMixin.load_stage2`.
+        discriminator_checkpoint: A trained discriminator to start from: the ``discriminator.*``
+            weights of a LaMa ``last.ckpt`` or of one of our checkpoints.
         kd_tau: Temperature of the logged KL term.
         train_cfg: ``disc_regenerate`` (see the base) and ``noise_seed`` (2023) of the
             per-iteration ``q_sample`` noise.
@@ -79,7 +84,9 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
                  teacher: Optional[dict] = None, stage1_checkpoint: Optional[str] = None,
                  kd_tau: float = 0.15, train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None) -> None:
+                 data_preprocessor: Optional[dict] = None,
+                 stage2_checkpoint: Optional[str] = None,
+                 discriminator_checkpoint: Optional[str] = None) -> None:
         super().__init__(generator, discriminator, masked_l1_loss, adversarial_loss,
                          feature_matching_loss=feature_matching_loss,
                          resnet_pl_loss=resnet_pl_loss, train_cfg=train_cfg, test_cfg=test_cfg,
@@ -87,17 +94,17 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
         self.prior_loss = MODELS.build(prior_loss or dict(type='L1Loss', loss_weight=1.0))
         self.kd_tau = kd_tau
         self.setup_teacher(generator, teacher, stage1_checkpoint,
-                           noise_seed=int((train_cfg or {}).get('noise_seed', 2023)))
+                           noise_seed=int((train_cfg or {}).get('noise_seed', 2023)),
+                           stage2_checkpoint=stage2_checkpoint)
+        self.discriminator_checkpoint = discriminator_checkpoint
 
     def init_weights(self) -> None:
-        """Load the stage-1 checkpoint into the teacher and the stage-2 DIRformer."""
+        """Teacher and stage-2 DIRformer <- stage 1, or everything <- ``stage2_checkpoint``;
+        discriminator <- ``discriminator_checkpoint`` when set."""
         super().init_weights()  # also reads the ResNet-PL weights (one-line error if absent)
-        if not self.stage1_checkpoint:
-            raise CheckpointMismatchError(
-                'DiffIR inpainting stage 2 needs the stage-1 checkpoint: set '
-                'model.stage1_checkpoint (e.g. --cfg-options '
-                'model.stage1_checkpoint=work_dirs/<s1>/iter_N.pth)')
-        self.load_stage1(self.stage1_checkpoint)
+        self.load_teacher_and_student()
+        if self.discriminator_checkpoint:
+            load_discriminator(self.discriminator, self.discriminator_checkpoint)
 
     def predict_raw(self, net_input: torch.Tensor, data_samples: Optional[DataSample],
                     **kwargs) -> torch.Tensor:

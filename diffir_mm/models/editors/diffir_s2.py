@@ -8,8 +8,6 @@ from mmengine.optim import OptimWrapperDict
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
-from diffir_mm.checkpoint import CheckpointMismatchError
-
 from .base import DiffIREditorBase
 from .common import (current_iter, forward_train, inference_precision, stage2_inference,
                      strip_wrapper_prefixes)
@@ -39,7 +37,10 @@ class DiffIRS2(FrozenTeacherMixin, DiffIREditorBase):
         teacher: Config of the stage-1 network; derived from ``generator`` when omitted.
         stage1_checkpoint: Stage-1 checkpoint (ours or the official release). Loaded in
             :meth:`init_weights` (i.e. when training starts) into the teacher, and its DIRformer
-            initialises the stage-2 DIRformer. Required for training.
+            initialises the stage-2 DIRformer. Required for training unless
+            ``stage2_checkpoint`` stores the teacher.
+        stage2_checkpoint: A trained stage-2 model to fine-tune (ours or official): the whole
+            generator starts from it (:meth:`FrozenTeacherMixin.load_stage2`).
         is_use_ema: Keep ``generator_ema`` for evaluation (``GeneratorEMAHook``).
         kd_tau: Temperature of the logged KL term.
         train_cfg: ``encoder_iters`` (default 0: joint from the start) and optional
@@ -50,7 +51,8 @@ class DiffIRS2(FrozenTeacherMixin, DiffIREditorBase):
                  teacher: Optional[dict] = None, stage1_checkpoint: Optional[str] = None,
                  is_use_ema: bool = True, kd_tau: float = 0.15, train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None) -> None:
+                 data_preprocessor: Optional[dict] = None,
+                 stage2_checkpoint: Optional[str] = None) -> None:
         super().__init__(generator, pixel_loss, is_use_ema=is_use_ema, train_cfg=train_cfg,
                          test_cfg=test_cfg, init_cfg=init_cfg,
                          data_preprocessor=data_preprocessor)
@@ -61,7 +63,8 @@ class DiffIRS2(FrozenTeacherMixin, DiffIREditorBase):
         self.register_state_dict_post_hook(strip_wrapper_prefixes)
         # the frozen stage-1 teacher (see diffir_mm.models.editors.teacher)
         self.setup_teacher(generator, teacher, stage1_checkpoint,
-                           noise_seed=int(train_cfg.get('noise_seed', 2023)))
+                           noise_seed=int(train_cfg.get('noise_seed', 2023)),
+                           stage2_checkpoint=stage2_checkpoint)
 
     def init_weights(self) -> None:
         """mmengine's ``init_cfg`` initialisation, then :meth:`load_pretrained`."""
@@ -69,16 +72,13 @@ class DiffIRS2(FrozenTeacherMixin, DiffIREditorBase):
         self.load_pretrained()
 
     def load_pretrained(self) -> None:
-        """Load the stage-1 checkpoint into the teacher and the stage-2 DIRformer.
+        """Teacher and stage-2 DIRformer <- stage 1, or everything <- ``stage2_checkpoint``
+        (:meth:`FrozenTeacherMixin.load_teacher_and_student`).
 
         Subclasses that start from other weights (the GAN stage) override this, not
         :meth:`init_weights`.
         """
-        if not self.stage1_checkpoint:
-            raise CheckpointMismatchError(
-                'DiffIR stage 2 needs the stage-1 checkpoint: set model.stage1_checkpoint '
-                '(e.g. --cfg-options model.stage1_checkpoint=work_dirs/<s1>/iter_N.pth)')
-        self.load_stage1(self.stage1_checkpoint)
+        self.load_teacher_and_student()
 
     # ------------------------------------------------------------------ inference
     def forward_tensor(self, inputs: torch.Tensor, data_samples: Optional[DataSample] = None,

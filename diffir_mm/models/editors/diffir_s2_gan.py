@@ -24,10 +24,9 @@ from mmagic.models.utils import set_requires_grad
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
-from diffir_mm.checkpoint import CheckpointMismatchError, Layout, discriminator_state
-from diffir_mm.utils.wrappers import unwrap_model
+from diffir_mm.checkpoint import CheckpointMismatchError
 
-from .common import current_iter, forward_train, load_into, load_network_checkpoint
+from .common import current_iter, forward_train, load_discriminator
 from .diffir_s2 import DiffIRS2
 from .teacher import kd_divergence
 
@@ -83,11 +82,11 @@ class DiffIRS2GAN(DiffIRS2):
         super().__init__(generator, pixel_loss, prior_loss=prior_loss, teacher=teacher,
                          stage1_checkpoint=stage1_checkpoint, is_use_ema=is_use_ema,
                          kd_tau=kd_tau, train_cfg=train_cfg, test_cfg=test_cfg,
-                         init_cfg=init_cfg, data_preprocessor=data_preprocessor)
+                         init_cfg=init_cfg, data_preprocessor=data_preprocessor,
+                         stage2_checkpoint=stage2_checkpoint)
         self.discriminator = MODELS.build(discriminator)
         self.perceptual_loss = MODELS.build(perceptual_loss) if perceptual_loss else None
         self.gan_loss = MODELS.build(gan_loss) if gan_loss else None
-        self.stage2_checkpoint = stage2_checkpoint
         self.discriminator_checkpoint = discriminator_checkpoint
         cfg = train_cfg or {}
         self.l1_gt_usm = bool(cfg.get('l1_gt_usm', False))
@@ -106,26 +105,7 @@ class DiffIRS2GAN(DiffIRS2):
             raise CheckpointMismatchError(
                 'the DiffIR GAN stage starts from a stage-2 model: set model.stage2_checkpoint '
                 '(e.g. --cfg-options model.stage2_checkpoint=work_dirs/<s2>/iter_N.pth)')
-        layout = self._layout()
-        s2 = load_network_checkpoint(self.stage2_checkpoint, stage=2,
-                                     expect=Layout(2, layout.task, layout.scale))
-        for net in (self.generator, self.generator_ema):
-            if net is not None:
-                load_into(unwrap_model(net), s2, f'stage-2 checkpoint {self.stage2_checkpoint}')
-        if self.stage1_checkpoint:
-            teacher = load_network_checkpoint(self.stage1_checkpoint, stage=1, expect=layout)
-            source = self.stage1_checkpoint
-        else:
-            try:
-                teacher = load_network_checkpoint(self.stage2_checkpoint, stage=1, expect=layout,
-                                                  component='teacher')
-            except CheckpointMismatchError as err:
-                raise CheckpointMismatchError(
-                    'the GAN stage needs the stage-1 teacher: set model.stage1_checkpoint '
-                    f'({err})') from None
-            source = f'teacher of {self.stage2_checkpoint}'
-        load_into(self.teacher, teacher, f'stage-1 weights ({source})')
-        self.teacher.eval()
+        self.load_stage2(self.stage2_checkpoint)
         if self.discriminator_checkpoint:
             self.load_discriminator(self.discriminator_checkpoint)
 
@@ -135,12 +115,7 @@ class DiffIRS2GAN(DiffIRS2):
         Raises:
             FileNotFoundError / CheckpointMismatchError with a one-line explanation.
         """
-        what = f'discriminator checkpoint {path} (model.discriminator_checkpoint)'
-        try:
-            state = discriminator_state(path)
-        except CheckpointMismatchError as err:
-            raise CheckpointMismatchError(f'{what}: {err}') from None
-        load_into(self.discriminator, state, what)
+        load_discriminator(self.discriminator, path)
 
     # ------------------------------------------------------------------ targets
     def extract_gt_data(self, data_samples: DataSample) -> GanTargets:

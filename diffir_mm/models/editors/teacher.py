@@ -14,6 +14,12 @@ with it, once for all stage-2 editors:
 * the same checkpoint initialises the stage-2 DIRformer (official: the S2 network is loaded from
   the S1 file with ``strict=False``, so only ``G.*`` transfers; CPEN_S2 and the denoiser start
   random);
+* continuing from a trained stage-2 model instead (the GAN stage, fine-tuning):
+  ``stage2_checkpoint`` (ours, a released BasicSR ``.pth`` or LaMa ``last.ckpt``) initialises
+  the whole generator (and its EMA copy), and the teacher comes from ``stage1_checkpoint`` or,
+  when that is not set, from the stage-1 teacher the stage-2 file stores (LaMa's ``last.ckpt``
+  and files converted with ``--teacher`` do; released BasicSR files and our training
+  checkpoints do not), see :meth:`FrozenTeacherMixin.load_stage2`;
 * the ``q_sample`` noise of each iteration is drawn per global sample from a generator seeded by
   the iteration, so N processes reach the weights of one process with the same global batch.
 """
@@ -27,7 +33,7 @@ import torch.nn.functional as F
 from mmengine.dist import get_dist_info
 from mmagic.registry import MODELS
 
-from diffir_mm.checkpoint import Layout
+from diffir_mm.checkpoint import CheckpointMismatchError, Layout
 from diffir_mm.utils.wrappers import unwrap_model
 
 from .common import load_into, load_network_checkpoint
@@ -73,7 +79,8 @@ class FrozenTeacherMixin:
     """
 
     def setup_teacher(self, generator: dict, teacher: Optional[dict],
-                      stage1_checkpoint: Optional[str], noise_seed: int = 2023) -> None:
+                      stage1_checkpoint: Optional[str], noise_seed: int = 2023,
+                      stage2_checkpoint: Optional[str] = None) -> None:
         """Build the frozen teacher and register its state-dict hooks.
 
         Args:
@@ -81,10 +88,12 @@ class FrozenTeacherMixin:
             teacher: Explicit stage-1 network config, or None.
             stage1_checkpoint: Stage-1 checkpoint loaded by :meth:`load_stage1`.
             noise_seed: Seed of :meth:`training_noise`.
+            stage2_checkpoint: Trained stage-2 model to start from (:meth:`load_stage2`).
         """
         self.teacher = MODELS.build(teacher or teacher_config(generator)).requires_grad_(False)
         self.teacher.eval()
         self.stage1_checkpoint = stage1_checkpoint
+        self.stage2_checkpoint = stage2_checkpoint
         self.noise_seed = int(noise_seed)
         self.register_state_dict_post_hook(_drop_teacher)
         self.register_load_state_dict_pre_hook(_keep_teacher)
@@ -102,6 +111,48 @@ class FrozenTeacherMixin:
             if net is not None:
                 load_into(unwrap_model(net).dirformer, state, f'DIRformer of {path}',
                           prefix='dirformer.')
+        self.teacher.eval()
+
+    def load_teacher_and_student(self) -> None:
+        """The starting weights of a stage-2 editor (its ``load_pretrained``).
+
+        :meth:`load_stage2` when ``stage2_checkpoint`` is set (fine-tuning a trained stage-2
+        model), else :meth:`load_stage1`.
+
+        Raises:
+            CheckpointMismatchError: Neither checkpoint is set, or one does not fit (one line).
+        """
+        if self.stage2_checkpoint:
+            self.load_stage2(self.stage2_checkpoint)
+            return
+        if not self.stage1_checkpoint:
+            raise CheckpointMismatchError(
+                'DiffIR stage 2 needs the stage-1 checkpoint: set model.stage1_checkpoint '
+                '(e.g. --cfg-options model.stage1_checkpoint=work_dirs/<s1>/iter_N.pth), or '
+                'model.stage2_checkpoint to fine-tune a trained stage-2 model')
+        self.load_stage1(self.stage1_checkpoint)
+
+    def load_stage2(self, path: str) -> None:
+        """Generator (+ EMA) <- the stage-2 network of ``path``; teacher <- ``stage1_checkpoint``,
+        or the stage-1 teacher stored in ``path`` when that is not set."""
+        layout = self._layout()
+        s2 = load_network_checkpoint(path, stage=2, expect=Layout(2, layout.task, layout.scale))
+        for net in (self.generator, getattr(self, 'generator_ema', None)):
+            if net is not None:
+                load_into(unwrap_model(net), s2, f'stage-2 checkpoint {path}')
+        if self.stage1_checkpoint:
+            teacher = load_network_checkpoint(self.stage1_checkpoint, stage=1, expect=layout)
+            source = self.stage1_checkpoint
+        else:
+            try:
+                teacher = load_network_checkpoint(path, stage=1, expect=layout,
+                                                  component='teacher')
+            except CheckpointMismatchError as err:
+                raise CheckpointMismatchError(
+                    f'the stage-1 teacher is missing: set model.stage1_checkpoint ({err})'
+                ) from None
+            source = f'teacher of {path}'
+        load_into(self.teacher, teacher, f'stage-1 weights ({source})')
         self.teacher.eval()
 
     def train(self, mode: bool = True):
