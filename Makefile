@@ -1,5 +1,5 @@
 # Developer entry points. `make test` is the command the README documents.
-.PHONY: setup test demo bench lint gpu-carry
+.PHONY: setup test demo app bench lint gpu-carry
 
 # The environment: DIFFIR_VENV when set (as for scripts/setup_env.sh), else .venv in the checkout.
 PYTHON := $(or $(DIFFIR_VENV),.venv)/bin/python
@@ -14,6 +14,12 @@ test: setup
 DEMO_ARGS ?=
 demo: setup
 	$(PYTHON) tools/demo.py $(DEMO_ARGS)
+
+# The web app on http://127.0.0.1:7860 with the models `make demo` trained (demo_out/);
+# `make app APP_ARGS='--checkpoint X.pth --port 8080'` for others (see docs/user_guides/web_app.md).
+APP_ARGS ?=
+app: setup
+	$(PYTHON) tools/app.py $(APP_ARGS)
 
 bench: setup
 	@set -e; for f in bench/*.py; do \

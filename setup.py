@@ -46,9 +46,12 @@ setup(
         # ONNX export (tools/export_onnx.py) and diffir-restore --backend onnxruntime;
         # ml_dtypes is pinned to the last release that keeps numpy 1.26 (mmagic 1.2 needs it)
         'onnx': ['onnx==1.23.2', 'onnxruntime==1.32.0', 'onnxscript==0.7.2', 'ml_dtypes==0.5.4'],
+        # the web app (diffir-app); 5.14.0 is the last Gradio that keeps huggingface_hub 0.25
+        'app': ['gradio==5.14.0'],
         # diffir_mm.spandrel: DiffIR in spandrel hosts (ComfyUI, chaiNNer, InvokeAI, ...)
         'spandrel': ['spandrel==0.4.2', 'safetensors'],
     },
-    entry_points={'console_scripts': ['diffir-restore=diffir_mm.cli.restore:main']},
+    entry_points={'console_scripts': ['diffir-restore=diffir_mm.cli.restore:main',
+                                      'diffir-app=diffir_mm.app.launch:main']},
     cmdclass={'build_py': BuildPyWithConfigs},
 )

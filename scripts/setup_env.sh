@@ -10,6 +10,8 @@
 #   DIFFIR_CACHE                cache for built mmcv wheels (default ~/.cache/diffir_mm)
 #   DIFFIR_MMCV_CUDA=1          build mmcv's CUDA kernels too (slow; DiffIR needs none of them)
 #   MAX_JOBS                    parallel compile jobs for the mmcv build (default: nproc)
+#   DIFFIR_NO_BROWSER=1         do not install chromium + chromedriver (the web app's browser tests
+#                               then skip)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -87,5 +89,21 @@ else
   flock -u 9
   PIP install --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
   mmcv_ok || { log "mmcv installed but 'import mmcv._ext' fails"; exit 1; }
+fi
+# --- 3. a headless browser for the web app's tests (Debian's chromium + chromium-driver) ----------
+have_browser() { command -v chromedriver >/dev/null && { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; }
+if have_browser; then
+  log "chromium and chromedriver present"
+elif [[ "${DIFFIR_NO_BROWSER:-0}" == 1 ]]; then
+  log "DIFFIR_NO_BROWSER=1: no chromium; the web app's browser tests will skip"
+elif [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+  log "installing chromium and chromium-driver (apt) for the web app's browser tests"
+  export DEBIAN_FRONTEND=noninteractive
+  mkdir -p "$CACHE"
+  { apt-get install -y -q chromium chromium-driver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; } \
+      > "$CACHE/apt-chromium.log" 2>&1 || true
+  have_browser || log "could not install chromium (see $CACHE/apt-chromium.log): the web app's browser tests will skip"
+else
+  log "no chromium/chromedriver and no root apt-get to install them: the web app's browser tests will skip"
 fi
 log "environment ready: $VENV"

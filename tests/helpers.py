@@ -15,6 +15,9 @@
   :func:`load_cli_fixture`, :data:`TOL`, and :func:`synthetic_state_dict`, which rebuilds their
   weights (:func:`released_weights_spec`: weights of the full-size released layouts).
 * inference tests: :func:`tiny_net` and its checkpoints in the official / our layout.
+* web-app tests: :func:`start_app` (``tools/app.py`` in a subprocess, waited for) and
+  :func:`start_browser` (headless Debian chromium through Selenium; :func:`browser_missing`
+  says why the browser tests skip).
 * recipes with tiny networks: :func:`tiny_recipe` and a batch of its pipelines,
   :func:`recipe_batch` (device audit, mixed-precision training).
 """
@@ -31,7 +34,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 import types
+import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -981,6 +987,168 @@ def assert_same_training_state(a: str, b: str) -> None:
             else value == opt_b[key]
         assert same, f'optimizer{key} differs'
     assert ca.get('param_schedulers') == cb.get('param_schedulers')
+
+
+# web-app tests: the server in a subprocess, a headless browser
+# ---------------------------------------------------------------------------
+#: Chromium flags for a closed network: no background connections, a throw-away profile.
+CHROMIUM_FLAGS = ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+                  '--no-first-run', '--disable-background-networking',
+                  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage')
+
+
+def browser_missing() -> Optional[str]:
+    """Why the browser tests cannot run here (None when they can)."""
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return 'selenium is not installed (pip install -r requirements/tests.txt)'
+    if not shutil.which('chromedriver') or not (shutil.which('chromium')
+                                                 or shutil.which('chromium-browser')):
+        return ('no chromium + chromedriver: `make setup` installs them as root with apt '
+                '(apt-get install chromium chromium-driver)')
+    return None
+
+
+def start_browser(download_dir: str, width: int = 1280, height: int = 1000):
+    """Headless chromium driven by Selenium, downloading into ``download_dir``.
+
+    The Debian ``chromedriver`` is named explicitly, so Selenium Manager (which would download
+    a driver) never runs; the network log (``goog:loggingPrefs``) records every request.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which('chromium') or shutil.which('chromium-browser')
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix='chromium-')
+    options.add_argument(f'--user-data-dir={profile}')
+    options.add_argument(f'--window-size={width},{height}')
+    options.add_experimental_option('prefs', {'download.default_directory': download_dir,
+                                              'download.prompt_for_download': False})
+    options.set_capability('goog:loggingPrefs', {'performance': 'ALL'})
+    driver = webdriver.Chrome(service=Service(shutil.which('chromedriver')), options=options)
+    # a busy shared machine can stall the browser for minutes (software WebGL, for one)
+    driver.command_executor.client_config.timeout = 900
+    driver.set_page_load_timeout(900)
+    driver.set_script_timeout(900)
+    driver.profile_dir = profile  # for stop_browser
+    return driver
+
+
+def stop_browser(driver) -> None:
+    """Quit the browser; then end any of its processes left behind (an unresponsive browser
+    does not quit, and its processes would spin on): those started with its own profile."""
+    try:
+        driver.quit()
+    except Exception:  # noqa: BLE001 - cleaned up below
+        pass
+    marker = f'--user-data-dir={driver.profile_dir}'.encode()
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as fh:
+                if marker in fh.read().split(b'\0'):
+                    os.kill(int(pid), 9)
+        except OSError:
+            pass
+    shutil.rmtree(driver.profile_dir, ignore_errors=True)
+
+
+def requested_hosts(driver) -> List[str]:
+    """The hosts of every http(s) request the page made (from the performance log)."""
+    hosts = set()
+    for entry in driver.get_log('performance'):
+        message = json.loads(entry['message'])['message']
+        if message['method'] == 'Network.requestWillBeSent':
+            url = message['params']['request']['url']
+            if url.startswith(('http://', 'https://')):
+                hosts.add(url.split('/')[2])
+    return sorted(hosts)
+
+
+#: Run as ``python -c NETWORK_GUARD SCRIPT ARGS``: SCRIPT with every connection or name lookup
+#: outside the loopback refused (ENETUNREACH) and recorded, one line each, in the file named by
+#: ``$DIFFIR_NET_LOG``.
+NETWORK_GUARD = """
+import errno, ipaddress, os, runpy, socket, sys
+LOG = os.environ['DIFFIR_NET_LOG']
+def local(host):
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ('localhost', '')
+def refuse(what):
+    with open(LOG, 'a') as fh:
+        fh.write(what + '\\n')
+    raise OSError(errno.ENETUNREACH, 'network blocked by the test: ' + what)
+connect, connect_ex, lookup = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+def guarded(real):
+    def call(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not local(address[0]):
+            refuse(f'connect {address[0]}:{address[1]}')
+        return real(self, address)
+    return call
+def getaddrinfo(host, *args, **kwargs):
+    if host is not None and not local(host if isinstance(host, str) else host.decode()):
+        refuse(f'lookup {host}')
+    return lookup(host, *args, **kwargs)
+socket.socket.connect, socket.socket.connect_ex = guarded(connect), guarded(connect_ex)
+socket.getaddrinfo = getaddrinfo
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def start_app(args: Sequence[str], port: int, log_path: str, net_log: Optional[str] = None,
+              timeout: float = 180) -> subprocess.Popen:
+    """Start ``tools/app.py ARGS --port PORT`` (one thread) and wait until it serves its page.
+
+    Args:
+        args: Options of ``tools/app.py``.
+        port: Where it listens (on 127.0.0.1).
+        log_path: Its output.
+        net_log: Run it under :data:`NETWORK_GUARD`, recording blocked connections here.
+        timeout: Seconds to wait for the page.
+
+    Raises:
+        AssertionError: the server exited or did not answer within ``timeout`` (log tail).
+    """
+    log = open(log_path, 'w', encoding='utf-8')
+    env = subprocess_env({'OMP_NUM_THREADS': '1'})
+    guard: List[str] = []
+    if net_log:
+        env['DIFFIR_NET_LOG'] = net_log
+        guard = ['-c', NETWORK_GUARD]
+    proc = subprocess.Popen([PYTHON, *guard, osp.join(TOOLS_DIR, 'app.py'), *args, '--port',
+                             str(port), '--threads', '1'], cwd=REPO_ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f'http://127.0.0.1:{port}/', timeout=5) as reply:
+                if reply.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    stop_process(proc)
+    with open(log_path, encoding='utf-8') as fh:
+        tail = fh.read()[-3000:]
+    raise AssertionError(f'the app did not start (exit status {proc.returncode}):\n{tail}')
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Terminate ``proc`` (then kill it) and wait for it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
 
 
 # ---------------------------------------------------------------------------

@@ -145,6 +145,29 @@ def test_stage2_checkpoint_reproduces_the_restored_image(quick):
     assert 10 * np.log10(255. ** 2 / np.mean((out - written) ** 2)) > 50
 
 
+def test_web_app_offers_the_demo_model_as_diffir_restore_runs_it(quick, tmp_path):
+    """`make app` after `make demo`: diffir-app finds the stage-2 model in the demo's folder and
+    restores a held-out photo into the PNG diffir-restore writes with that config + checkpoint."""
+    from diffir_mm.app.models import ModelCache, find_demo_models
+    from diffir_mm.app.service import RestorationService, Settings
+    from diffir_mm.cli.restore import main as restore_cli
+
+    s2_ckpt = quick['checkpoints'][1]
+    demo_dir = osp.normpath(osp.join(osp.dirname(s2_ckpt), '..', '..', '..'))  # <task>/work_dirs/s2
+    (source,) = find_demo_models(demo_dir)
+    assert source.label == f'demo: {quick["task"]}' and source.checkpoint == s2_ckpt
+    row = quick['per_image'][quick['figure']['photo']]
+    image, mask = row['files']['input'], row['files'].get('mask')
+    outcome = RestorationService(ModelCache(), str(tmp_path / 'app'), ['cpu']).run(
+        source, image, Settings(), mask_file=mask)
+    rc = restore_cli([image, '-o', str(tmp_path / 'cli'), '--config', source.config,
+                      '--checkpoint', source.checkpoint, '--ext', 'png', '--no-progress', '-q']
+                     + (['--mask', mask] if mask else []))
+    assert rc == 0
+    with open(outcome.png, 'rb') as app, open(tmp_path / 'cli' / osp.basename(image), 'rb') as cli:
+        assert app.read() == cli.read()
+
+
 def test_refuses_a_foreign_non_empty_out_dir(tmp_path):
     foreign = tmp_path / 'mine'
     foreign.mkdir()
