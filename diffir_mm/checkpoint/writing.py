@@ -15,14 +15,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 import shutil
 import tempfile
 from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 
-from diffir_mm.utils.atomic import write_bytes_atomic
+from diffir_mm.utils.atomic import remove_stale_temps, temp_path, write_bytes_atomic
 
 from .folder import (CARD_FILE, CONFIG_FILE, FOLDER_FORMAT, FOLDER_FORMAT_VERSION, MODEL_FILE,
                      file_sha256, is_model_folder)
@@ -227,7 +226,8 @@ def write_model_folder(folder: Union[str, os.PathLike],
     card = render_card(config, os.path.basename(folder))
     parent = os.path.dirname(folder)
     os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f'.{os.path.basename(folder)}.{secrets.token_hex(6)}.tmp')
+    remove_stale_temps(parent)  # the temporaries of a writer killed earlier
+    tmp = temp_path(folder)
     os.mkdir(tmp)
     try:
         write_serialized(os.path.join(tmp, MODEL_FILE), weights)

@@ -123,10 +123,11 @@ def _writer_alive(pid: int) -> bool:
 
 
 def remove_stale_temps(folder: PathLike) -> List[str]:
-    """Remove the temporary files of :func:`temp_path` in ``folder`` whose writer has died.
+    """Remove the temporaries of :func:`temp_path` in ``folder`` whose writer has died.
 
-    A temporary file whose process still runs (on this machine) is left alone: it is being
-    written. Files of other names are never touched.
+    Temporary files and temporary folders (a model folder is written as a whole folder, see
+    :func:`diffir_mm.checkpoint.write_model_folder`) are removed alike. One whose process still
+    runs (on this machine) is left alone: it is being written. Other names are never touched.
 
     Returns:
         The paths removed (none when ``folder`` does not exist).
@@ -139,13 +140,18 @@ def remove_stale_temps(folder: PathLike) -> List[str]:
         return removed
     for entry in entries:
         match = _TEMP_NAME.match(entry.name)
-        if match and entry.is_file(follow_symlinks=False) and \
-                not _writer_alive(int(match['pid'])):
-            try:
+        if not match or _writer_alive(int(match['pid'])):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            elif entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)
-            except OSError:
+            else:
                 continue
-            removed.append(entry.path)
+        except OSError:
+            continue
+        removed.append(entry.path)
     return removed
 
 

@@ -374,6 +374,43 @@ def test_a_failed_write_leaves_nothing(released, monkeypatch, tmp_path):
     assert {n: (dst / n).read_bytes() for n in os.listdir(dst)} == before
 
 
+_KILLED_WRITER = """
+import os, signal, sys
+from diffir_mm.checkpoint import read_components, write_model_folder
+from diffir_mm.checkpoint import writing
+
+def killed(path, data):  # half the weights on disk, then the process dies (no cleanup runs)
+    with open(path, 'wb') as fh:
+        fh.write(data[:len(data) // 2])
+        fh.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+writing.write_serialized = killed
+write_model_folder(sys.argv[2], read_components(sys.argv[1]))
+"""
+
+
+def test_a_killed_write_is_cleaned_up_by_the_next(released, tmp_path):
+    """A converter killed while writing leaves its temporary folder (nothing can run in a killed
+    process); the next write into the same folder removes it, as the CLI removes its temporary
+    files."""
+    import subprocess
+    import sys
+
+    from diffir_mm.checkpoint import read_components, write_model_folder
+
+    src, _ = released
+    dst = tmp_path / 'folder'
+    proc = subprocess.run([sys.executable, '-c', _KILLED_WRITER, str(src), str(dst)],
+                          cwd=REPO_ROOT, capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    left = os.listdir(tmp_path)
+    assert len(left) == 1 and left[0].startswith('.folder.') and left[0].endswith('.tmp'), left
+    write_model_folder(dst, read_components(src))
+    assert os.listdir(tmp_path) == ['folder']
+    assert (dst / 'model.safetensors').stat().st_size > 0
+
+
 # ---------------------------------------------------------------- bad files: one line each
 
 

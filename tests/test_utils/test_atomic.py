@@ -56,6 +56,21 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     assert atomic.remove_stale_temps(tmp_path / 'missing') == []
 
 
+def test_stale_temporary_folders_of_dead_writers_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True, check=True)
+    stale = tmp_path / f'.model.{int(dead.stdout)}.0123abcd.tmp'
+    mine = tmp_path / f'.model.{os.getpid()}.0123abcd.tmp'
+    for folder in (stale, mine):
+        folder.mkdir()
+        (folder / 'model.safetensors').write_bytes(b'x')
+    assert atomic.remove_stale_temps(tmp_path) == [str(stale)]
+    assert os.listdir(tmp_path) == [mine.name]
+
+
 def test_replace_atomic_moves_a_complete_file_or_removes_it(tmp_path, monkeypatch):
     dst = tmp_path / 'graph.onnx'
     tmp = tmp_path / 'graph.part'
