@@ -350,7 +350,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = dict(environment=env, runs=runs, warmup=warmup, macs=macs,
                        latency=[dict(asdict(r), ratio=r.ratio) for r in rows])
-        args.json.write_text(json.dumps(payload, indent=2))
+        from diffir_mm.utils.atomic import write_bytes_atomic
+        write_bytes_atomic(args.json, json.dumps(payload, indent=2).encode())
         print(f'\nwrote {args.json}')
     return 0 if all(m['match'] for m in macs) else 1
 

@@ -139,8 +139,9 @@ def main() -> int:
         print(f'{key:<34}{row["samples_per_s"]:>10.1f}{row["ms_per_sample"]:>11.1f}  {foreign}')
     print(f'per-core data-worker work: CPU pipeline / batched loader = {ratio:.1f}x')
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(dict(table=table, rounds=results, threads=args.threads), f, indent=2)
+        from diffir_mm.utils.atomic import write_bytes_atomic
+        report = dict(table=table, rounds=results, threads=args.threads)
+        write_bytes_atomic(args.json, json.dumps(report, indent=2).encode())
     return 0
 
 

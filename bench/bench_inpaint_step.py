@@ -227,8 +227,9 @@ def main(argv=None) -> int:
             print('\n'.join(report(result)), flush=True)
             print()
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(dict(threads=args.threads, runs=args.runs, results=results), f, indent=1)
+        from diffir_mm.utils.atomic import write_bytes_atomic
+        summary = dict(threads=args.threads, runs=args.runs, results=results)
+        write_bytes_atomic(args.json, json.dumps(summary, indent=1).encode())
     return 0
 
 

@@ -122,7 +122,8 @@ def main() -> int:
         print(f'| {r["case"]} | {r["export_s"]:.1f} | {r["pytorch_s"]:.2f} | {r["ort_full_s"]:.2f} '
               f'| {r["ort_backend_s"]:.2f} | {r["ort_vs_pytorch"]:.2f} | {r["max_diff"]:.1e} |')
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        from diffir_mm.utils.atomic import write_bytes_atomic
+        write_bytes_atomic(args.json, json.dumps(rows, indent=2).encode())
     return 0
 
 

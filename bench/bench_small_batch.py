@@ -138,8 +138,8 @@ def main(argv=None) -> None:
               f'{row["loss_end"]:8.4f} {row["worst_after_warmup"]:9.2f} {row["finite"]}',
               flush=True)
     if args.json:
-        with open(args.json, 'w') as fh:
-            json.dump(rows, fh, indent=1)
+        from diffir_mm.utils.atomic import write_bytes_atomic
+        write_bytes_atomic(args.json, json.dumps(rows, indent=1).encode())
 
 
 if __name__ == '__main__':
