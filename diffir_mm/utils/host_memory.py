@@ -19,7 +19,8 @@ import ctypes
 import ctypes.util
 import os
 
-__all__ = ['ENV_SWITCH', 'keep_freed_memory', 'keep_freed_memory_unless_disabled']
+__all__ = ['ENV_SWITCH', 'keep_freed_memory', 'keep_freed_memory_unless_disabled',
+           'peak_resident_bytes']
 
 #: Environment variable that, set to ``0``, keeps glibc's defaults.
 ENV_SWITCH = 'DIFFIR_KEEP_FREED_MEMORY'
@@ -54,3 +55,27 @@ def keep_freed_memory_unless_disabled() -> bool:
     if os.environ.get(ENV_SWITCH, '1').strip() == '0':
         return False
     return keep_freed_memory()
+
+
+def peak_resident_bytes() -> int:
+    """The peak resident set of this process since it started its program (``exec``).
+
+    On Linux this is ``VmHWM`` of ``/proc/self/status``. ``ru_maxrss`` is not: the kernel carries
+    the resident set of the parent at ``fork`` over into the child's ``ru_maxrss`` (also as seen
+    by the parent's ``wait4``), so a small process started by a large one (a test runner, a
+    training script) reports the large one's size. Elsewhere ``ru_maxrss`` is the best there is.
+
+    Returns:
+        Bytes.
+    """
+    try:
+        with open('/proc/self/status', encoding='ascii') as fh:
+            for line in fh:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+    import sys
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == 'darwin' else peak * 1024)

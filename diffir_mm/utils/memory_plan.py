@@ -5,9 +5,11 @@ checkpointing ``with_cp`` off / on) a child process runs a short real training (
 iterations of the config's own model, optimizers, hooks and data pipeline) on synthetic images
 in a temporary folder, on the device it runs on, and reports its peak:
 
-* CPU: the child's peak resident set (``ru_maxrss`` of the finished process, read with
-  ``os.wait4``): everything a training process holds (libraries, model, optimizer states,
-  activations, the data pipeline); fp32 only (mmengine's ``AmpOptimWrapper`` needs a GPU);
+* CPU: the child's peak resident set (``VmHWM``, reported by the child itself, see
+  :func:`diffir_mm.utils.host_memory.peak_resident_bytes`; ``ru_maxrss`` would report the
+  parent's size when the parent is the larger): everything a training process holds (libraries,
+  model, optimizer states, activations, the data pipeline); fp32 only (mmengine's
+  ``AmpOptimWrapper`` needs a GPU);
 * CUDA: ``torch.cuda.max_memory_reserved()`` -- what the caching allocator took from the device.
 
 Each variant runs at two batch sizes; memory grows linearly with the batch (activations), so
@@ -250,7 +252,8 @@ def child_main(spec_path: str) -> int:
     from mmengine.runner import Runner
 
     from diffir_mm.registration import register_all_modules
-    from diffir_mm.utils.host_memory import keep_freed_memory_unless_disabled
+    from diffir_mm.utils.host_memory import (keep_freed_memory_unless_disabled,
+                                             peak_resident_bytes)
 
     keep_freed_memory_unless_disabled()  # as tools/train.py
     with open(spec_path) as fh:
@@ -268,7 +271,8 @@ def child_main(spec_path: str) -> int:
     cuda = torch.cuda.is_available()
     result = dict(device='cuda' if cuda else 'cpu', notes=notes,
                   seconds_per_iter=float(sum(times) / len(times)) if len(times) else 0.0,
-                  cuda_peak=int(torch.cuda.max_memory_reserved()) if cuda else 0)
+                  cuda_peak=int(torch.cuda.max_memory_reserved()) if cuda else 0,
+                  cpu_peak=peak_resident_bytes())
     print('PLAN-RESULT ' + json.dumps(result), flush=True)
     return 0
 
@@ -298,14 +302,13 @@ def measure(config: str, cfg_options: Optional[dict], variant: Variant, batch: i
                                  spec_path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 cwd=os.getcwd(), env=child_env, text=True)
         output = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.wait()
     lines = [ln for ln in output.splitlines() if ln.startswith('PLAN-RESULT ')]
     if proc.returncode != 0 or not lines:
         tail = '\n'.join(output.splitlines()[-15:])
         raise RuntimeError(f'the dry run ({variant.label()}, batch {batch}) failed:\n{tail}')
     result = json.loads(lines[-1][len('PLAN-RESULT '):])
-    peak = result['cuda_peak'] if result['device'] == 'cuda' else usage.ru_maxrss * 1024
+    peak = result['cuda_peak'] if result['device'] == 'cuda' else result['cpu_peak']
     return Measurement(variant, batch, int(peak), result['seconds_per_iter'],
                        result['device']), result['notes']
 

@@ -52,3 +52,21 @@ def test_the_environment_switch_keeps_the_defaults():
     assert _child('env')['applied']
     off = _child('env', DIFFIR_KEEP_FREED_MEMORY='0')
     assert not off['applied'] and off['faults'] > PAGES // 2
+
+
+def test_peak_resident_bytes_is_the_processs_own():
+    """A small process started by a large one reports its own peak, not the parent's size
+    (``ru_maxrss`` carries the parent's resident set over at fork)."""
+    import subprocess
+
+    import numpy as np
+
+    ballast = np.ones(2 * 2 ** 30 // 8)  # 2 GiB resident in this process
+    child = ('import resource\n'
+             'from diffir_mm.utils.host_memory import peak_resident_bytes\n'
+             'print(peak_resident_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)')
+    proc = subprocess.run([sys.executable, '-c', child], capture_output=True, text=True,
+                          env=subprocess_env(), check=True)
+    own, maxrss_kib = (int(v) for v in proc.stdout.split())
+    assert maxrss_kib * 1024 >= ballast.nbytes  # what ru_maxrss says: the parent's size
+    assert 10 * 2 ** 20 < own < ballast.nbytes / 2  # the interpreter and its imports (~0.5 GiB)
