@@ -17,8 +17,9 @@ train_dataloader = dict(
     dataset=dict(data_root='demo_out/inpaint/data/train', data_prefix=dict(gt='target'),
                  pipeline=train_pipeline))
 # The held-out photos with the masks tools/demo.py wrote; PSNR / SSIM of the blended output on
-# the whole image (the known pixels are the input's); no FID / LPIPS (their backbone weights are
-# separate local files) and no validation.
+# the whole image (the known pixels are the input's) and its colour error inside the holes (mean
+# absolute per-channel shift of the mean colour, diffir_mm/evaluation/metrics/colour_shift.py);
+# no FID / LPIPS (their backbone weights are separate local files) and no validation.
 test_dataloader = dict(
     _base_.eval_loader_cfg, _delete_=True, num_workers=0,
     dataset=dict(type='BasicImageDataset', data_root='demo_out/inpaint/data/test',
@@ -26,5 +27,6 @@ test_dataloader = dict(
                  filename_tmpl=dict(mask='{}_mask000'), pipeline=_base_.mask_file_pipeline,
                  test_mode=True))
 test_evaluator = [dict(type='PSNR', crop_border=0, prefix='demo'),
-                  dict(type='SSIM', crop_border=0, prefix='demo')]
+                  dict(type='SSIM', crop_border=0, prefix='demo'),
+                  dict(type='ColourError', prefix='demo')]
 val_dataloader = val_evaluator = val_cfg = None
