@@ -1,7 +1,8 @@
 # Developer entry points. `make test` is the command the README documents.
-.PHONY: setup test demo bench lint
+.PHONY: setup test demo bench lint gpu-carry
 
-PYTHON := .venv/bin/python
+# The environment: DIFFIR_VENV when set (as for scripts/setup_env.sh), else .venv in the checkout.
+PYTHON := $(or $(DIFFIR_VENV),.venv)/bin/python
 
 setup:
 	bash scripts/setup_env.sh
@@ -23,3 +24,8 @@ bench: setup
 # Fails on any finding (rules: ruff.toml). `ruff check --fix` repairs the fixable ones.
 lint: setup
 	$(PYTHON) -m ruff check diffir_mm tools tests bench scripts configs setup.py
+
+# Copy the official networks into the git-ignored .gpu_carry/ that the GPU machine's run carries
+# (bench/README.md, gpu_suite.py).
+gpu-carry: setup
+	$(PYTHON) bench/gpu_suite.py --prepare

@@ -7,8 +7,9 @@ Measures, for the full released presets (random weights; latency does not depend
   of a few runs after one warm-up run;
 * multiply-accumulates, counted with forward hooks on ``Conv2d``/``Linear`` plus the two attention
   matmuls (``q @ k^T`` and ``A @ v``; LayerNorm, GELU and element-wise operations are excluded), on
-  the ``meta`` device so no arithmetic is done. They must reproduce ``diffir_method.md`` section
-  1.13, which is checked for every row there (exit code 1 if a figure does not match).
+  the ``meta`` device so no arithmetic is done. They must reproduce the counts of
+  ``docs/advanced_guides/method.md`` §2.5, which is checked for every row there (exit code 1 if a
+  figure does not match).
 
 Usage::
 
@@ -53,7 +54,7 @@ class Case:
     preset: str
     shape: Shape
     official_s2_s: float  # official stage-2 latency on this machine type (from the issue)
-    expected_s2_gmacs: float  # diffir_method.md section 1.13
+    expected_s2_gmacs: float  # docs/advanced_guides/method.md §2.5
 
 
 CASES: Tuple[Case, ...] = (
@@ -335,7 +336,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     macs = [] if args.skip_macs else mac_check()
     if macs:
-        print('\nMACs (meta-device trace) vs diffir_method.md §1.13\n' + format_macs(macs))
+        print('\nMACs (meta-device trace) vs method.md §2.5\n' + format_macs(macs))
 
     rows: List[Row] = []
     for case in CASES:

@@ -13,8 +13,9 @@ and the compute floor (MACs / the fp32 GEMM rate measured here; a training step 
 forward MACs). ``--memory`` measures the peak RSS of one deblurring training step in a child
 process, with and without block checkpointing.
 
-The official code is imported from ``../shared/reference/official_diffir`` (see its README);
-without that folder the script says so and exits 0.
+The official code is imported by :mod:`official_nets` (the optional shared folder's
+``reference/official_diffir``, ``$DIFFIR_SHARED`` or ``../shared``, or the ``.gpu_carry`` copy);
+without it the script says so and exits 0.
 
 Usage::
 
@@ -25,13 +26,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib
 import resource
 import statistics
 import subprocess
 import sys
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -44,13 +43,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'bench'))
 
 from bench_archs import count_macs  # noqa: E402
+from official_nets import build_pair, find_reference  # noqa: E402
 
-from diffir_mm.archs import build_diffir, ours_to_official, preset_kwargs  # noqa: E402
+from diffir_mm.archs import build_diffir  # noqa: E402
 from diffir_mm.utils.host_memory import keep_freed_memory  # noqa: E402
-
-REFERENCE = ROOT.parent / 'shared' / 'reference' / 'official_diffir'
-#: preset -> official folder.
-FOLDERS = {'deblur': 'demotionblur', 'sr_x4': 'realsr', 'inpaint': 'inpainting'}
 
 
 @dataclass(frozen=True)
@@ -71,55 +67,6 @@ CASES = (
     Case('train_sr_x4_64x2', 'sr_x4', (2, 3, 64, 64), True),
     Case('train_inpaint_256', 'inpaint', (1, 4, 256, 256), True),
 )
-
-
-# ------------------------------------------------------------------------ official networks
-
-
-def official_class(preset: str):
-    """The official ``DiffIRS2`` class of ``preset``'s folder (README recipe: stub BasicSR)."""
-    folder = REFERENCE / FOLDERS[preset]
-    for name in list(sys.modules):
-        if name.split('.')[0] in ('DiffIR', 'ldm', 'archs'):
-            del sys.modules[name]
-    registry = types.ModuleType('basicsr.utils.registry')
-    registry.ARCH_REGISTRY = types.SimpleNamespace(register=lambda *a, **k: (lambda cls: cls))
-    for name in ('basicsr', 'basicsr.utils'):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules['basicsr.utils.registry'] = registry
-    package = 'archs' if preset == 'inpaint' else 'DiffIR.archs'
-    if package == 'DiffIR.archs':
-        sys.modules['DiffIR'] = types.ModuleType('DiffIR')
-        sys.modules['DiffIR'].__path__ = [str(folder / 'DiffIR')]
-        archs_dir = folder / 'DiffIR' / 'archs'
-    else:
-        archs_dir = folder / 'archs'
-    module = types.ModuleType(package)
-    module.__path__ = [str(archs_dir)]
-    sys.modules[package] = module
-    sys.path.insert(0, str(folder))
-    try:
-        return importlib.import_module(f'{package}.S2_arch').DiffIRS2
-    finally:
-        sys.path.remove(str(folder))
-
-
-def build_pair(preset: str):
-    """(official, ours) stage-2 networks of ``preset`` holding the same random weights."""
-    kwargs = preset_kwargs(preset, 2)
-    official_kwargs = {k: v for k, v in kwargs.items() if k not in ('task', 'scale')}
-    if kwargs['task'] == 'sr':
-        official_kwargs['scale'] = kwargs['scale']
-    if kwargs['task'] != 'inpaint':
-        official_kwargs.pop('inp_channels')
-    torch.manual_seed(0)
-    ours = build_diffir(preset, 2)
-    official = official_class(preset)(**official_kwargs)
-    missing, unexpected = official.load_state_dict(ours_to_official(ours.state_dict()),
-                                                   strict=False)
-    assert not unexpected and all(k.startswith('diffusion.') for k in missing), (missing,
-                                                                                 unexpected)
-    return official, ours
 
 
 # --------------------------------------------------------------------------------- timing
@@ -362,8 +309,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sizes = [(int(s), bool(int(c))) for s, c in (p.split(':') for p in args.memory_sizes)]
         print(memory_table(args.threads, sizes))
         return 0
-    if not REFERENCE.is_dir():
-        print(f'official reference not found at {REFERENCE}: nothing to compare, skipping')
+    if find_reference() is None:
+        print('official reference not found (the shared folder\'s reference/official_diffir or '
+              '.gpu_carry/official_diffir): nothing to compare, skipping')
         return 0
     if args.profile:
         for case in CASES:

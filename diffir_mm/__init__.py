@@ -7,7 +7,7 @@ as in MMagic itself: configs name the registration module,
 scripts call :func:`diffir_mm.registration.register_all_modules` (or ``import
 diffir_mm.registration``).
 """
-from .archs import load_official
+from .checkpoint import load_official
 
 __version__ = '0.1.0'
 __all__ = ['load_official', '__version__']

@@ -7,14 +7,20 @@
 * :func:`free_port`: a free TCP port for ``torchrun``.
 * :func:`write_tiny_config`: a small but complete training/validation/test
   config for ``tools/train.py`` and ``tools/test.py``.
-* :func:`official_stage2_class`: the authors' ``DiffIRS2`` network from
-  ``../shared/reference/official_diffir`` (side-by-side parity tests only).
-* network tests: the official reference fixtures of ``../shared/fixtures``
-  (:func:`load_official_fixture`, :func:`load_keys_fixture`, :data:`TOL`); they FAIL when the
-  folder is absent (``DIFFIR_ALLOW_MISSING_FIXTURES=1`` skips them instead).
+* the optional ``shared`` folder beside the repository (:func:`shared_folder`,
+  :func:`require_shared`) and the authors' networks in it (:func:`official_network_class`, from
+  ``bench/official_nets.py``); tests that need it skip without it.
+* network tests: the official-parity fixtures of ``tests/fixtures/official`` (in the repository,
+  see its README): :func:`load_official_fixture`, :func:`load_keys_fixture`,
+  :func:`load_cli_fixture`, :data:`TOL`, and :func:`synthetic_state_dict`, which rebuilds their
+  weights.
 * inference tests: :func:`tiny_net` and its checkpoints in the official / our layout.
 """
+import functools
+import gzip
+import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -31,15 +37,17 @@ import pytest
 import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# The shared folder's location and the importer of the authors' networks live in
+# bench/official_nets.py, shared with the benchmarks and free of pytest (the GPU machine has none).
+sys.path.insert(0, osp.join(REPO_ROOT, 'bench'))
+from official_nets import OFFICIAL_PACKAGES, official_network_class, shared_folder  # noqa: E402,F401
+
 TOOLS_DIR = osp.join(REPO_ROOT, 'tools')
 RUNTIME_BASE = osp.join(REPO_ROOT, 'configs', '_base_', 'default_runtime.py')
 
 #: Interpreter for subprocesses: the project venv when present.
 VENV_PYTHON = osp.join(REPO_ROOT, '.venv', 'bin', 'python')
 PYTHON = VENV_PYTHON if osp.exists(VENV_PYTHON) else sys.executable
-
-#: The authors' network code (``../shared/reference/official_diffir``, see its README).
-OFFICIAL_REFERENCE = osp.join(osp.dirname(REPO_ROOT), 'shared', 'reference', 'official_diffir')
 
 #: scikit-image sample photos shipped inside the wheel (no download).
 SAMPLE_IMAGES = ('astronaut', 'coffee', 'chelsea', 'rocket',
@@ -244,6 +252,14 @@ def run_python(args: List[str], **kwargs) -> subprocess.CompletedProcess:
     return run_command([PYTHON] + list(args), **kwargs)
 
 
+def import_tool(name: str) -> types.ModuleType:
+    """``tools/<name>.py`` imported as a module (the tools are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, osp.join(TOOLS_DIR, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # ---------------------------------------------------------------------------
 # configs
 # ---------------------------------------------------------------------------
@@ -388,70 +404,25 @@ test_evaluator = None
 
 
 # ---------------------------------------------------------------------------
-# the official networks
+# the optional shared folder: the authors' code, the original fixtures
 # ---------------------------------------------------------------------------
-def official_stage2_class(folder: str) -> type:
-    """Import the official ``DiffIRS2`` class of one folder of the reference.
-
-    As the reference README describes: a stub ``basicsr.utils.registry`` whose
-    ``ARCH_REGISTRY.register()`` returns the class unchanged, ``DiffIR`` /
-    ``DiffIR.archs`` as bare namespace packages on the folder, and the folder
-    on ``sys.path`` for ``ldm``. The stubs and the imported packages are
-    removed from ``sys.modules`` again afterwards.
-
-    The inpainting folder keeps its networks in a top-level ``archs`` package
-    (``import archs.common``), which is stubbed the same way.
-
-    Args:
-        folder (str): ``'realsr'``, ``'demotionblur'`` or ``'inpainting'``.
-
-    Returns:
-        type: The official ``DiffIRS2`` network class.
-
-    Raises:
-        FileNotFoundError: The reference folder is missing.
-    """
-    root = osp.join(OFFICIAL_REFERENCE, folder)
-    package = 'archs' if folder == 'inpainting' else 'DiffIR.archs'
-    if not osp.isdir(osp.join(root, *package.split('.'))):
-        raise FileNotFoundError(f'official reference {root} is missing')
-
-    class _Registry:
-
-        def register(self, *args, **kwargs):
-            return lambda cls: cls
-
-    packages = ('archs',) if folder == 'inpainting' else ('DiffIR', 'DiffIR.archs')
-    stubs = {name: types.ModuleType(name)
-             for name in ('basicsr', 'basicsr.utils', 'basicsr.utils.registry') + packages}
-    stubs['basicsr.utils.registry'].ARCH_REGISTRY = _Registry()
-    for name in packages:
-        stubs[name].__path__ = [osp.join(root, *name.split('.'))]
-
-    def purge():
-        for name in list(sys.modules):
-            if name.split('.')[0] in ('DiffIR', 'ldm', 'archs', 'basicsr'):
-                del sys.modules[name]
-
-    purge()
-    sys.modules.update(stubs)
-    sys.path.insert(0, root)
-    try:
-        return importlib.import_module(f'{package}.S2_arch').DiffIRS2
-    finally:
-        sys.path.remove(root)
-        purge()
+def require_shared(*parts: str) -> Path:
+    """``shared_folder() / parts``, or skip the calling test with the reason when it is absent."""
+    path = shared_folder().joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f'{path} is absent: this check needs the optional shared folder beside the '
+                    'repository (or DIFFIR_SHARED=<folder>)')
+    return path
 
 
 # ---------------------------------------------------------------------------
-# network tests: official reference fixtures (``../shared/fixtures``, see its README):
-# ``official/official_<variant>.pt`` are outputs of the authors' code on tiny random networks,
-# ``official_keys/keys_<task>_S<stage>.json`` the full-size key layouts of every release.
+# network tests: the official-parity fixtures (``tests/fixtures/official``, see its README):
+# ``official_<variant>.pt`` are outputs of the authors' code on tiny networks,
+# ``cli_<task>.pt`` (+ PNGs) the authors' inference pipelines on one image each,
+# ``keys.json.gz`` the full-size key layouts of every release. Regenerate them with
+# ``tests/fixtures/make_official_fixtures.py`` (needs the shared folder).
 # ---------------------------------------------------------------------------
-#: ``<repo>/../shared/fixtures``.
-FIXTURES = Path(REPO_ROOT).parent / 'shared' / 'fixtures'
-OFFICIAL_DIR = FIXTURES / 'official'
-KEYS_DIR = FIXTURES / 'official_keys'
+FIXTURES = Path(REPO_ROOT) / 'tests' / 'fixtures' / 'official'
 
 #: fixture variant -> (task, scale) of ``load_official``.
 OFFICIAL_VARIANTS: Dict[str, tuple] = {
@@ -460,20 +431,24 @@ OFFICIAL_VARIANTS: Dict[str, tuple] = {
     'inpaint': ('inpaint', 1),
 }
 
-#: Float32 tolerance against the float64 references of the official code: the README's claim.
-#: Measured: at most 1.02e-6 over every fixture output (the stage-1 prior of SR x4, values up to
-#: 3.5, i.e. ~4 float32 ulps; 8.4e-7 with another build of the same environment); the official
-#: code itself run in float32: up to 4.8e-7 (``official_float32_max_abs_dev``).
+#: Float32 tolerance against the float64 references of the official code (fidelity.md's claim).
+#: Measured on the fixtures here: at most 7.2e-7 over every output (the stage-1 prior of SR x4,
+#: values up to 2.1, ~3 float32 ulps); the official code itself run in float32: up to 7.1e-7
+#: (``official_float32_max_abs_dev``). The earlier full-size fixtures of the shared folder
+#: (``test_official_fixtures.py``): 1.02e-6 and 4.8e-7 (the SR x4 prior, values up to 3.5).
 TOL = 2e-6
 
 
-def missing_fixture(path: Path) -> None:
-    """Fail (or, with ``DIFFIR_ALLOW_MISSING_FIXTURES=1``, skip) a test whose fixture is absent."""
-    message = (f'reference fixture {path} is missing: the parity tests need ../shared/fixtures '
-               '(set DIFFIR_ALLOW_MISSING_FIXTURES=1 to skip them instead)')
-    if os.environ.get('DIFFIR_ALLOW_MISSING_FIXTURES') == '1':
-        pytest.skip(message)
-    pytest.fail(message)
+#: bf16 vs fp32 network output, relative error ``|a - b| / |b|`` (:func:`rel_error`): the
+#: tolerance diffir_mm/inference/precision.py documents. Measured on the tiny random networks of
+#: the tests: 4e-4 .. 4e-3.
+BF16_REL_TOL = 1e-2
+
+
+def rel_error(a, b) -> float:
+    """``|a - b| / |b|`` (Frobenius norms, float64) of two tensors or arrays."""
+    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
+    return float((a - b).norm() / b.norm())
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -482,21 +457,87 @@ def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a.double() - b.double()).abs().max().item()
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    """The splitmix64 output function of ``z`` (uint64 array; wrapping arithmetic)."""
+    z = z + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def counter_uniform(seed: int, stream: int, count: int) -> np.ndarray:
+    """``count`` float64 values in [-1, 1): a pure function of ``(seed, stream, index)``.
+
+    Counter-based (splitmix64 of ``stream * 2**32 + index`` keyed by ``seed``), so the values are
+    the same on every platform and every torch / numpy version, unlike a library RNG stream.
+    """
+    key = _splitmix64(np.array([seed], dtype=np.uint64))
+    counter = np.arange(count, dtype=np.uint64) + np.uint64(stream << 32)
+    bits = _splitmix64(counter ^ key) >> np.uint64(11)  # 53 random bits
+    return bits.astype(np.float64) * (2.0 / 2 ** 53) - 1.0
+
+
+def synthetic_state_dict(spec: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    """Rebuild the state dict a fixture describes (its weights cost no space in the repository).
+
+    ``spec['entries']`` lists ``(key, entry)`` in the state dict's order; an entry is
+    ``{'shape', 'offset', 'width'}`` (float32 values ``offset + width * u``, ``u`` =
+    :func:`counter_uniform` of ``spec['seed']`` and the entry's position), ``{'same_as': key}``
+    (the same tensor under a second name, as the official stage 2 stores ``diffusion.model.*``)
+    or ``{'tensor': t}`` (stored as it is: the diffusion schedule).
+    """
+    state: Dict[str, torch.Tensor] = {}
+    for stream, (key, entry) in enumerate(spec['entries']):
+        if 'tensor' in entry:
+            state[key] = entry['tensor'].clone()
+        elif 'same_as' in entry:
+            state[key] = state[entry['same_as']]
+        else:
+            shape = tuple(entry['shape'])
+            values = entry['offset'] + entry['width'] * counter_uniform(
+                spec['seed'], stream, int(np.prod(shape, dtype=np.int64)))
+            state[key] = torch.from_numpy(values.reshape(shape)).float()
+    return state
+
+
 def load_official_fixture(variant: str) -> Dict[str, Any]:
-    """Load ``official_<variant>.pt`` (:func:`missing_fixture` if it is not available)."""
-    path = OFFICIAL_DIR / f'official_{variant}.pt'
-    if not path.is_file():
-        missing_fixture(path)
-    return torch.load(path, map_location='cpu', weights_only=True)
+    """``official_<variant>.pt`` with its ``s1_state_dict`` / ``s2_state_dict`` rebuilt."""
+    data = torch.load(FIXTURES / f'official_{variant}.pt', map_location='cpu', weights_only=True)
+    for stage in (1, 2):
+        data[f's{stage}_state_dict'] = synthetic_state_dict(data.pop(f's{stage}_weights'))
+    return data
+
+
+def load_cli_fixture(task: str) -> Dict[str, Any]:
+    """``cli_<task>.pt`` with its ``state_dict`` rebuilt and its PNGs as paths (``<role>_png``)."""
+    data = torch.load(FIXTURES / f'cli_{task}.pt', map_location='cpu', weights_only=True)
+    data['state_dict'] = synthetic_state_dict(data.pop('weights'))
+    for role in data.pop('images'):
+        data[f'{role}_png'] = str(FIXTURES / f'cli_{task}_{role}.png')
+    return data
+
+
+def row_digests(image: np.ndarray, left_out: np.ndarray) -> List[str]:
+    """SHA-256 (first 16 bytes, hex) of each row of an HWC uint8 image whose flat positions
+    ``left_out`` are zeroed first: a compact stand-in for an image that must be matched exactly
+    everywhere else."""
+    image = np.array(image, dtype=np.uint8, order='C')  # a copy
+    image.reshape(-1)[left_out] = 0
+    return [hashlib.sha256(row.tobytes()).hexdigest()[:32] for row in image]
+
+
+@functools.lru_cache(maxsize=1)
+def _key_layouts() -> Dict[str, Any]:
+    with gzip.open(FIXTURES / 'keys.json.gz', 'rt', encoding='utf-8') as f:
+        return json.load(f)
 
 
 def load_keys_fixture(name: str, stage: int) -> Dict[str, list]:
-    """``{key: shape}`` of ``keys_<name>_S<stage>.json`` (:func:`missing_fixture` if absent)."""
-    path = KEYS_DIR / f'keys_{name}_S{stage}.json'
-    if not path.is_file():
-        missing_fixture(path)
-    with open(path) as f:
-        data = json.load(f)
+    """``{key: shape}`` of the released layout ``keys_<name>_S<stage>`` (``keys.json.gz``)."""
+    data = _key_layouts()[f'keys_{name}_S{stage}']
     assert data['stage'] in (stage, f'S{stage}', str(stage)), data['stage']
     return {k: list(v) for k, v in data['keys'].items()}
 
@@ -525,6 +566,24 @@ def tiny_net(preset: str, seed: int = 0):
     torch.manual_seed(seed)
     refine = 0 if preset.startswith('inpaint') else 1
     return build_diffir(preset, stage=2, num_refinement_blocks=refine, **TINY).eval()
+
+
+def write_tiny_inference_config(path, mean=(0., 0., 0.), std=(255., 255., 255.)) -> str:
+    """An inference-only mmengine config of ``tiny_net('deblur')`` (its ``model.generator``)
+    with a data preprocessor of ``mean`` / ``std``; returns ``path``."""
+    path = os.fspath(path)
+    with open(path, 'w', encoding='utf-8') as fh:
+        fh.write(
+            "custom_imports = dict(imports=['diffir_mm.registration'], "
+            "allow_failed_imports=False)\n"
+            "model = dict(type='BaseEditModel',\n"
+            "    generator=dict(type='DiffIRS2Net', task='deblur', scale=1, dim=8,\n"
+            "        num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 2, 4, 8],\n"
+            "        ffn_expansion_factor=2.0, bias=False, LayerNorm_type='WithBias',\n"
+            "        n_encoder_res=1),\n"
+            f"    data_preprocessor=dict(type='DataPreprocessor', mean={list(mean)},\n"
+            f"        std={list(std)}))\n")
+    return path
 
 
 def official_checkpoint(net) -> dict:

@@ -1,9 +1,11 @@
 """Convert a released DiffIR checkpoint into a checkpoint our configs and ``tools/test.py`` load.
 
 Reads an official BasicSR ``.pth`` or a LaMa / PyTorch-Lightning ``.ckpt`` (inpainting) -- or one
-of ours -- once with :func:`diffir_mm.archs.read_components`, checks every network in it against
-the requested task / stage / scale (and architecture) with :func:`diffir_mm.archs.require`, and
-writes the mmengine checkpoint of :func:`diffir_mm.archs.write_checkpoint`::
+of ours, a training checkpoint of ``tools/train.py`` or a ``.safetensors`` file -- once with
+:func:`diffir_mm.checkpoint.read_components`, checks every network in it against the requested
+task / stage / scale (and architecture) with :func:`diffir_mm.checkpoint.require`, and writes the
+mmengine checkpoint of :func:`diffir_mm.checkpoint.write_checkpoint` (``.safetensors`` when OUT
+ends so)::
 
     {'state_dict': {'generator.<key>': ...,        # BasicSR 'params' (else 'params_ema')
                     'generator_ema.<key>': ...,    # BasicSR 'params_ema' (else 'params')
@@ -32,9 +34,9 @@ from typing import Any, Dict, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from diffir_mm.archs import (SR_SCALES, TASKS, CheckpointMismatchError,  # noqa: E402
-                             build_diffir, preset_name, read_components, read_network, require,
-                             write_checkpoint)
+from diffir_mm.archs import SR_SCALES, TASKS, build_diffir, preset_name  # noqa: E402
+from diffir_mm.checkpoint import (CheckpointMismatchError, read_components,  # noqa: E402
+                                  read_network, require, write_checkpoint)
 
 
 class ConversionError(Exception):

@@ -8,11 +8,10 @@ Same command line as MMagic 1.2.0's ``tools/test.py``::
         [--launcher {none,pytorch,slurm,mpi}] [--local-rank N]
 
 The config needs ``test_dataloader``, ``test_evaluator`` and
-``test_cfg = dict(type='MultiTestLoop')``. ``--out`` writes the metrics
-(JSON/YAML/pickle by extension) from rank 0. Like ``tools/train.py`` it puts
-the repository root on ``sys.path``, imports ``diffir_mm``, silences
-third-party import warnings, allows the safe ``torch.load`` of full mmengine
-checkpoints and works with distributed launchers on CPU.
+``test_cfg = dict(type='MultiTestLoop')``. ``--out`` writes the metrics (JSON/YAML/pickle by
+extension) from rank 0. Like ``tools/train.py`` it puts the repository root on ``sys.path``, imports
+``diffir_mm``, silences third-party import warnings, reads checkpoints safely (through
+:mod:`diffir_mm.checkpoint`) and works with distributed launchers on CPU.
 """
 import argparse
 import os
@@ -37,10 +36,10 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     """Parse the command line.
 
     Args:
-        argv (list, optional): Arguments; ``sys.argv[1:]`` when None.
+        argv: Arguments; ``sys.argv[1:]`` when None.
 
     Returns:
-        argparse.Namespace: The parsed arguments.
+        The parsed arguments.
     """
     parser = argparse.ArgumentParser(description='Test (and eval) a model')
     parser.add_argument('config', help='test config file path')
@@ -80,22 +79,19 @@ def main(argv: Optional[list] = None) -> int:
     """Entry point.
 
     Args:
-        argv (list, optional): Command-line arguments (``sys.argv[1:]`` when
-            None).
+        argv: Command-line arguments (``sys.argv[1:]`` when None).
 
     Returns:
-        int: The exit status (1 after a configuration error, printed as one line).
+        The exit status (1 after a configuration error, printed as one line).
     """
     args = parse_args(argv)
 
     with quiet_mm_import_warnings():
         from diffir_mm.registration import register_all_modules
-        from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
 
-        # Register diffir_mm and import the whole mmagic stack now, under the filters.
+        # Register diffir_mm (with mmengine's safe local checkpoint loader) and import the
+        # whole mmagic stack now, under the filters.
         register_all_modules(init_default_scope=False)
-
-    allow_mmengine_checkpoint_globals()
 
     errors = OneLineErrors('test.py', debug=args.debug)
     with errors:
@@ -112,8 +108,8 @@ def run_test(cfg: Config, args: argparse.Namespace) -> None:
     """Build the runner from the loaded ``cfg`` and run the test loop.
 
     Args:
-        cfg (Config): The config with ``--cfg-options`` merged.
-        args (argparse.Namespace): The parsed command line.
+        cfg: The config with ``--cfg-options`` merged.
+        args: The parsed command line.
     """
     import mmengine
     from mmagic.utils import print_colored_log
@@ -155,8 +151,8 @@ def run_test(cfg: Config, args: argparse.Namespace) -> None:
                 """Write ``metrics`` when the test epoch ends.
 
                 Args:
-                    runner (Runner): The runner.
-                    metrics (dict, optional): The evaluation results.
+                    runner: The runner.
+                    metrics: The evaluation results.
                 """
                 if metrics is not None and is_main_process():
                     out_dir = osp.dirname(out_file)

@@ -9,19 +9,19 @@ Same command line as MMagic 1.2.0's ``tools/train.py``::
 
 Differences from MMagic's script:
 
-* the repository root is put on ``sys.path`` and ``diffir_mm`` is imported
-  (configs also carry ``custom_imports``);
+* the repository root is put on ``sys.path`` and ``diffir_mm`` is imported (configs also carry
+  ``custom_imports``);
 * third-party import-time warnings are silenced (scoped filters, see
   :mod:`diffir_mm.utils.warnings`);
-* ``--auto-scale-lr`` works: it enables ``cfg.auto_scale_lr`` (the config
-  must define ``auto_scale_lr.base_batch_size``);
-* ``--resume`` works on torch>=2.6 with safe loading kept on
-  (:func:`diffir_mm.utils.checkpoint.allow_mmengine_checkpoint_globals`);
+* ``--auto-scale-lr`` works: it enables ``cfg.auto_scale_lr`` (the config must define
+  ``auto_scale_lr.base_batch_size``);
+* ``--resume`` works on torch>=2.6 with safe loading kept on: mmengine reads local checkpoints
+  through :mod:`diffir_mm.checkpoint` (:mod:`diffir_mm.engine.checkpoint_loader`, registered with
+  diffir_mm);
 * resuming is exact when the config declares
-  :class:`diffir_mm.utils.checkpoint.RandomStateCheckpointHook` (the runtime
-  base does, in ``default_hooks``);
-* distributed launchers work on CPU-only machines (``gloo``, see
-  :mod:`diffir_mm.utils.dist`).
+  :class:`diffir_mm.engine.random_state_hook.RandomStateCheckpointHook` (the runtime base does, in
+  ``default_hooks``);
+* distributed launchers work on CPU-only machines (``gloo``, see :mod:`diffir_mm.utils.dist`).
 """
 import argparse
 import logging
@@ -46,10 +46,10 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     """Parse the command line.
 
     Args:
-        argv (list, optional): Arguments; ``sys.argv[1:]`` when None.
+        argv: Arguments; ``sys.argv[1:]`` when None.
 
     Returns:
-        argparse.Namespace: The parsed arguments.
+        The parsed arguments.
     """
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
@@ -99,12 +99,12 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
 def enable_amp(cfg: Config, log: Callable[..., Any]) -> None:
     """Turn ``OptimWrapper`` into ``AmpOptimWrapper(loss_scale='dynamic')``.
 
-    Handles a single wrapper and ``MultiOptimWrapperConstructor`` configs
-    (one wrapper per sub-module).
+    Handles a single wrapper and ``MultiOptimWrapperConstructor`` configs (one wrapper per
+    sub-module).
 
     Args:
-        cfg (Config): The config, modified in place.
-        log (Callable): ``print_log``-like logging function.
+        cfg: The config, modified in place.
+        log: ``print_log``-like logging function.
     """
     optim_wrapper = cfg.optim_wrapper
     constructor = optim_wrapper.get('constructor',
@@ -135,11 +135,11 @@ def enable_auto_scale_lr(cfg: Config) -> None:
     """Enable mmengine's linear LR scaling (``cfg.auto_scale_lr``).
 
     mmengine's ``Runner`` multiplies the learning rates by
-    ``world_size * train_dataloader.batch_size / base_batch_size`` when
-    ``auto_scale_lr.enable`` is True.
+    ``world_size * train_dataloader.batch_size / base_batch_size`` when ``auto_scale_lr.enable`` is
+    True.
 
     Args:
-        cfg (Config): The config, modified in place.
+        cfg: The config, modified in place.
 
     Raises:
         RuntimeError: If the config has no ``auto_scale_lr.base_batch_size``.
@@ -157,25 +157,20 @@ def main(argv: Optional[list] = None) -> int:
     """Entry point.
 
     Args:
-        argv (list, optional): Command-line arguments (``sys.argv[1:]`` when
-            None).
+        argv: Command-line arguments (``sys.argv[1:]`` when None).
 
     Returns:
-        int: The exit status (1 after a configuration error, printed as one line).
+        The exit status (1 after a configuration error, printed as one line).
     """
     args = parse_args(argv)
 
     with quiet_mm_import_warnings():
         from diffir_mm.registration import register_all_modules
-        from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
 
-        # Register diffir_mm and import the whole mmagic stack now, under the
-        # filters, instead of lazily (and noisily) in the first registry build.
+        # Register diffir_mm (with mmengine's safe local checkpoint loader) and import the
+        # whole mmagic stack now, under the filters, instead of lazily (and noisily) in the
+        # first registry build.
         register_all_modules(init_default_scope=False)
-
-    # Resuming reads full mmengine checkpoints with torch.load; keep the
-    # weights-only unpickler and allow-list what those checkpoints contain.
-    allow_mmengine_checkpoint_globals()
 
     errors = OneLineErrors('train.py', debug=args.debug)
     with errors:
@@ -189,8 +184,8 @@ def train(cfg: Config, args: argparse.Namespace) -> None:
     """Build the runner from the loaded ``cfg`` and train.
 
     Args:
-        cfg (Config): The config with ``--cfg-options`` merged.
-        args (argparse.Namespace): The parsed command line.
+        cfg: The config with ``--cfg-options`` merged.
+        args: The parsed command line.
     """
     from mmagic.utils import print_colored_log
     from mmengine.logging import print_log

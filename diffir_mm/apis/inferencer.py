@@ -12,7 +12,10 @@ mmagic package, and it re-roots every config path into that package. Importing
    converted once (cached next to the file's hash) to our format;
 3. serves inpainting configs (generator ``task='inpaint'``) with
    :class:`~diffir_mm.apis.inpainting_inferencer.DiffIRInpaintingInferencer`
-   (``infer(img=..., mask=...)``, the official predictor's padding and hole rule).
+   (``infer(img=..., mask=...)``, the official predictor's padding and hole rule);
+4. runs the DiffIR editors it serves in ``precision='auto'`` (bf16 on CUDA, fp32 on the CPU;
+   :func:`serve_in_auto_precision`) unless the config's ``model.test_cfg`` names a precision;
+   ``tools/test.py`` and validation keep the editors' fp32 default.
 
 Other model names go through MMagic's original code unchanged. The task of our first metafile
 entry is ``Image Restoration``, which MMagic serves with its ``ImageSuperResolutionInferencer``.
@@ -27,10 +30,11 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from diffir_mm.archs import CheckpointMismatchError, read_components, require, write_checkpoint
+from diffir_mm.checkpoint import (CheckpointMismatchError, read_components, require,
+                                  write_checkpoint)
 
 __all__ = ['DIFFIR_MODEL_NAME', 'register_mmagic_inferencer', 'diffir_settings',
-           'prepare_checkpoint', 'config_root']
+           'prepare_checkpoint', 'config_root', 'serve_in_auto_precision']
 
 DIFFIR_MODEL_NAME = 'diffir'
 PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -95,8 +99,6 @@ def prepare_checkpoint(ckpt: str, config: str) -> str:
     Raises:
         FileNotFoundError / CheckpointMismatchError: with a one-line reason.
     """
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
     components = read_components(ckpt)
     gen = _generator_cfg(config)
     stage = 2 if gen['type'] == 'DiffIRS2Net' else 1
@@ -124,6 +126,18 @@ def _task_of(config: str, default: str) -> str:
     return default
 
 
+def serve_in_auto_precision(inferencer: Any) -> None:
+    """Make the DiffIR editor of ``inferencer`` infer in ``precision='auto'`` unless its
+    ``test_cfg`` names a precision (see :func:`diffir_mm.models.editors.common.stage2_inference`).
+    Models of other packages are left alone."""
+    model = getattr(inferencer, 'model', None)
+    if model is None or not type(model).__module__.startswith('diffir_mm.'):
+        return
+    test_cfg = dict(model.test_cfg or {})
+    test_cfg.setdefault('precision', 'auto')
+    model.test_cfg = test_cfg
+
+
 def _register_inpainting_dispatch() -> None:
     """Serve :data:`~.inpainting_inferencer.DIFFIR_INPAINTING_TASK` with our inferencer.
 
@@ -143,10 +157,11 @@ def _register_inpainting_dispatch() -> None:
             from .inpainting_inferencer import DIFFIR_INPAINTING_TASK, DiffIRInpaintingInferencer
             if task != DIFFIR_INPAINTING_TASK:
                 super().__init__(task, config, ckpt, device, extra_parameters, seed)
-                return
-            self.task = task
-            self.inferencer = DiffIRInpaintingInferencer(config, ckpt, device, extra_parameters,
-                                                         seed=seed)
+            else:
+                self.task = task
+                self.inferencer = DiffIRInpaintingInferencer(config, ckpt, device,
+                                                             extra_parameters, seed=seed)
+            serve_in_auto_precision(self.inferencer)
 
     if mmagic_inferencer.Inferencers is Inferencers:
         mmagic_inferencer.Inferencers = DiffIRInferencers

@@ -1,8 +1,13 @@
-"""DiffIR networks and the IPR diffusion, in plain PyTorch (no mmagic / mmcv / mmengine)."""
-from .checkpoint import (CheckpointMismatchError, Layout, NetworkCheckpoint, detect_layout,
-                         infer_arch_kwargs, load_network, load_official, official_to_ours,
-                         ours_to_official, read_checkpoint, read_components, read_network,
-                         require, write_checkpoint)
+"""DiffIR networks and the IPR diffusion, in plain PyTorch (no mmagic / mmcv / mmengine).
+
+The checkpoint names (``load_official``, ``read_network``, ``ours_to_official``, ...) live in
+:mod:`diffir_mm.checkpoint` and are re-exported here for existing callers.
+"""
+from diffir_mm.checkpoint import (CheckpointMismatchError, Layout, NetworkCheckpoint,
+                                  detect_layout, infer_arch_kwargs, load_network, load_official,
+                                  official_to_ours, ours_to_official, read_checkpoint,
+                                  read_components, read_network, require, write_checkpoint)
+
 from .cpen import CPEN
 from .diffir_net import DiffIRS1Net, DiffIRS2Net, S2TrainOutput, pad_to_multiple
 from .dirformer import (IPR_DIM, DIRformer, DynamicAttention, DynamicFeedForward,

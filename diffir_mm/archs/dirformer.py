@@ -1,7 +1,7 @@
 """DIRformer: the Restormer-style restoration U-Net of DiffIR, modulated by the IPR.
 
 Parameter names follow the official implementation so that released checkpoints map onto this
-module tree one to one (see :mod:`diffir_mm.archs.checkpoint`).
+module tree one to one (see :mod:`diffir_mm.checkpoint.naming`).
 
 Every block has one training forward, one inference forward and the reference operators, all
 computing the same function:

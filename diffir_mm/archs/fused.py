@@ -32,7 +32,7 @@ from typing import Dict, Iterator, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-__all__ = ['GatedGelu', 'attention_residual', 'folded_pointwise', 'gated_gelu',
+__all__ = ['GatedGelu', 'attention_residual', 'folded_pointwise', 'gated_gelu', 'pixel_gram',
            'modulated_pointwise', 'scratch_buffers', 'to_map', 'to_tokens']
 
 #: ``F.normalize``'s default floor of the q / k norms.
@@ -179,6 +179,38 @@ def modulated_pointwise(tokens: torch.Tensor, norm_weight: torch.Tensor,
     return out.reshape(1, hw, -1)
 
 
+#: Pixels per partial product of :func:`pixel_gram` on CUDA.
+GRAM_CHUNK = 4096
+
+
+def pixel_gram(q: torch.Tensor, k: torch.Tensor, num_heads: int,
+               chunk: Optional[int] = None) -> torch.Tensor:
+    """Per-head ``q^T k`` summed over the pixels: (B, HW, C) x 2 -> (B, heads, C/heads, C/heads).
+
+    The product is skinny (a few dozen rows and columns, up to millions of pixels summed). On
+    CUDA, cuBLAS runs such a product as a handful of thread blocks (an H200 took 4.5 ms for
+    48 x 1M x 48, a 0.25 ms job: bench/README.md, GPU suite), so there the pixels are cut into
+    chunks of ``chunk`` (default :data:`GRAM_CHUNK`) whose partial products run as one batch and
+    are then summed. The CPU keeps the single product unless ``chunk`` is given.
+    """
+    b, hw, c = q.shape
+    ch = c // num_heads
+    if chunk is None:
+        chunk = GRAM_CHUNK if q.is_cuda else hw
+    chunks = hw // chunk
+    if chunks < 2:
+        qh = q.reshape(b, hw, num_heads, ch).permute(0, 2, 3, 1)  # (B, heads, ch, HW)
+        kh = k.reshape(b, hw, num_heads, ch).transpose(1, 2)  # (B, heads, HW, ch)
+        return qh @ kh
+    split = chunks * chunk
+    qc = q[:, :split].reshape(b, chunks, chunk, num_heads, ch).permute(0, 1, 3, 4, 2)
+    kc = k[:, :split].reshape(b, chunks, chunk, num_heads, ch).transpose(2, 3)
+    gram = (qc @ kc).sum(dim=1)  # (B, heads, ch, ch)
+    if split < hw:
+        gram = gram + pixel_gram(q[:, split:], k[:, split:], num_heads, chunk=hw)
+    return gram
+
+
 def attention_residual(residual: torch.Tensor, qkv: torch.Tensor, num_heads: int,
                        temperature: torch.Tensor, proj_weight: torch.Tensor,
                        proj_bias: Optional[torch.Tensor]) -> torch.Tensor:
@@ -203,13 +235,13 @@ def attention_residual(residual: torch.Tensor, qkv: torch.Tensor, num_heads: int
     ch = c // num_heads
     q, k, v = qkv.split(c, dim=-1)  # (B, HW, C) strided views
     # the un-normalised scores sum over all pixels: half precision would overflow, so half
-    # inputs get float32 scores (the reference normalises q and k first, bounding them by 1)
+    # inputs get float32 scores (the reference normalises q and k first, bounding them by 1),
+    # also under autocast, which would run the product in half precision again
     score_dtype = torch.float32 if qkv.dtype in (torch.float16, torch.bfloat16) else qkv.dtype
     q = q.to(score_dtype)
     k = k.to(score_dtype)
-    qh = q.reshape(b, hw, num_heads, ch).permute(0, 2, 3, 1)  # (B, heads, ch, HW)
-    kh = k.reshape(b, hw, num_heads, ch).transpose(1, 2)  # (B, heads, HW, ch)
-    scores = qh @ kh
+    with torch.autocast(qkv.device.type, enabled=False):
+        scores = pixel_gram(q, k, num_heads)
     # norms over the pixels: a reduction over the outer axis, vectorised along the channels
     inv_q = torch.linalg.vector_norm(q, dim=1).clamp_min(NORM_EPS).reciprocal()
     inv_k = torch.linalg.vector_norm(k, dim=1).clamp_min(NORM_EPS).reciprocal()

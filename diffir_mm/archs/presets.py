@@ -1,7 +1,7 @@
 """Hyper-parameters of every released DiffIR configuration, and builders from them.
 
 Values are the official ones (``options/*.yml`` of the BasicSR tasks and the LaMa generator
-YAMLs of inpainting); see ``docs`` / ``../shared/docs/diffir_method.md`` section 1.12.
+YAMLs of inpainting); see ``docs/advanced_guides/method.md`` §2.5.
 """
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from diffir_mm.inference.compilation import resolve_compile
+from diffir_mm.inference.precision import normalize_precision
 from diffir_mm.inference.restorer import Restorer
 
 from .sidecar import SidecarError, read_sidecar
@@ -146,7 +148,8 @@ class OnnxRestorer(Restorer):
         threads: ONNX Runtime intra-op threads (0: its default).
         task, scale: Checked against the sidecar when given.
         **kwargs: :class:`Restorer` options (tiling, seed, ``prior_max_side``...); ``device``
-            must be the CPU and ``precision`` fp32 (the dtype is chosen at export: ``--fp16``).
+            must be the CPU and ``precision`` fp32 or auto (the dtype is chosen at export:
+            ``--fp16``).
     """
 
     def __init__(self, model_path: str, threads: int = 0, task: Optional[str] = None,
@@ -154,12 +157,15 @@ class OnnxRestorer(Restorer):
         device = kwargs.pop('device', 'cpu')
         if device not in (None, 'auto') and torch.device(device).type != 'cpu':
             raise ValueError(f'the onnxruntime backend runs on the CPU, not {device!r}')
-        if str(kwargs.get('precision', 'fp32')) != 'fp32':
+        if normalize_precision(kwargs.get('precision', 'auto')) not in ('auto', 'fp32'):
             raise ValueError('--precision applies to the pytorch backend; export with --fp16 '
                              'for a half-precision ONNX model')
+        kwargs['precision'] = 'fp32'  # the export's dtype
+        if resolve_compile(kwargs.pop('compile', 'off'), 'cpu'):
+            raise ValueError('compile applies to the pytorch backend')
         network = OnnxRuntimeNetwork(model_path, threads=threads, task=task, scale=scale)
         kwargs.setdefault('input_norm', network.input_norm)
-        super().__init__(network, device='cpu', **kwargs)
+        super().__init__(network, device='cpu', compile=False, **kwargs)
 
     def describe(self) -> str:
         """One-line summary."""

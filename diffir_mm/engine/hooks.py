@@ -1,4 +1,4 @@
-"""Training hooks: generator EMA that works with any DDP wrapping, and exact-resume RNG states."""
+"""Training hook: generator EMA that works with any DDP wrapping."""
 from __future__ import annotations
 
 from typing import Optional, Sequence, Union
@@ -6,17 +6,8 @@ from typing import Optional, Sequence, Union
 import torch
 from mmengine.hooks import Hook
 from mmagic.registry import HOOKS
-from torch import nn
 
-from diffir_mm.utils.checkpoint import RandomStateCheckpointHook
-
-HOOKS.register_module(name='RandomStateCheckpointHook', module=RandomStateCheckpointHook)
-
-
-def _unwrap(module: nn.Module) -> nn.Module:
-    while hasattr(module, 'module'):
-        module = module.module
-    return module
+from diffir_mm.utils.wrappers import unwrap_model
 
 
 @HOOKS.register_module()
@@ -54,21 +45,21 @@ class GeneratorEMAHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         if (runner.iter + 1) % self.interval:
             return
-        model = _unwrap(runner.model)
+        model = unwrap_model(runner.model)
         momentum = 1.0 if runner.iter < self.start_iter else self.momentum
         for key in self.module_keys:
             ema = getattr(model, key, None)
             if ema is None:
                 continue
-            src = _unwrap(getattr(model, key[:-len('_ema')]))
-            ema = _unwrap(ema)
+            src = unwrap_model(getattr(model, key[:-len('_ema')]))
+            ema = unwrap_model(ema)
             for p_ema, p in zip(ema.parameters(), src.parameters()):
                 p_ema.lerp_(p.detach().to(p_ema.dtype), momentum)
             for b_ema, b in zip(ema.buffers(), src.buffers()):
                 b_ema.copy_(b)
 
     def before_run(self, runner) -> None:
-        model = _unwrap(runner.model)
+        model = unwrap_model(runner.model)
         for key in self.module_keys:
             if getattr(model, key, None) is None:
                 raise ValueError(f'GeneratorEMAHook: the model has no "{key}" (is_use_ema=False?)')

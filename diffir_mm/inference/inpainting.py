@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ['hole_mask', 'holes_from_record', 'pad_symmetric', 'MODULO']
+__all__ = ['hole_mask', 'holes_from_record', 'hole_batch', 'pad_symmetric', 'MODULO']
 
 #: The official ``pad_out_to_modulo`` (also the inpainting network's input multiple).
 MODULO = 8
@@ -77,6 +77,35 @@ def holes_from_record(record) -> np.ndarray:
         top = np.iinfo(dtype).max
         rgb = np.rint(rgb * top).astype(dtype)
     return hole_mask(rgb)
+
+
+def hole_batch(mask: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """The ``(B, 1, H, W)`` float 0/1 holes of a mask tensor for a batch of images (``> 0``).
+
+    The one rule of the restorer and the inpainting editors.
+
+    Args:
+        mask: ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)``; a single mask serves every image.
+        images: The ``(B, C, H, W)`` batch the mask belongs to (device and dtype are taken
+            from it).
+
+    Raises:
+        ValueError: (one line) a mask of another batch size, layout or image size.
+    """
+    m = torch.as_tensor(mask, device=images.device)
+    if m.dim() == 2:
+        m = m[None, None]
+    elif m.dim() == 3:
+        m = m[:, None]
+    b, _, h, w = images.shape
+    wanted = f'(B, 1, H, W) = ({b}, 1, {h}, {w})'
+    if m.dim() != 4 or m.shape[1] != 1 or m.shape[0] not in (1, b):
+        raise ValueError(f'a mask batch must be {wanted} and a single mask must be (H, W) or '
+                         f'(1, 1, H, W); got {tuple(mask.shape)}')
+    if m.shape[-2:] != images.shape[-2:]:
+        raise ValueError(f'the mask is {m.shape[-1]}x{m.shape[-2]} (WxH), the image {w}x{h}: a '
+                         f'mask must be {wanted}')
+    return (m > 0).to(images.dtype).expand(b, -1, -1, -1)
 
 
 def pad_symmetric(x: torch.Tensor, multiple: int = MODULO) -> torch.Tensor:

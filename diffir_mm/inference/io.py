@@ -10,9 +10,9 @@
   - 16-bit (PNG / TIFF) is processed in float and written back 16-bit when the output format
     allows it (PNG, TIFF); float32 TIFF/EXR stays float32.
 
-* :func:`write_image` converts back to the record's layout and writes **atomically**: the
-  encoded bytes go to a temporary file in the destination folder, which is then moved over the
-  destination with :func:`os.replace`; a failure leaves no partial file behind. It refuses to
+* :func:`write_image` converts back to the record's layout and writes **atomically**
+  (:func:`diffir_mm.utils.atomic.write_bytes_atomic`: a temporary file in the destination
+  folder, moved over the destination; a failure leaves no partial file behind). It refuses to
   write onto any path listed in ``protect`` (the input files).
 
 Errors are :class:`ImageIOError` with a one-line message.
@@ -22,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Sequence
 
 import cv2
 import numpy as np
+
+from diffir_mm.utils.atomic import write_bytes_atomic
 
 __all__ = ['IMAGE_EXTENSIONS', 'ImageIOError', 'ImageRecord', 'read_image', 'write_image',
            'encode_image', 'to_output_array', 'same_path', 'side_by_side', 'resize_to']
@@ -299,40 +300,11 @@ def write_image(path: str, rgb: np.ndarray, record: Optional[ImageRecord] = None
         raise ImageIOError(f'output path {path} has no extension')
     record = record or ImageRecord(rgb=rgb)
     data = encode_image(to_output_array(rgb, record, ext, notes), ext)
-    write_bytes_atomic(path, data)
-    return path
-
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path`` and move it into place."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
-                               dir=folder)
     try:
-        try:  # mkstemp creates 0600 files; give the result the usual umask-based mode
-            os.fchmod(fd, 0o666 & ~_umask())
-        except (AttributeError, OSError):  # pragma: no cover - e.g. Windows
-            pass
-        with os.fdopen(fd, 'wb') as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise ImageIOError(f'cannot write {path}: {err.strerror or err}') from None
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+        write_bytes_atomic(path, data)
+    except OSError as err:
+        raise ImageIOError(f'cannot write {path}: {err.strerror or err}') from None
+    return path
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 0) -> np.ndarray:

@@ -3,6 +3,13 @@
 Policy (the same for every entry point: :class:`~diffir_mm.inference.Restorer`, the tiled path and
 ``diffir-restore``):
 
+* ``auto`` (the default of the Restorer, ``restore_tiled`` and ``diffir-restore``) is chosen per
+  device by :func:`resolve_precision`: ``bf16`` on CUDA devices with bf16 matrix units (compute
+  capability 8.0+: Ampere, Hopper and later), ``fp32`` everywhere else (CPUs, older GPUs).
+  bf16 keeps fp32's exponent range, so the overflow that fp16 risks does not arise; its 8-bit
+  mantissa keeps the output within 1e-2 relative error ``|a - b| / |b|`` of fp32 (tested on the
+  CPU for every task, ``BF16_REL_TOL`` of tests/helpers.py; measured 4e-4 to 4e-3 there). The
+  table :data:`AUTO_PRECISION` is the one place to change that choice.
 * ``fp32`` runs as is.
 * ``bf16`` / ``fp16`` run the DIRformer under :func:`torch.autocast` of the input's device
   (CPU or CUDA); weights stay fp32 and autocast picks the per-op precision. The output is
@@ -25,12 +32,16 @@ from typing import Any, Callable, ContextManager, Union
 
 import torch
 
-__all__ = ['PRECISIONS', 'PrecisionFallbackWarning', 'NonFiniteOutputError', 'normalize_precision',
-           'autocast_context', 'run_with_precision']
+__all__ = ['PRECISIONS', 'AUTO_PRECISION', 'PrecisionFallbackWarning', 'NonFiniteOutputError',
+           'normalize_precision', 'resolve_precision', 'autocast_context', 'run_with_precision']
 
-#: Accepted precision names.
-PRECISIONS = ('fp32', 'bf16', 'fp16')
-_ALIASES = {'fp32': 'fp32', 'float32': 'fp32', 'float': 'fp32', 'bf16': 'bf16',
+#: Accepted precision names (``'auto'``: see :func:`resolve_precision`).
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+#: What ``'auto'`` selects per device type; device types not listed run fp32.
+AUTO_PRECISION = {'cuda': 'bf16'}
+#: Lowest CUDA compute capability with bf16 matrix units (Ampere).
+BF16_MIN_CAPABILITY = (8, 0)
+_ALIASES = {'auto': 'auto', 'fp32': 'fp32', 'float32': 'fp32', 'float': 'fp32', 'bf16': 'bf16',
             'bfloat16': 'bf16', 'fp16': 'fp16', 'float16': 'fp16', 'half': 'fp16'}
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -44,7 +55,8 @@ class NonFiniteOutputError(RuntimeError):
 
 
 def normalize_precision(precision: Union[str, torch.dtype, None]) -> str:
-    """Map ``'fp32'|'bf16'|'fp16'`` (or aliases / a torch dtype / None) to the canonical name."""
+    """Map ``'auto'|'fp32'|'bf16'|'fp16'`` (or aliases / a torch dtype / None: fp32) to the
+    canonical name."""
     if precision is None:
         return 'fp32'
     if isinstance(precision, torch.dtype):
@@ -56,9 +68,30 @@ def normalize_precision(precision: Union[str, torch.dtype, None]) -> str:
     return name
 
 
+def _has_bf16_units(device: torch.device) -> bool:
+    return torch.cuda.get_device_capability(device) >= BF16_MIN_CAPABILITY
+
+
+def resolve_precision(precision: Union[str, torch.dtype, None],
+                      device: Union[str, torch.device]) -> str:
+    """The precision (``'fp32'``, ``'bf16'`` or ``'fp16'``) that ``precision`` means on ``device``.
+
+    Explicit names are kept; ``'auto'`` is :data:`AUTO_PRECISION` of the device type (bf16 on
+    CUDA), falling back to fp32 on CUDA devices older than :data:`BF16_MIN_CAPABILITY`.
+    """
+    name = normalize_precision(precision)
+    if name != 'auto':
+        return name
+    device = torch.device(device)
+    choice = AUTO_PRECISION.get(device.type, 'fp32')
+    if choice == 'bf16' and device.type == 'cuda' and not _has_bf16_units(device):
+        return 'fp32'
+    return choice
+
+
 def autocast_context(device: Union[str, torch.device], precision: str) -> ContextManager:
     """Autocast context for ``precision`` on ``device`` (a null context for fp32)."""
-    precision = normalize_precision(precision)
+    precision = resolve_precision(precision, device)
     if precision == 'fp32':
         return contextlib.nullcontext()
     device_type = torch.device(device).type
@@ -88,7 +121,7 @@ def run_with_precision(fn: Callable[..., Any], *args: Any, precision: str = 'fp3
 
     Args:
         fn: The forward to run (e.g. ``net.restore``).
-        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'``.
+        precision: ``'auto'``, ``'fp32'``, ``'bf16'`` or ``'fp16'``.
         device: Device whose autocast is used; by default that of the first tensor argument.
         fallback: On non-finite reduced-precision output, recompute in fp32 with a
             :class:`PrecisionFallbackWarning` (True) or raise :class:`NonFiniteOutputError`.
@@ -97,9 +130,9 @@ def run_with_precision(fn: Callable[..., Any], *args: Any, precision: str = 'fp3
     Raises:
         NonFiniteOutputError: Non-finite output in fp32, or in reduced precision without fallback.
     """
-    precision = normalize_precision(precision)
     if device is None:
         device = next((a.device for a in args if isinstance(a, torch.Tensor)), 'cpu')
+    precision = resolve_precision(precision, device)
     with autocast_context(device, precision):
         out = fn(*args, **kwargs)
     out = _to_float(out)

@@ -6,12 +6,13 @@ Three ways to get one::
     Restorer.from_checkpoint('DiffIRS2-x4.pth', task='sr', scale=4)  # (b) official or ours
     Restorer(net)                                                     # (c) an already built network
 
-Checkpoints are read by :mod:`diffir_mm.archs.checkpoint` (released BasicSR ``.pth``, LaMa
-``.ckpt``, bare state dicts, our mmengine checkpoints -- EMA weights preferred), once per file.
+Checkpoints are read by :mod:`diffir_mm.checkpoint` (released BasicSR ``.pth``, LaMa ``.ckpt``,
+bare state dicts, our converted and training checkpoints, ``.safetensors`` -- EMA weights
+preferred), once per file.
 The architecture is read from the checkpoint's keys and shapes
-(:func:`~diffir_mm.archs.infer_arch_kwargs`), so released models and any re-sized model load
-alike; a requested ``task`` / ``scale`` is checked by :func:`~diffir_mm.archs.require`
-(:class:`~diffir_mm.archs.CheckpointMismatchError` otherwise).
+(:func:`~diffir_mm.checkpoint.infer_arch_kwargs`), so released models and any re-sized model load
+alike; a requested ``task`` / ``scale`` is checked by :func:`~diffir_mm.checkpoint.require`
+(:class:`~diffir_mm.checkpoint.CheckpointMismatchError` otherwise).
 
 Seeding: DiffIR's only randomness is the diffusion start vector ``x_T``. ``seed`` is an int (every
 image gets its own CPU ``torch.Generator`` seeded with it, so the same seed gives the same output
@@ -19,7 +20,8 @@ on any batch composition and device), a list of ints (one per image), a ``torch.
 (all start vectors drawn from it, in order), or None: the restorer's own seed in the
 ``restore*`` calls, a fresh random vector in :meth:`Restorer.make_noise` and for
 ``Restorer(seed=None)``. ``Restorer(net).restore_tensor(x, seed=s)`` equals
-``net(x, generator=torch.Generator().manual_seed(s))`` for an untiled image.
+``net(x, generator=torch.Generator().manual_seed(s))`` for an untiled image in fp32 (the CPU's
+``precision='auto'``; on CUDA ``'auto'`` is bf16, see :mod:`.precision`).
 
 The mmagic inferencer can reuse the pieces: :func:`~diffir_mm.inference.tiling.restore_tiled`
 on its model's generator, :func:`~diffir_mm.inference.io.read_image` /
@@ -39,11 +41,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from diffir_mm.archs import (IPR_DIM, DiffIRS2Net, NetworkCheckpoint, build_diffir, load_network,
-                             preset_name, read_network, require)
+from diffir_mm.archs import IPR_DIM, DiffIRS2Net, build_diffir, preset_name
+from diffir_mm.checkpoint import NetworkCheckpoint, load_network, read_network, require
 
-from .inpainting import MODULO, hole_mask, pad_symmetric
-from .precision import normalize_precision
+from .compilation import compile_blocks, resolve_compile
+from .inpainting import MODULO, hole_batch, hole_mask, pad_symmetric
+from .precision import normalize_precision, resolve_precision
 from .tiling import DEFAULT_TILE_OVERLAP, ProgressFn, restore_tiled
 
 __all__ = ['Restorer', 'network_from_checkpoint', 'network_from_config']
@@ -58,7 +61,7 @@ def network_from_checkpoint(checkpoint: CheckpointSource, task: Optional[str] = 
     """Build a stage-2 network shaped like ``checkpoint`` and load it (eval mode).
 
     Args:
-        checkpoint: Path, loaded checkpoint or :class:`~diffir_mm.archs.NetworkCheckpoint`.
+        checkpoint: Path, loaded checkpoint or :class:`~diffir_mm.checkpoint.NetworkCheckpoint`.
         task: Expected task (checked with ``scale``); ``None`` accepts what the checkpoint holds.
         scale: Expected SR factor when ``task='sr'``.
         **overrides: Constructor arguments that cannot be read from the weights.
@@ -122,7 +125,8 @@ class Restorer:
     Args:
         network: A ``DiffIRS2Net`` (or compatible) module.
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``... or ``'auto'`` / None (CUDA when available).
-        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` (see :mod:`.precision`).
+        precision: ``'auto'`` (bf16 on CUDA, fp32 on the CPU), ``'fp32'``, ``'bf16'`` or
+            ``'fp16'`` (see :mod:`.precision`).
         tile: Tile side in input pixels (``None``/0: whole image at once).
         tile_overlap: Overlap between tiles, input pixels.
         tile_batch: Tiles per forward.
@@ -134,13 +138,16 @@ class Restorer:
         fallback: fp32 recompute on non-finite reduced-precision output (else raise).
         input_norm: ``(mean, std)`` on the 0..255 scale applied before the network (as an mmagic
             data preprocessor); default ``(0, 255)`` = the [0, 1] input of the official models.
+        compile: ``torch.compile`` the DIRformer's blocks in place (:mod:`.compilation`):
+            ``'auto'`` (per device type, currently never), ``'on'``/True or ``'off'``/False.
     """
 
     def __init__(self, network: nn.Module, device: Union[str, torch.device, None] = 'auto',
-                 precision: str = 'fp32', tile: Optional[int] = None,
+                 precision: str = 'auto', tile: Optional[int] = None,
                  tile_overlap: int = DEFAULT_TILE_OVERLAP, tile_batch: int = 1,
                  seed: Seed = 0, prior_max_side: Optional[int] = None,
-                 fallback: bool = True, input_norm: Optional[Tuple[Any, Any]] = None) -> None:
+                 fallback: bool = True, input_norm: Optional[Tuple[Any, Any]] = None,
+                 compile: Union[bool, str] = 'auto') -> None:
         if not hasattr(network, 'estimate_prior') or not hasattr(network, 'restore'):
             raise TypeError('Restorer needs a stage-2 DiffIR network (estimate_prior/restore); '
                             f'got {type(network).__name__}')
@@ -150,7 +157,11 @@ class Restorer:
         if self.device.type == 'cuda' and not torch.cuda.is_available():
             raise RuntimeError(f'device {device!r} requested but CUDA is not available')
         self.network = network.to(self.device).eval()
-        self.precision = normalize_precision(precision)
+        self.auto_precision = normalize_precision(precision) == 'auto'
+        self.precision = resolve_precision(precision, self.device)
+        self.compiled = resolve_compile(compile, self.device)
+        if self.compiled:
+            compile_blocks(self.network)
         self.tile = tile or None
         self.tile_overlap = int(tile_overlap)
         self.tile_batch = int(tile_batch)
@@ -211,7 +222,9 @@ class Restorer:
         n = sum(p.numel() for p in self.network.parameters())
         task = f'sr x{self.scale}' if self.task == 'sr' else self.task
         tile = f'tile {self.tile}/{self.tile_overlap}' if self.tile else 'no tiling'
-        return (f'DiffIR {task} ({n / 1e6:.2f} M params), {self.device}, {self.precision}, '
+        precision = f'{self.precision} (auto)' if self.auto_precision else self.precision
+        compiled = ', compiled' if self.compiled else ''
+        return (f'DiffIR {task} ({n / 1e6:.2f} M params), {self.device}, {precision}{compiled}, '
                 f'{tile}')
 
     # ------------------------------------------------------------------ restoration
@@ -289,18 +302,7 @@ class Restorer:
         """The (B, 1, H, W) 0/1 float holes of ``mask`` for images ``x`` (official: > 0)."""
         if mask is None:
             raise ValueError('inpainting needs a mask (non-zero = hole)')
-        m = torch.as_tensor(mask).to(self.device, torch.float32)
-        if m.dim() == 2:
-            m = m[None, None]
-        elif m.dim() == 3:
-            m = m[:, None]
-        if m.dim() != 4 or m.shape[1] != 1 or m.shape[0] not in (1, x.shape[0]):
-            raise ValueError(f'a mask batch must be (B, 1, H, W) for {x.shape[0]} image(s); '
-                             f'got {tuple(mask.shape)}')
-        if m.shape[-2:] != x.shape[-2:]:
-            raise ValueError(f'the mask is {m.shape[-1]}x{m.shape[-2]} (WxH), the image '
-                             f'{x.shape[-1]}x{x.shape[-2]}')
-        return (m > 0).float().expand(x.shape[0], -1, -1, -1)
+        return hole_batch(mask, x)
 
     @staticmethod
     def _to_unit(img: np.ndarray) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Tiled DiffIR restoration in which every tile shares one global IR prior.
 
-DiffIR's IPR is a *global* vector: CPEN ends with a global average pool (method notes §1.8), and
-the same 256-d ``z`` modulates every block. Estimating it per tile would give every tile its own
-prior (and its own diffusion noise), which shows up as seams and colour shifts. Here the prior is
-estimated **once from the whole image** and shared by all tiles; only the DIRformer is tiled.
+DiffIR's IPR is a *global* vector: CPEN ends with a global average pool
+(``docs/advanced_guides/method.md`` §2.4), and the same 256-d ``z`` modulates every block.
+Estimating it per tile would give every tile its own prior (and its own diffusion noise), which
+shows up as seams and colour shifts. Here the prior is estimated **once from the whole image** and
+shared by all tiles; only the DIRformer is tiled.
 
 Prior rule (:func:`prior_input`)
     The prior is computed from the whole degraded image *as the network receives it* -- the LR
@@ -43,7 +44,7 @@ import torch.nn.functional as F
 
 from diffir_mm.archs import pad_to_multiple
 
-from .precision import normalize_precision, run_with_precision
+from .precision import resolve_precision, run_with_precision
 
 __all__ = ['DEFAULT_PRIOR_MAX_SIDE', 'DEFAULT_TILE_OVERLAP', 'prior_input',
            'estimate_global_prior', 'tile_starts', 'tile_windows', 'restore_tiled']
@@ -173,7 +174,7 @@ def restore_tiled(net, lq: torch.Tensor, prior: Optional[torch.Tensor] = None, *
                   tile_batch: int = 1, noise: Optional[torch.Tensor] = None,
                   generator: Optional[torch.Generator] = None,
                   prior_max_side: Optional[int] = None,
-                  precision: str = 'fp32', fallback: bool = True,
+                  precision: str = 'auto', fallback: bool = True,
                   progress: Optional[ProgressFn] = None) -> torch.Tensor:
     """Restore ``lq`` tile by tile under one global prior per image.
 
@@ -192,15 +193,15 @@ def restore_tiled(net, lq: torch.Tensor, prior: Optional[torch.Tensor] = None, *
         prior_max_side: Budget of the prior estimate (:func:`prior_input`; 0: never
             downscale); None: :data:`DEFAULT_PRIOR_MAX_SIDE` when the image is cut into several
             tiles, the whole image otherwise.
-        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` for the DIRformer (see
-            :mod:`diffir_mm.inference.precision`).
+        precision: ``'auto'`` (bf16 on CUDA, fp32 on the CPU), ``'fp32'``, ``'bf16'`` or
+            ``'fp16'`` for the DIRformer (see :mod:`diffir_mm.inference.precision`).
         fallback: Recompute non-finite reduced-precision output in fp32 (else raise).
         progress: Called as ``progress(done, total)`` after each window batch.
 
     Returns:
         (B, out_channels, H·scale, W·scale) float32 on ``lq``'s device.
     """
-    precision = normalize_precision(precision)
+    precision = resolve_precision(precision, lq.device)
     if tile is not None and tile < 0:
         raise ValueError(f'tile must be positive (or 0/None for no tiling), got {tile}')
     if tile_overlap < 0:

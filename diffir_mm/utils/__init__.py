@@ -1,19 +1,16 @@
-"""Utilities for the command-line entry points and checkpoints.
+"""Utilities for the command-line entry points, file writing and model wrappers.
 
 Submodules:
 
-* :mod:`diffir_mm.utils.warnings` (standard library only):
-  :func:`quiet_mm_import_warnings`.
-* :mod:`diffir_mm.utils.checkpoint` (torch + mmengine):
-  :func:`allow_mmengine_checkpoint_globals`,
-  :class:`RandomStateCheckpointHook`, :func:`get_rng_state`,
-  :func:`set_rng_state`.
+* :mod:`diffir_mm.utils.warnings` (standard library only): :func:`quiet_mm_import_warnings`.
+* :mod:`diffir_mm.utils.atomic` (standard library only): :func:`write_bytes_atomic`.
+* :mod:`diffir_mm.utils.wrappers` (torch): :func:`unwrap_model`.
 * :mod:`diffir_mm.utils.dist` (torch): :func:`prepare_cpu_distributed`.
 * :mod:`diffir_mm.utils.host_memory` (standard library only): :func:`keep_freed_memory`,
   :func:`keep_freed_memory_unless_disabled`.
 
-Names are resolved lazily (PEP 562) so that ``import diffir_mm.utils`` does
-not import torch or mmengine.
+Names are resolved lazily (PEP 562) so that ``import diffir_mm.utils`` does not import torch or
+mmengine.
 """
 import importlib
 from typing import Any, Dict, List
@@ -21,12 +18,8 @@ from typing import Any, Dict, List
 _LAZY: Dict[str, str] = {
     'quiet_mm_import_warnings': 'warnings',
     'install_mm_import_filters': 'warnings',
-    'allow_mmengine_checkpoint_globals': 'checkpoint',
-    'mmengine_checkpoint_globals': 'checkpoint',
-    'MMENGINE_CHECKPOINT_GLOBALS': 'checkpoint',
-    'RandomStateCheckpointHook': 'checkpoint',
-    'get_rng_state': 'checkpoint',
-    'set_rng_state': 'checkpoint',
+    'write_bytes_atomic': 'atomic',
+    'unwrap_model': 'wrappers',
     'prepare_cpu_distributed': 'dist',
     'keep_freed_memory': 'host_memory',
     'keep_freed_memory_unless_disabled': 'host_memory',
@@ -39,10 +32,10 @@ def __getattr__(name: str) -> Any:
     """Import the submodule that defines ``name`` on first access.
 
     Args:
-        name (str): Attribute name.
+        name: Attribute name.
 
     Returns:
-        Any: The attribute.
+        The attribute.
 
     Raises:
         AttributeError: If ``name`` is not provided by this package.
@@ -57,6 +50,6 @@ def __dir__() -> List[str]:
     """List the public names, including the lazy ones.
 
     Returns:
-        List[str]: Attribute names.
+        Attribute names.
     """
     return sorted(set(globals()) | set(_LAZY))

@@ -2,17 +2,15 @@
 
 mmengine 0.10.7 assumes a GPU per process when a launcher is used:
 
-* ``init_dist`` calls ``torch.cuda.set_device(local_rank)`` (``pytorch``
-  launcher) or divides by ``torch.cuda.device_count()`` (``slurm``), which
-  fails without CUDA;
-* ``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to
-  ``DistributedDataParallel``, which rejects device ids for CPU modules;
+* ``init_dist`` calls ``torch.cuda.set_device(local_rank)`` (``pytorch`` launcher) or divides by
+  ``torch.cuda.device_count()`` (``slurm``), which fails without CUDA;
+* ``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]`` to ``DistributedDataParallel``, which
+  rejects device ids for CPU modules;
 * the default ``dist_cfg`` backend is ``'nccl'``, which needs CUDA.
 
-:func:`prepare_cpu_distributed` patches the config accordingly (``gloo``
-backend, ``device_ids=None``) and initialises the process group itself, so
-``Runner.setup_env`` finds it initialised and skips ``init_dist``. On
-machines with CUDA it does nothing.
+:func:`prepare_cpu_distributed` patches the config accordingly (``gloo`` backend,
+``device_ids=None``) and initialises the process group itself, so ``Runner.setup_env`` finds it
+initialised and skips ``init_dist``. On machines with CUDA it does nothing.
 """
 import datetime
 import os
@@ -34,8 +32,8 @@ def _log(logger: Optional[Callable[[str], Any]], msg: str) -> None:
     """Log ``msg`` with ``logger`` (defaults to ``print``).
 
     Args:
-        logger (Callable, optional): A one-argument logging callable.
-        msg (str): The message.
+        logger: A one-argument logging callable.
+        msg: The message.
     """
     (logger or print)(msg)
 
@@ -45,10 +43,9 @@ def _init_process_group(launcher: str, backend: str,
     """Initialise ``torch.distributed`` for a CPU process.
 
     Args:
-        launcher (str): ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
-        backend (str): The backend, normally ``'gloo'``.
-        dist_cfg (dict): ``env_cfg.dist_cfg``; ``timeout`` (seconds) is
-            honoured, other keys are ignored.
+        launcher: ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        backend: The backend, normally ``'gloo'``.
+        dist_cfg: ``env_cfg.dist_cfg``; ``timeout`` (seconds) is honoured, other keys are ignored.
 
     Raises:
         ValueError: For an unknown launcher.
@@ -90,20 +87,18 @@ def prepare_cpu_distributed(cfg: Any,
 
     Does nothing when ``launcher == 'none'`` or CUDA is available. Otherwise:
 
-    1. switches ``env_cfg.dist_cfg.backend`` from ``'nccl'`` to ``'gloo'``
-       (logging one line);
+    1. switches ``env_cfg.dist_cfg.backend`` from ``'nccl'`` to ``'gloo'`` (logging one line);
     2. sets ``model_wrapper_cfg.device_ids = None`` (creating the default
-       ``MMDistributedDataParallel`` wrapper config when absent) so DDP
-       accepts CPU modules;
+       ``MMDistributedDataParallel`` wrapper config when absent) so DDP accepts CPU modules;
     3. initialises the process group unless it already is.
 
     Args:
-        cfg (mmengine.Config): The (mutable) config.
-        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
-        logger (Callable, optional): Logging callable; ``print`` if None.
+        cfg: The (mutable) config.
+        launcher: ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        logger: Logging callable; ``print`` if None.
 
     Returns:
-        bool: True when the config/process group were adapted for CPU.
+        True when the config/process group were adapted for CPU.
     """
     if launcher == 'none' or torch.cuda.is_available():
         return False

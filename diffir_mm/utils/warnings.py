@@ -1,20 +1,16 @@
 """Silence the import-time noise of the OpenMMLab / diffusers stack.
 
-Importing ``mmagic.models`` pulls in diffusers, transformers, lpips, mmcv,
-tensorboard and friends, which emit dozens of ``FutureWarning`` /
-``UserWarning`` / ``DeprecationWarning`` messages that are irrelevant to the
-user (deprecated torch APIs used by those packages, ``pkg_resources``
-deprecation, etc.).
+Importing ``mmagic.models`` pulls in diffusers, transformers, lpips, mmcv, tensorboard and friends,
+which emit dozens of ``FutureWarning`` / ``UserWarning`` / ``DeprecationWarning`` messages that are
+irrelevant to the user (deprecated torch APIs used by those packages, ``pkg_resources`` deprecation,
+etc.).
 
-:func:`quiet_mm_import_warnings` installs ``warnings`` filters that are scoped
-to those third-party modules *and* to those three categories only, so
-warnings raised by our own code (``diffir_mm``), by user code, or of any other
-category are still shown. It is meant for the command-line entry points
-(``tools/*.py``); it never touches ``PYTHONWARNINGS`` or any other global
-environment setting.
+:func:`quiet_mm_import_warnings` installs ``warnings`` filters that are scoped to those third-party
+modules *and* to those three categories only, so warnings raised by our own code (``diffir_mm``), by
+user code, or of any other category are still shown. It is meant for the command-line entry points
+(``tools/*.py``); it never touches ``PYTHONWARNINGS`` or any other global environment setting.
 
-This module only depends on the standard library, so it can be imported
-before anything heavy.
+This module only depends on the standard library, so it can be imported before anything heavy.
 """
 import contextlib
 import re
@@ -64,15 +60,15 @@ NOISY_CATEGORIES: Tuple[Type[Warning],
 def noisy_module_regex(modules: Sequence[str] = NOISY_MODULES) -> str:
     """Build the ``module`` regex used by :func:`warnings.filterwarnings`.
 
-    ``warnings.filterwarnings(module=...)`` matches the ``__name__`` of the
-    module a warning is attributed to (after ``stacklevel``), against the
-    start of the string. The regex matches each package and its submodules.
+    ``warnings.filterwarnings(module=...)`` matches the ``__name__`` of the module a warning is
+    attributed to (after ``stacklevel``), against the start of the string. The regex matches each
+    package and its submodules.
 
     Args:
-        modules (Sequence[str]): Top-level package names.
+        modules: Top-level package names.
 
     Returns:
-        str: A regex such as ``'(?:mmagic|mmengine)(?:\\..*)?$'``.
+        A regex such as ``'(?:mmagic|mmengine)(?:\\..*)?$'``.
     """
     names = '|'.join(re.escape(m) for m in modules)
     return rf'(?:{names})(?:\..*)?$'
@@ -83,13 +79,13 @@ def install_mm_import_filters(
         categories: Sequence[Type[Warning]] = NOISY_CATEGORIES) -> None:
     """Install (without restoring later) the scoped ``ignore`` filters.
 
-    Prefer :func:`quiet_mm_import_warnings`, which restores the previous
-    filters on exit. This variant is for entry points whose mm imports are
-    lazy and happen later (e.g. inside ``Runner.from_cfg``).
+    Prefer :func:`quiet_mm_import_warnings`, which restores the previous filters on exit. This
+    variant is for entry points whose mm imports are lazy and happen later (e.g. inside
+    ``Runner.from_cfg``).
 
     Args:
-        modules (Sequence[str]): Packages whose warnings are ignored.
-        categories (Sequence[Type[Warning]]): Categories that are ignored.
+        modules: Packages whose warnings are ignored.
+        categories: Categories that are ignored.
     """
     regex = noisy_module_regex(modules)
     for category in categories:
@@ -103,21 +99,17 @@ def quiet_mm_import_warnings(
 ) -> Iterator[None]:
     """Context manager that hides third-party import-time warnings.
 
-    Inside the ``with`` block, warnings of ``categories`` attributed to any of
-    ``modules`` (or their submodules) are ignored. The previous warning
-    filters are restored on exit, so import the heavy stack *inside* the
-    block.
+    Inside the ``with`` block, warnings of ``categories`` attributed to any of ``modules`` (or their
+    submodules) are ignored. The previous warning filters are restored on exit, so import the heavy
+    stack *inside* the block.
 
     Example:
         >>> with quiet_mm_import_warnings():
         ...     import mmagic.models  # noqa: F401
 
     Args:
-        modules (Sequence[str]): Packages whose warnings are ignored.
-        categories (Sequence[Type[Warning]]): Categories that are ignored.
-
-    Yields:
-        None
+        modules: Packages whose warnings are ignored.
+        categories: Categories that are ignored.
     """
     with warnings.catch_warnings():
         install_mm_import_filters(modules, categories)

@@ -60,6 +60,8 @@ def test_config_and_checkpoint_tiny_model(tmp_path, photo):
         inferencer.infer(img=photo, result_out_dir=str(out))
         restored = cv2.imread(str(out))
         assert restored.shape == (48, 48, 3)
+        # the inferencer runs 'auto' precision (bf16 on CUDA, fp32 here)
+        assert inferencer.inferencer.inferencer.model.test_cfg['precision'] == 'auto'
         # a DiffIR deblurring net is a global residual: the output is an image, not noise
         assert abs(restored.astype(float).mean() - cv2.imread(photo).astype(float).mean()) < 40
 
@@ -74,3 +76,25 @@ def test_wrong_checkpoint_is_refused(tmp_path):
         MMagicInferencer('diffir', model_setting=1, device='cpu')
     with pytest.raises(FileNotFoundError):
         MMagicInferencer('diffir', model_ckpt=str(tmp_path / 'missing.pth'), device='cpu')
+
+
+def test_auto_precision_is_a_default_only_for_diffir_models():
+    from types import SimpleNamespace
+
+    from diffir_mm.apis.inferencer import serve_in_auto_precision
+
+    def editor(module, test_cfg):
+        cls = type('Editor', (), {'__module__': module})
+        model = cls()
+        model.test_cfg = test_cfg
+        return SimpleNamespace(model=model)
+
+    served = editor('diffir_mm.models.editors.diffir_s2', None)
+    serve_in_auto_precision(served)
+    assert served.model.test_cfg == {'precision': 'auto'}
+    configured = editor('diffir_mm.models.editors.diffir_s2', dict(precision='fp32'))
+    serve_in_auto_precision(configured)
+    assert configured.model.test_cfg == {'precision': 'fp32'}
+    other = editor('mmagic.models.editors.real_esrgan', None)
+    serve_in_auto_precision(other)
+    assert other.model.test_cfg is None

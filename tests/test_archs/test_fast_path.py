@@ -18,7 +18,7 @@ import torch
 from diffir_mm.archs import (DIRformer, DiffIRS2Net, DynamicAttention, DynamicTransformerBlock,
                              build_diffir, reference_path)
 from diffir_mm.archs.fused import (GatedGelu, attention_residual, folded_pointwise, gated_gelu,
-                                   modulated_pointwise, to_map, to_tokens)
+                                   modulated_pointwise, pixel_gram, to_map, to_tokens)
 
 #: Tiny random DIRformers of every head (task, scale, LayerNorm type, input channels).
 VARIANTS = [
@@ -185,6 +185,38 @@ def test_attention_residual_matches_the_module(heads, bias):
         got = attention_residual(to_tokens(residual), dw, heads, attn.temperature,
                                  attn.project_out.weight, attn.project_out.bias)
     torch.testing.assert_close(to_map(got, 5, 7), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize('hw,heads,chunk', [(1000, 1, 100), (1000, 2, 64), (777, 4, 128)])
+def test_chunked_pixel_gram_equals_the_single_product(hw, heads, chunk):
+    """CUDA sums the skinny q^T k over pixel chunks (cuBLAS ran the single product on a handful
+    of thread blocks); chunks, a remainder and strided q / k views give the same matrix."""
+    torch.manual_seed(0)
+    c = 8 * heads
+    qkv = torch.randn(2, hw, 3 * c, dtype=torch.double)
+    q, k, _ = qkv.split(c, dim=-1)  # strided views, as attention_residual passes them
+    expected = torch.einsum('bphi,bphj->bhij', q.reshape(2, hw, heads, 8),
+                            k.reshape(2, hw, heads, 8))
+    torch.testing.assert_close(pixel_gram(q, k, heads), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(pixel_gram(q, k, heads, chunk=chunk), expected, rtol=1e-12,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_attention_scores_stay_float32_under_autocast(dtype):
+    """The Restorer's fp16 / bf16 run autocast: the un-normalised q k^T summed over 76800
+    positive pixels (~77000 > 65504, the fp16 maximum) must not be computed in half precision
+    (it overflowed to NaN under fp16 autocast before the scores were taken out of it)."""
+    torch.manual_seed(0)
+    c, hw = 8, 240 * 320
+    qkv = torch.rand(1, hw, 3 * c) * 2
+    residual = torch.randn(1, hw, c)
+    weight = torch.randn(c, c, 1, 1) * 0.1
+    ref = attention_residual(residual, qkv, 1, torch.ones(1, 1, 1), weight, None)
+    with torch.autocast('cpu', dtype=dtype):
+        out = attention_residual(residual, qkv, 1, torch.ones(1, 1, 1), weight, None)
+    assert torch.isfinite(out).all()
+    assert float((out.float() - ref).norm() / ref.norm()) < 1e-2
 
 
 @pytest.mark.parametrize('task,scale,norm,channels', [VARIANTS[0], VARIANTS[1], VARIANTS[4]])

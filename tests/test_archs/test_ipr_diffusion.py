@@ -7,7 +7,7 @@ import torch
 from diffir_mm.archs import (IPR_DIM, IPRDenoiser, IPRDiffusion, build_diffir,
                              sqrt_linear_schedule)
 
-#: diffir_method.md section 1.10 (T=4, linear_start=0.1, linear_end=0.99), 4 decimals.
+#: docs/advanced_guides/method.md §3 (T=4, linear_start=0.1, linear_end=0.99), 4 decimals.
 SCHEDULE_TABLE = {
     'betas': [0.1000, 0.2943, 0.5910, 0.9900],
     'alphas_cumprod': [0.9000, 0.6351, 0.2598, 0.0026],

@@ -1,10 +1,10 @@
 """Reading the authors' checkpoints (``diffir_mm.archs.checkpoint``) against the official outputs.
 
-Every ``../shared/fixtures/official/official_<variant>.pt`` holds a tiny random official network
-(stage 1 and 2) and what the authors' code computes with it (in float64); loading the state dicts
-through ``diffir_mm.load_official`` must reproduce those outputs in float32 to ``TOL`` = 2e-6
-(the README's claim), whether the state dict is passed directly, as a BasicSR ``.pth`` file or as
-a LaMa ``.ckpt`` file. A missing fixture fails these tests (see ``helpers.missing_fixture``).
+Every ``tests/fixtures/official/official_<variant>.pt`` holds a tiny official network (stage 1
+and 2; its weights rebuilt by ``helpers.synthetic_state_dict``) and what the authors' code
+computes with it (in float64); loading the state dicts through ``diffir_mm.load_official`` must
+reproduce those outputs in float32 to ``TOL`` = 2e-6 (docs/advanced_guides/fidelity.md), whether
+the state dict is passed directly, as a BasicSR ``.pth`` file or as a LaMa ``.ckpt`` file.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from diffir_mm.archs import (CheckpointMismatchError, build_diffir, infer_arch_k
                              require)
 
 from helpers import (OFFICIAL_VARIANTS, TOL, arch_kwargs, load_keys_fixture, load_official_fixture,
-                     max_abs_diff, missing_fixture, net_input)
+                     max_abs_diff, net_input)
 
 VARIANTS = sorted(OFFICIAL_VARIANTS)
 
@@ -340,11 +340,3 @@ def test_architecture_is_read_from_released_layouts(preset: str, stage: int):
     assert {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in kwargs.items()} == {
         k: list(v) if isinstance(v, (list, tuple)) else v for k, v in expected.items()}
 
-
-def test_missing_fixtures_fail_unless_allowed(monkeypatch, tmp_path: Path):
-    monkeypatch.delenv('DIFFIR_ALLOW_MISSING_FIXTURES', raising=False)
-    with pytest.raises(pytest.fail.Exception, match='missing'):
-        missing_fixture(tmp_path / 'official_x.pt')
-    monkeypatch.setenv('DIFFIR_ALLOW_MISSING_FIXTURES', '1')
-    with pytest.raises(pytest.skip.Exception):
-        missing_fixture(tmp_path / 'official_x.pt')

@@ -1,8 +1,8 @@
 """Released presets (``diffir_mm.archs.presets``) at full size.
 
 Each preset is built once per stage (module-scoped) and checked against the key layouts of the
-released checkpoints (``../shared/fixtures/official_keys``) and the parameter counts of
-``diffir_method.md`` section 1.13.
+released checkpoints (``tests/fixtures/official/keys.json.gz``) and the parameter counts of
+``docs/advanced_guides/method.md`` §2.5.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ KEYS_NAME = {'deblur': 'deblur', 'sr_x4': 'sr_x4', 'sr_x2': 'sr_x2', 'sr_x1': 's
              'inpaint': 'inp', 'inpaint_big': 'inpbig'}
 BUILDS = [(preset, stage) for preset in KEYS_NAME for stage in (1, 2)]
 
-#: (preset, stage) -> total parameters (section 1.13; counted once per shared module)
+#: (preset, stage) -> total parameters (method.md §2.5; counted once per shared module)
 TOTAL_PARAMS = {
     ('deblur', 1): 26_742_206, ('deblur', 2): 26_911_934,
     ('sr_x4', 1): 24_801_478, ('sr_x4', 2): 24_971_206,
@@ -29,7 +29,7 @@ TOTAL_PARAMS = {
     ('inpaint', 1): 26_232_746, ('inpaint', 2): 26_402_474,
     ('inpaint_big', 2): 49_482_922,
 }
-#: (preset, stage) -> (DIRformer, CPEN, denoiser) parameters (section 1.13)
+#: (preset, stage) -> (DIRformer, CPEN, denoiser) parameters (counted from the releases)
 PART_PARAMS = {
     ('deblur', 1): (25_669_374, 1_072_832, 0), ('deblur', 2): (25_669_374, 1_045_184, 197_376),
     ('sr_x4', 1): (23_459_142, 1_342_336, 0), ('sr_x4', 2): (23_459_142, 1_314_688, 197_376),
@@ -39,7 +39,7 @@ PART_PARAMS = {
     ('inpaint', 2): (25_150_698, 1_054_400, 197_376),
     ('inpaint_big', 2): (48_009_578, 1_275_968, 197_376),
 }
-#: (preset, stage) -> (total keys, G, E / condition, denoise, diffusion) (section 6.1)
+#: (preset, stage) -> (total keys, G, E / condition, denoise, diffusion) of the released files
 KEY_COUNTS = {
     ('sr_x4', 2): (615, 499, 48, 4, 64),
     ('deblur', 2): (588, 504, 32, 4, 48),

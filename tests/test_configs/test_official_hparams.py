@@ -1,7 +1,7 @@
 """Every recipe config against a table of the official DiffIR hyper-parameters.
 
 The table transcribes the official YAMLs (``DiffIR-demotionblur``, ``DiffIR-RealSR``,
-``DiffIR-SRGAN`` ``options/*.yml``; see ``shared/docs/diffir_method.md`` sections 1.12 and 2) so
+``DiffIR-SRGAN`` ``options/*.yml``; see ``docs/advanced_guides/method.md`` §2.5 and §4) so
 that recipes cannot drift silently. Only mmengine's ``Config`` is needed.
 """
 from pathlib import Path

@@ -4,7 +4,7 @@ Values transcribed from the official LaMa-style YAMLs (``DiffIR-inpainting/confi
 {DiffIRS1,DiffIRS2}-{celeba,place2}.yaml``, ``DiffIRbigdataS{1,2}-place2.yaml`` and their
 ``generator/``, ``data/``, ``trainer/``, ``optimizers/`` parts; ``train_*.sh`` for the batch) and
 LaMa's ``get_transforms('distortions')`` (albumentations 0.5.2 / imgaug defaults); see
-``shared/docs/diffir_method.md`` sections 1.12, 2.5 and 3. Only mmengine's ``Config`` is needed.
+``docs/advanced_guides/method.md`` §2.5, §4.5 and §5. Only mmengine's ``Config`` is needed.
 """
 from pathlib import Path
 
@@ -32,6 +32,10 @@ TABLE = {
 TRAIN_MASKS = 'train'
 # LaMa protocol: CelebA-HQ thin/thick at 256, Places thin/thick at 512
 EVAL_MASKS = {'celeba': ('thin_256', 'thick_256'), 'places': ('thin_512', 'thick_512')}
+EVAL_MASK_STEP = {'celeba': 'GenerateInpaintingMask', 'places': 'LamaEvalSample'}
+EVAL_DATASET = {'celeba': 'BasicImageDataset', 'places': 'LamaEvalDataset'}
+# Places: the number of images evaluated and left out (LaMa's evaluation sets lack them)
+EVAL_COUNTS = {'celeba': set(), 'places': {'ImageCount'}}
 # get_transforms('distortions', 256) with the albumentations 0.5.2 / imgaug 0.4 defaults
 PLACES_AUGS = [
     ('Perspective', dict(scale=(0.0, 0.06), keep_size=True, p=0.5)),
@@ -57,8 +61,8 @@ def _types(pipeline):
     return [step['type'] for step in pipeline]
 
 
-def _mask_presets(pipeline):
-    return [s['preset'] for s in pipeline if s['type'] == 'GenerateInpaintingMask']
+def _mask_presets(pipeline, step='GenerateInpaintingMask'):
+    return [s['preset'] for s in pipeline if s['type'] == step]
 
 
 @pytest.mark.parametrize('name', sorted(TABLE))
@@ -79,6 +83,10 @@ def test_inpaint_config_matches_official(name):
     assert (adv.loss_weight, adv.gp_coef, adv.mask_as_fake_target) == (10, 0.001, True)
     assert model.feature_matching_loss.loss_weight == 100
     assert model.resnet_pl_loss.loss_weight == 30
+    # losses.resnet_pl of DiffIRS{1,2}-*.yaml trained by trainer/any_gpu_large_ssim_ddp_finalS
+    # (pytorch-lightning 1.2.9, requirements.txt): model.train() puts the ResNetPL encoder in
+    # train mode, so its BatchNorm used batch statistics
+    assert model.resnet_pl_loss.norm_eval is False
     assert 'perceptual_loss' not in model or not model.perceptual_loss  # VGG weight 0
     disc = model.discriminator  # pix2pixhd_nlayer.yaml
     assert (disc.type, disc.in_channels, disc.ndf, disc.n_layers) == (
@@ -129,12 +137,17 @@ def test_inpaint_config_matches_official(name):
             if step['type'] in BORDERS:
                 assert step['border_mode'] == BORDERS[step['type']]
     tests = [d.dataset.pipeline for d in cfg.test_dataloader]
-    assert [_mask_presets(p) for p in tests] == [[m] for m in EVAL_MASKS[data]]
-    for pipeline in tests:
-        seeded = [s for s in pipeline if s['type'] == 'GenerateInpaintingMask']
+    # CelebA-HQ: square 256 images, the mask drawn on the image; Places: LaMa's
+    # bin/gen_mask_dataset.py sample (mask on the whole 512-short-side image, square crop),
+    # images without one left out by the dataset
+    step = EVAL_MASK_STEP[data]
+    assert [_mask_presets(p, step) for p in tests] == [[m] for m in EVAL_MASKS[data]]
+    for loader, pipeline in zip(cfg.test_dataloader, tests):
+        seeded = [s for s in pipeline if s['type'] == step]
         assert isinstance(seeded[0]['seed'], int)  # the same masks in every run
+        assert loader.dataset.type == EVAL_DATASET[data]
     for evaluator in cfg.test_evaluator:
         metrics = {m['type']: m for m in evaluator['metrics']}
-        assert set(metrics) == {'PairedFID', 'LPIPS', 'SSIM'}
+        assert set(metrics) == {'PairedFID', 'LPIPS', 'SSIM'} | EVAL_COUNTS[data]
         assert metrics['LPIPS']['net'] == 'vgg' and metrics['SSIM']['crop_border'] == 0
         assert metrics['PairedFID']['inception_path'] and metrics['LPIPS']['backbone_path']

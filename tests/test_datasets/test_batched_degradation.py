@@ -534,8 +534,7 @@ def test_tools_train_resumes_queue_and_generators_bit_exactly(photos, tmp_path):
     """tools/train.py on configs/diffir_sr_s1.py (tiny network, queue of 4 = two batches): the
     queue is full at iteration 2 and mixes batches afterwards; resuming from iteration 2
     reproduces iteration 4 exactly, and the checkpoint holds the queue."""
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
+    from diffir_mm.checkpoint import read_checkpoint
     for name in SAMPLE_IMAGES[:3]:
         path = tmp_path / 'data' / 'GT_sub' / f'{name}.png'
         os.makedirs(path.parent, exist_ok=True)
@@ -550,7 +549,7 @@ def test_tools_train_resumes_queue_and_generators_bit_exactly(photos, tmp_path):
     shutil.copy(tmp_path / 'full' / 'iter_2.pth', resumed)
     (resumed / 'last_checkpoint').write_text(str(resumed / 'iter_2.pth'))
     run_python([train, str(cfg), '--work-dir', str(resumed), '--resume'])
-    load = lambda p: torch.load(p, map_location='cpu', weights_only=True)['state_dict']  # noqa
+    load = lambda p: read_checkpoint(p)['state_dict']  # noqa
     mid, full, again = (load(p) for p in (tmp_path / 'full' / 'iter_2.pth',
                                           tmp_path / 'full' / 'iter_4.pth',
                                           resumed / 'iter_4.pth'))

@@ -2,8 +2,9 @@
 
 Their pipelines and datasets are built from the real config files and fed scikit-image photos:
 training samples (masked input, GT, LaMa training mask; Places augmentations reproducible from
-NumPy's global seed), the seeded evaluation masks (same masks in every run, protocol sizes), and
-LaMa's mask-folder layout (``<name>.png`` + ``<name>_mask000.png``).
+NumPy's global seed), the seeded evaluation masks (same masks in every run, protocol sizes; the
+Places samples cut from the resized image as LaMa does), and LaMa's mask-folder layout
+(``<name>.png`` + ``<name>_mask000.png``).
 """
 import os.path as osp
 
@@ -117,16 +118,23 @@ def test_eval_masks_are_seeded_per_file(tmp_path, name, size):
     assert coverage[0] < coverage[1] <= 0.5  # thin < thick; LaMa's max_tamper_area 0.5
 
 
-def test_places_eval_resize_keeps_the_aspect_ratio(tmp_path):
-    cfg = _base('places')
-    path, img = _photo(tmp_path, 'coffee', 300, 400)  # short side 300 -> 512, long 683
-    out = _run(_pipeline(cfg.thick_pipeline), path)
-    gt = np.asarray(out['data_samples'].gt_img).transpose(1, 2, 0)
+@pytest.mark.parametrize('height, width', [(300, 400), (400, 300), (333, 333)])
+def test_places_eval_sample_is_a_square_of_the_resized_image(tmp_path, height, width):
     from PIL import Image
-    expected = np.asarray(Image.fromarray(img).resize((683, 512), Image.BICUBIC))
-    left = (683 - 512) // 2
-    diff = np.abs(gt.astype(int) - expected[:, left:left + 512].astype(int))
-    assert diff.max() <= 1, 'short side to 512 (bicubic) and the centre square'
+    cfg = _base('places')
+    path, img = _photo(tmp_path, 'coffee', height, width)
+    assert cfg.thick_pipeline[-1]['type'] == 'PackInputs'
+    out = _run(_pipeline(cfg.thick_pipeline[:-1]), path)  # unpacked: the crop box is kept
+    gt, mask = out['gt'], out['mask'][..., 0]
+    assert mask.shape == (512, 512) and 0 < mask.mean() <= 0.5  # LaMa's max_tamper_area
+    left, top, side, _ = out['gt_crop_bbox']
+    # LaMa: short side to 512 (bicubic, PIL), the long one scaled and rounded, then a square
+    # that slides along the long side only
+    long_side = int(np.round(512 * max(height, width) / min(height, width)))
+    size = (long_side, 512) if width > height else (512, long_side)
+    resized = np.asarray(Image.fromarray(img).resize(size, Image.BICUBIC))
+    assert side == 512 and (top == 0 if width >= height else left == 0)
+    np.testing.assert_array_equal(gt, resized[top:top + 512, left:left + 512])
 
 
 @pytest.mark.parametrize('name', ['celebahq', 'places'])

@@ -1,7 +1,7 @@
 """The dataset bases in configs/_base_/datasets on tiny generated folders.
 
 Images are scikit-image's bundled photos (astronaut, chelsea, coffee) saved
-as PNG with the folder layouts documented in configs/_base_/datasets/README.md.
+as PNG with the folder layouts documented in docs/user_guides/data_preparation.md.
 """
 import copy
 import glob
@@ -70,7 +70,7 @@ def chw(sample):
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    """All layouts of the README, with tiny images."""
+    """All layouts of docs/user_guides/data_preparation.md, with tiny images."""
     root = str(tmp_path_factory.mktemp('datasets'))
     # GoPro / HIDE: 512x512 train crops, 272x288 test frames
     for name in NAMES:
@@ -377,7 +377,7 @@ log_level = 'WARNING'
     'lr_only_test_evaluator', 'lr_only_no_metric_evaluator'
 ])
 def test_realsr_lr_only_saves_results(data, tmp_path, evaluator):
-    """The README recipe: LR-only test set, GT-free NIQE or no metric, one
+    """The data_preparation.md recipe: LR-only test set, GT-free NIQE or no metric, one
     saved SR image per input."""
     base = osp.join(BASES, 'realsr_df2k_ost.py')
     cfg_path = tmp_path / 'lr_only.py'

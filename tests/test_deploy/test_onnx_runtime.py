@@ -152,6 +152,8 @@ def test_cli_bad_onnx_input_is_one_line(photo_run, tmp_path, capsys, case, messa
      '--precision applies to the pytorch backend'),
     (['--backend', 'onnxruntime', '--onnx', 'ONNX', '--device', 'cuda'],
      'runs on the CPU'),
+    (['--backend', 'onnxruntime', '--onnx', 'ONNX', '--compile', 'on'],
+     '--compile on applies to the pytorch backend'),
 ])
 def test_cli_backend_flags_are_checked(photo_run, tmp_path, capsys, args, message):
     args = [str(photo_run / 'onnx' / 'sr_x2.onnx') if a == 'ONNX' else a for a in args]

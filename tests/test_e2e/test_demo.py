@@ -119,9 +119,7 @@ def test_stage2_checkpoint_reproduces_the_restored_image(quick):
     from mmengine import Config
 
     from diffir_mm import load_official
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
 
-    allow_mmengine_checkpoint_globals()
     s1_ckpt, s2_ckpt = quick['checkpoints']
     assert all(osp.isfile(p) for p in quick['checkpoints'])
     # stage 2 was taught by this run's stage 1 (set with --cfg-options)

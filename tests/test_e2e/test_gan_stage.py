@@ -44,9 +44,8 @@ randomness = dict(seed=0)
 
 
 def _load(path):
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
-    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    from diffir_mm.checkpoint import read_checkpoint
+    return read_checkpoint(path)['state_dict']
 
 
 def _changed(a, b, prefix):

@@ -99,9 +99,8 @@ def _train(cfg_text, path, work_dir, *args):
 
 
 def _state(path):
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
-    return torch.load(path, map_location='cpu', weights_only=True)
+    from diffir_mm.checkpoint import read_checkpoint
+    return read_checkpoint(path)
 
 
 def _moved(a, b, prefix):

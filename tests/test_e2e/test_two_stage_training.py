@@ -183,9 +183,8 @@ def _tiny_s1_checkpoint(path):
 
 
 def _weights(path):
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
-    sd = torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+    from diffir_mm.checkpoint import read_checkpoint
+    sd = read_checkpoint(path)['state_dict']
     return {k: v for k, v in sd.items() if k.startswith(('generator.', 'generator_ema.'))}
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import file_bytes, write
 
-from diffir_mm.cli.restore import main
+from diffir_mm.cli.restore import build_parser, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOL = os.path.join(ROOT, 'tools', 'restore.py')
@@ -230,3 +230,14 @@ def test_cli_random_init_full_preset_runs(tmp_path, rng, capsys):
     assert rc == 0, err
     assert _read(tmp_path / 'out' / 'a.png').shape == (16, 24, 3)
     assert 'note:' not in err
+
+
+def test_cli_defaults_pick_the_precision_per_device(tmp_path, rng, capsys):
+    args = build_parser().parse_args(['x.png', '-o', 'out'])
+    assert args.precision == 'auto' and args.compile == 'auto'
+    img = write(tmp_path / 'a.png', rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    rc = main([img, '-o', str(tmp_path / 'out'), '--task', 'deblur', '--random-init',
+               '--device', 'cpu', '--no-progress'])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert ', cpu, fp32 (auto), no tiling' in err  # auto is fp32 on the CPU

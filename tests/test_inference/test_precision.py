@@ -4,11 +4,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_net
+from helpers import BF16_REL_TOL, rel_error, tiny_net
 
 from diffir_mm.inference import (NonFiniteOutputError, PrecisionFallbackWarning, Restorer,
                                  restore_tiled, run_with_precision)
-from diffir_mm.inference.precision import normalize_precision
+from diffir_mm.inference import precision as precision_module
+from diffir_mm.inference.precision import normalize_precision, resolve_precision
 
 
 def _nan_under_autocast(net, only_first=False):
@@ -109,5 +110,59 @@ def test_precision_names():
     assert normalize_precision('FP16') == 'fp16'
     assert normalize_precision(torch.bfloat16) == 'bf16'
     assert normalize_precision(None) == 'fp32'
+    assert normalize_precision('auto') == 'auto'
     with pytest.raises(ValueError, match='precision'):
         normalize_precision('int8')
+
+
+# ------------------------------------------------------------------ 'auto' (issue 24, item 4)
+def test_auto_is_fp32_on_the_cpu():
+    assert resolve_precision('auto', 'cpu') == 'fp32'
+    assert resolve_precision('AUTO', torch.device('cpu')) == 'fp32'
+    assert resolve_precision('fp16', 'cpu') == 'fp16'  # explicit names are kept
+    restorer = Restorer(tiny_net('deblur'), device='cpu')
+    assert restorer.precision == 'fp32' and restorer.auto_precision
+    assert ', fp32 (auto),' in restorer.describe()
+
+
+@pytest.mark.parametrize('capability, expected', [((9, 0), 'bf16'), ((8, 0), 'bf16'),
+                                                  ((7, 5), 'fp32')])
+def test_auto_on_cuda_follows_the_bf16_units(monkeypatch, capability, expected):
+    # no GPU needed: only the capability query is faked
+    monkeypatch.setattr(torch.cuda, 'get_device_capability', lambda device=None: capability)
+    assert resolve_precision('auto', 'cuda') == expected
+    assert resolve_precision('auto', 'cuda:1') == expected
+    assert resolve_precision('fp32', 'cuda') == 'fp32'
+
+
+def test_restore_tiled_resolves_auto_on_the_input_device(monkeypatch):
+    seen = []
+    real = precision_module.autocast_context
+
+    def spy(device, precision):
+        seen.append((torch.device(device).type, precision))
+        return real(device, precision)
+
+    monkeypatch.setattr(precision_module, 'autocast_context', spy)
+    net = tiny_net('deblur')
+    with torch.no_grad():
+        restore_tiled(net, torch.rand(1, 3, 16, 16), noise=_noise())  # default: 'auto'
+    assert seen == [('cpu', 'fp32')]
+
+
+@pytest.mark.parametrize('preset', ['deblur', 'sr_x4', 'inpaint'])
+def test_auto_switched_to_bf16_stays_within_tolerance_of_fp32(monkeypatch, preset):
+    """The one-line switch of AUTO_PRECISION (here for the CPU) selects bf16 in the Restorer,
+    whose output stays within the documented tolerance of fp32 (bf16 autocast on the CPU)."""
+    rng = np.random.default_rng(0)
+    img = rng.random((32, 40, 3), dtype=np.float32)
+    mask = (rng.random((32, 40)) > 0.7).astype(np.float32) if preset == 'inpaint' else None
+    ref = Restorer(tiny_net(preset), device='cpu', precision='fp32').restore(img, mask=mask)
+    monkeypatch.setitem(precision_module.AUTO_PRECISION, 'cpu', 'bf16')
+    restorer = Restorer(tiny_net(preset), device='cpu')
+    assert restorer.precision == 'bf16' and ', bf16 (auto),' in restorer.describe()
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', PrecisionFallbackWarning)
+        out = restorer.restore(img, mask=mask)
+    rel = rel_error(out, ref)
+    assert 0 < rel < BF16_REL_TOL  # > 0: bf16 did run

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import official_checkpoint, tiny_net
+from helpers import official_checkpoint, tiny_net, write_tiny_inference_config
 
 from diffir_mm.archs import CheckpointMismatchError, DiffIRS2Net, infer_arch_kwargs, read_network
 from diffir_mm.inference import Restorer
@@ -141,16 +141,7 @@ def test_infer_arch_kwargs_roundtrip():
 
 def test_from_config_file(tmp_path, ckpt_dir):
     pytest.importorskip('mmengine')
-    cfg = tmp_path / 'tiny_deblur.py'
-    cfg.write_text(
-        "custom_imports = dict(imports=['diffir_mm.registration'], allow_failed_imports=False)\n"
-        "model = dict(type='BaseEditModel',\n"
-        "    generator=dict(type='DiffIRS2Net', task='deblur', scale=1, dim=8,\n"
-        "        num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 2, 4, 8],\n"
-        "        ffn_expansion_factor=2.0, bias=False, LayerNorm_type='WithBias',\n"
-        "        n_encoder_res=1),\n"
-        "    data_preprocessor=dict(type='DataPreprocessor', mean=[0., 0., 0.],\n"
-        "        std=[255., 255., 255.]))\n")
+    cfg = write_tiny_inference_config(tmp_path / 'tiny_deblur.py')
     before = set(sys.modules)
     r = Restorer.from_config(cfg, ckpt_dir / 'deblur.pth', device='cpu')
     assert not any(m.startswith(('mmagic', 'mmcv')) for m in set(sys.modules) - before)
@@ -180,3 +171,22 @@ def test_task_names_are_task_and_scale():
 def test_rejects_non_stage2_modules():
     with pytest.raises(TypeError, match='stage-2'):
         Restorer(torch.nn.Conv2d(3, 3, 1), device='cpu')
+
+
+def test_compile_option_compiles_the_blocks_in_place(monkeypatch):
+    from diffir_mm.archs import DynamicTransformerBlock
+    from diffir_mm.inference import compilation
+
+    def blocks(restorer):
+        return [m for m in restorer.network.modules() if isinstance(m, DynamicTransformerBlock)]
+
+    plain = Restorer(tiny_net('deblur'), device='cpu')  # 'auto': off on the CPU
+    assert not plain.compiled and all(b._compiled_call_impl is None for b in blocks(plain))
+    on = Restorer(tiny_net('deblur'), device='cpu', compile='on')
+    assert on.compiled and ', compiled,' in on.describe()
+    assert blocks(on) and all(b._compiled_call_impl is not None for b in blocks(on))
+    monkeypatch.setitem(compilation.AUTO_COMPILE, 'cpu', True)  # the one-line switch
+    assert Restorer(tiny_net('deblur'), device='cpu').compiled
+    assert compilation.resolve_compile('auto', 'cuda') is False
+    with pytest.raises(ValueError, match='compile must be one of'):
+        compilation.resolve_compile('sometimes', 'cpu')

@@ -3,10 +3,12 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 import diffir_mm.registration  # noqa: F401  (registers)
 from diffir_mm.archs import CheckpointMismatchError
+from diffir_mm.models.editors import DiffIRS2GAN
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 from mmengine.registry import init_default_scope
@@ -255,3 +257,145 @@ def test_gan_discriminator_checkpoint(s1_ckpt, tmp_path):
         no_disc.init_weights()
     with pytest.raises(FileNotFoundError):
         _gan(v1_path, path, discriminator_checkpoint=str(tmp_path / 'nope.pth')).init_weights()
+
+
+def test_s2_inference_precision_follows_test_cfg(s1_ckpt):
+    """fp32 (the default: validation and tools/test.py) is the plain forward; a bf16 test_cfg
+    (what the inferencer's 'auto' selects on CUDA) stays within the documented tolerance."""
+    from helpers import BF16_REL_TOL, rel_error
+
+    model = _s2(s1_ckpt[0])
+    model.init_weights()
+    model.eval()
+    lq = model.data_preprocessor(_data(batch=1), False)['inputs']
+    noise = torch.randn(1, 256, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        fp32 = model.forward_tensor(lq, noise=noise)
+        plain = model.generator_ema(lq, noise=noise)
+        model.test_cfg = dict(precision='bf16')
+        bf16 = model.forward_tensor(lq, noise=noise)
+        model.test_cfg = dict(precision='auto')  # fp32 on the CPU
+        auto = model.forward_tensor(lq, noise=noise)
+    assert torch.equal(fp32, plain) and torch.equal(auto, plain)
+    assert 0 < rel_error(bf16, fp32) < BF16_REL_TOL
+
+
+# ---------------------------------------------------------------- GAN editor: overridable steps
+def _gan_opt(gan):
+    return OptimWrapperDict(
+        generator=OptimWrapper(torch.optim.Adam(gan.generator.parameters(), lr=1e-3)),
+        discriminator=OptimWrapper(torch.optim.Adam(gan.discriminator.parameters(), lr=1e-3)))
+
+
+class HingeDiscriminatorGAN(DiffIRS2GAN):
+    """A user's GAN editor: only the discriminator losses change (hinge), calls counted."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.d_calls = {'real': 0, 'fake': 0}
+
+    def d_step_real(self, batch_outputs, batch_gt_data):
+        self.d_calls['real'] += 1
+        return F.relu(1 - self.discriminator(batch_gt_data.gan)).mean()
+
+    def d_step_fake(self, batch_outputs, batch_gt_data):
+        self.d_calls['fake'] += 1
+        return F.relu(1 + self.discriminator(batch_outputs.detach())).mean()
+
+
+def test_gan_subclass_overriding_only_the_discriminator_step_trains(s1_ckpt, tmp_path):
+    """A subclass replaces d_step_real / d_step_fake; the generator step is the base class's."""
+    from mmengine.logging import MessageHub
+    MODELS.register_module(module=HingeDiscriminatorGAN, force=True)
+    path, _ = s1_ckpt
+    _, s2_path = _saved_s2(path, tmp_path)
+    losses = dict(perceptual_loss=dict(type='VGGPerceptualLoss', allow_random_weights=True,
+                                       layer_weights={'conv1_2': 0.1, 'conv2_2': 1.0}),
+                  gan_loss=dict(type='GANLoss', gan_type='vanilla', loss_weight=0.1))
+    models = {}
+    for kind in ('DiffIRS2GAN', 'HingeDiscriminatorGAN'):
+        torch.manual_seed(7)  # same discriminator and VGG for both
+        models[kind] = MODELS.build(dict(
+            type=kind, generator=dict(type='DiffIRS2Net', **TINY),
+            discriminator=dict(type='UNetDiscriminatorWithSpectralNorm', in_channels=3,
+                               mid_channels=8, skip_connection=True),
+            pixel_loss=dict(type='L1Loss'), stage2_checkpoint=str(s2_path),
+            stage1_checkpoint=path, data_preprocessor=PRE, **losses))
+        models[kind].init_weights()
+    base, hinge = models['DiffIRS2GAN'], models['HingeDiscriminatorGAN']
+    assert type(hinge) is HingeDiscriminatorGAN
+    opts = {kind: _gan_opt(model) for kind, model in models.items()}
+    d0 = copy.deepcopy(hinge.discriminator.state_dict())
+    hub = MessageHub.get_current_instance()
+    g_keys = ('loss_pix', 'loss_prior', 'loss_perceptual', 'loss_gan', 'kd_kl')
+    generators = []
+    for it in range(3):
+        hub.update_info('iter', it)
+        logs = {kind: model.train_step(_data(seed=it), opts[kind])
+                for kind, model in models.items()}
+        assert set(logs['HingeDiscriminatorGAN']) == set(logs['DiffIRS2GAN'])
+        generators.append(copy.deepcopy(hinge.generator.state_dict()))
+        if it == 0:  # same weights so far: the inherited generator step did the same update
+            assert all(torch.equal(logs['DiffIRS2GAN'][k], logs['HingeDiscriminatorGAN'][k])
+                       for k in g_keys)
+            assert all(torch.equal(v, hinge.generator.state_dict()[k])
+                       for k, v in base.generator.state_dict().items())
+            assert not torch.equal(logs['DiffIRS2GAN']['loss_d_real'],
+                                   logs['HingeDiscriminatorGAN']['loss_d_real'])
+            d_base = base.discriminator.state_dict()
+            assert any(not torch.equal(v, d_base[k])
+                       for k, v in hinge.discriminator.state_dict().items())
+    assert hinge.d_calls == {'real': 3, 'fake': 3}
+    assert any(not torch.equal(v, hinge.discriminator.state_dict()[k]) for k, v in d0.items())
+    for before, after in zip(generators, generators[1:]):  # the generator kept training
+        assert any(not torch.equal(v, after[k]) for k, v in before.items())
+
+
+def test_gan_init_weights_goes_through_diffirs2(s1_ckpt, tmp_path, monkeypatch):
+    """DiffIRS2.init_weights runs for the GAN stage; every checkpoint is read exactly once."""
+    import diffir_mm.models.editors.common as common
+    from diffir_mm.models.editors import DiffIRS2
+    path, s1 = s1_ckpt
+    s2, s2_path = _saved_s2(path, tmp_path)
+    calls, reads = [], []
+    parent = DiffIRS2.init_weights
+
+    def spy_init_weights(self):
+        calls.append(type(self).__name__)
+        parent(self)
+
+    def counted_read(source, component='generator'):
+        reads.append((str(source), component))
+        return read_network(source, component)
+
+    read_network = common.read_network
+    monkeypatch.setattr(DiffIRS2, 'init_weights', spy_init_weights)
+    monkeypatch.setattr(common, 'read_network', counted_read)
+    gan = _gan(s2_path, path)
+    gan.init_weights()
+    assert calls == ['DiffIRS2GAN']
+    assert sorted(reads) == sorted([(str(s2_path), 'generator'), (path, 'generator')])
+    for net in (gan.generator, gan.generator_ema):  # the whole stage-2 model, not only G.*
+        assert all(torch.equal(v, net.state_dict()[k])
+                   for k, v in s2.generator_ema.state_dict().items())
+    assert all(torch.equal(v, gan.teacher.state_dict()[k])
+               for k, v in s1.generator_ema.state_dict().items())
+
+
+def test_gan_progressive_crop_cuts_every_target_at_the_same_place(s1_ckpt, tmp_path):
+    """With progressive patches the sharpened and the plain GT are cropped like the input."""
+    from mmengine.logging import MessageHub
+    path, _ = s1_ckpt
+    _, s2_path = _saved_s2(path, tmp_path)
+    gan = _gan(s2_path, path, train_cfg=dict(
+        l1_gt_usm=True, percep_gt_usm=False, gan_gt_usm=True,
+        progressive=dict(iters=[1], mini_batch_sizes=[1], gt_sizes=[12], scale=2)))
+    data = _data(batch=3)
+    for sample in data['data_samples']:
+        sample.gt_unsharp = sample.gt_img + 1  # "sharpened": the GT plus 1/255
+    MessageHub.get_current_instance().update_info('iter', 0)
+    lq, targets, _ = gan._gan_batch(data)
+    assert lq.shape == (1, 3, 6, 6)
+    assert all(t.shape == (1, 3, 12, 12) for t in targets)
+    assert torch.allclose(targets.pixel - targets.percep, torch.full_like(targets.pixel, 1 / 255))
+    assert torch.equal(targets.pixel, targets.gan)

@@ -324,3 +324,18 @@ def test_stage2_predicts_without_ground_truth(stage1):
         a = model.forward_tensor(batch['inputs'], batch['data_samples'], noise=noise)[1]
         b = model.forward_tensor(batch['inputs'], batch['data_samples'], noise=noise)[1]
     assert torch.equal(a, b)
+
+
+def test_stage2_inference_precision_follows_test_cfg(stage1):
+    from helpers import BF16_REL_TOL, rel_error
+
+    model = MODELS.build(_tiny(2, stage1_checkpoint=stage1['path']).model)
+    model.init_weights()
+    model.eval()
+    batch = model.data_preprocessor(_data(batch=1), False)
+    noise = torch.randn(1, 256, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        fp32 = model.forward_tensor(batch['inputs'], batch['data_samples'], noise=noise)[0]
+        model.test_cfg = dict(precision='bf16')
+        bf16 = model.forward_tensor(batch['inputs'], batch['data_samples'], noise=noise)[0]
+    assert 0 < rel_error(bf16, fp32) < BF16_REL_TOL

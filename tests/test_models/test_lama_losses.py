@@ -1,4 +1,6 @@
 """LaMa inpainting losses, pix2pixHD discriminator and ResNet-PL (random weights)."""
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -131,30 +133,49 @@ def encoder_file(tmp_path_factory):
     return str(root), str(path), enc
 
 
-def test_resnet_pl_value_gradients_and_weights(encoder_file):
+@pytest.mark.parametrize('norm_eval', [False, True])
+def test_resnet_pl_value_gradients_and_weights(encoder_file, norm_eval):
     root, path, reference = encoder_file
-    loss = ResNetPLLoss(weights_path=root)  # LaMa's weights folder
+    reference = copy.deepcopy(reference)
+    loss = ResNetPLLoss(weights_path=root, norm_eval=norm_eval)  # LaMa's weights folder
+    loss.init_weights()
+    for a, b in zip(loss.encoder.state_dict().values(), reference.state_dict().values()):
+        assert torch.equal(a, b) or a.dtype == torch.long
     loss.train()
-    assert not loss.encoder.training  # norm_eval keeps BN statistics fixed
+    # default (the official runs): Lightning's model.train() reaches the encoder, whose BN then
+    # normalises with batch statistics; norm_eval keeps the checkpoint's statistics
+    assert loss.encoder.training is not norm_eval
     pred = torch.rand(2, 3, 64, 64, requires_grad=True)
     gt = torch.rand(2, 3, 64, 64)
     value = loss(pred, gt)
-    for a, b in zip(loss.encoder.state_dict().values(), reference.state_dict().values()):
-        assert torch.equal(a, b) or a.dtype == torch.long
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    reference.eval()
-    with torch.no_grad():
+    reference.train(not norm_eval)
+    with torch.no_grad():  # two calls, as the official loss: each batch its own statistics
         fp, ft = reference((pred - mean) / std), reference((gt - mean) / std)
     expected = 30 * sum(((a - b) ** 2).mean() for a, b in zip(fp, ft))
     assert value.item() == pytest.approx(expected.item(), rel=1e-4)
+    if not norm_eval:  # the two modes give different values
+        reference.eval()
+        with torch.no_grad():
+            fp, ft = reference((pred - mean) / std), reference((gt - mean) / std)
+        running = 30 * sum(((a - b) ** 2).mean() for a, b in zip(fp, ft))
+        assert running.item() != pytest.approx(value.item(), rel=1e-2)
     value.backward()
     assert pred.grad.abs().sum() > 0
     assert all(p.grad is None for p in loss.parameters())
     assert loss(gt, gt).item() == 0
     # the file itself works too
-    same = ResNetPLLoss(weights_path=path)
+    same = ResNetPLLoss(weights_path=path, norm_eval=norm_eval).train()
     assert same(pred.detach(), gt).item() == pytest.approx(value.item(), rel=1e-5)
+    loss.eval()  # outside training both modes use the running statistics
+    assert not loss.encoder.training
+
+
+def test_resnet_pl_default_is_the_official_batch_statistics_mode():
+    loss = ResNetPLLoss(allow_random_weights=True)
+    assert not loss.norm_eval and not loss.encoder.training  # built in eval mode
+    assert loss.train().encoder.training
 
 
 def test_resnet_pl_bad_weights(tmp_path):

@@ -13,8 +13,8 @@ REGISTRIES = ('MODELS', 'METRICS', 'TRANSFORMS', 'HOOKS', 'PARAM_SCHEDULERS')
 
 
 def readme_registered_names():
-    """The names listed under 'Registered names' in the README."""
-    with open(osp.join(REPO_ROOT, 'README.md'), encoding='utf-8') as f:
+    """The names listed under 'Registered names' in the documentation index."""
+    with open(osp.join(REPO_ROOT, 'docs', 'README.md'), encoding='utf-8') as f:
         text = f.read()
     paragraph = text[text.index('Registered names'):].split('\n\n')[0]
     return set(re.findall(r'`(\w+)`', paragraph))

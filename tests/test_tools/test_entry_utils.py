@@ -50,7 +50,7 @@ def test_quiet_mm_import_warnings_is_scoped():
 
 def test_rng_state_roundtrip_is_weights_only_safe(tmp_path):
     """RNG states survive torch.save/torch.load(weights_only=True)."""
-    from diffir_mm.utils.checkpoint import get_rng_state, set_rng_state
+    from diffir_mm.engine.random_state_hook import get_rng_state, set_rng_state
 
     state = get_rng_state()
     ref = (random.random(), np.random.rand(3), torch.rand(3))
@@ -66,7 +66,7 @@ def test_rng_state_roundtrip_is_weights_only_safe(tmp_path):
 
 def test_random_state_hook_isolates_validation():
     """Validation between two training steps does not move the stream."""
-    from diffir_mm.utils.checkpoint import RandomStateCheckpointHook
+    from diffir_mm.engine.random_state_hook import RandomStateCheckpointHook
 
     hook = RandomStateCheckpointHook()
     torch.manual_seed(0)
@@ -76,42 +76,6 @@ def test_random_state_hook_isolates_validation():
     torch.rand(100), np.random.rand(7), random.random()  # "validation"
     hook.after_val(None)
     assert torch.equal(torch.rand(2), expected)
-
-
-def test_safe_globals_names_match_objects():
-    """The documented names are exactly what gets registered."""
-    from diffir_mm.utils.checkpoint import (MMENGINE_CHECKPOINT_GLOBALS,
-                                            allow_mmengine_checkpoint_globals,
-                                            mmengine_checkpoint_globals)
-
-    entries = mmengine_checkpoint_globals()
-    names = set()
-    for entry in entries:
-        if isinstance(entry, tuple):
-            names.add(entry[1])
-        else:
-            names.add(f'{entry.__module__}.{entry.__qualname__}')
-    assert names == set(MMENGINE_CHECKPOINT_GLOBALS)
-    registered = allow_mmengine_checkpoint_globals()
-    assert set(map(repr, registered)) <= set(
-        map(repr, torch.serialization.get_safe_globals()))
-
-
-def test_safe_globals_load_mmengine_objects(tmp_path):
-    """A message hub with HistoryBuffers and numpy values loads safely."""
-    from mmengine.logging import MessageHub
-
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-
-    hub = MessageHub.get_instance('diffir_safe_globals_test')
-    hub.update_scalar('train/loss', 0.5)
-    hub.update_scalar('val/PSNR', np.float64(27.5))
-    hub.update_info('best_score', np.float64(27.5))
-    path = tmp_path / 'hub.pth'
-    torch.save(dict(message_hub=hub.state_dict()), path)
-    allow_mmengine_checkpoint_globals()
-    loaded = torch.load(path, weights_only=True)['message_hub']
-    assert loaded['log_scalars']['val/PSNR'].current() == 27.5
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')

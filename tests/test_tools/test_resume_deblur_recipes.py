@@ -59,9 +59,8 @@ randomness = dict(deterministic=True)
 
 
 def _load(path):
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
-    return torch.load(path, map_location='cpu', weights_only=True)
+    from diffir_mm.checkpoint import read_checkpoint
+    return read_checkpoint(path)
 
 
 def _run_train(cfg, work_dir, processes, *args):

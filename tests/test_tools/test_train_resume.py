@@ -6,7 +6,7 @@ resumed from its iteration-2 checkpoint in a fresh copy of the work dir. The
 DiffIR stage-2 generator draws diffusion noise in its training forward and
 the pipeline crops/flips at random, so this only passes when the data order
 *and* all random states are restored (see
-diffir_mm.utils.checkpoint.RandomStateCheckpointHook).
+diffir_mm.engine.random_state_hook.RandomStateCheckpointHook).
 """
 import json
 import os
@@ -36,11 +36,10 @@ def full_run(tmp_path_factory, tiny_pairs):
 
 
 def _load(path):
-    """torch.load a full mmengine checkpoint with weights_only=True."""
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
+    """A full mmengine checkpoint, read safely (weights_only=True)."""
+    from diffir_mm.checkpoint import read_checkpoint
 
-    allow_mmengine_checkpoint_globals()
-    return torch.load(path, map_location='cpu', weights_only=True)
+    return read_checkpoint(path)
 
 
 def test_train_writes_checkpoints_and_validates(full_run):

@@ -9,7 +9,7 @@
 #   scale (the official script crops it to a multiple of 4 for x4).
 #
 # x2: df2k_bicubic_x2.py sets `scale = 2` and re-derives what depends on it
-# (see configs/_base_/datasets/README.md).
+# (see docs/user_guides/data_preparation.md).
 
 scale = 4
 gt_size = 256  # training GT patch (LQ patch = gt_size // scale)

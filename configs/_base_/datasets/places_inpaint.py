@@ -1,5 +1,5 @@
 # Places2-Standard inpainting data of DiffIR-inpainting (LaMa's recipe; DiffIR method notes, 2.5,
-# 3; LaMa fetch_data/places_standard_*.sh).
+# 3; LaMa fetch_data/places_standard_*.sh; shared parts in lama_inpaint.py).
 #
 # Train: places_standard_dataset/train (train_large_places365standard, every image found
 #   recursively); LaMa's `distortions` augmentations ending in a random 256 crop
@@ -8,13 +8,18 @@
 #   (abl-04-256-mh-dist: strokes + boxes), drawn anew per sample.
 # Val (during training): val_hires (2,000 sampled test_large images) at 512 with thick_512 masks.
 # Test: the 512 protocol on evaluation/hires (30,000 sampled val_large images), thin ("narrow")
-#   and thick ("wide") masks; FID 2048-d, LPIPS-VGG, SSIM on the blended output. As LaMa's
-#   bin/gen_mask_dataset.py, images are resized to a 512 short side (bicubic) and cut square
-#   (here the centre square; LaMa picks a random square overlapping the mask). Masks come from
-#   `eval_mask_seed` and the file name. `test_dataloader_mask_files` reads LaMa's generated
-#   folders (evaluation/random_{thin,thick}_512: <name>.png + <name>_mask000.png) instead.
+#   and thick ("wide") masks; FID 2048-d, LPIPS-VGG, SSIM on the blended output. Each sample is
+#   made as LaMa's bin/gen_mask_dataset.py makes it (LamaEvalSample): the image resized to a 512
+#   short side (bicubic), the mask drawn on the whole resized image, image and mask cut to a
+#   square overlapping the mask; an image whose 5 mask variants all cover more than half of
+#   their square is left out, as LaMa does (LamaEvalDataset; ImageCount reports ImageCount and
+#   DroppedImages). Masks come from `eval_mask_seed` and the file name.
+#   `test_dataloader_mask_files` reads LaMa-style folders (evaluation/random_{thin,thick}_512:
+#   <name>.png + <name>_mask000.png) instead: LaMa's own, or the same samples written by
+#   tools/make_eval_masks.py.
 # Padding (LaMa pad_out_to_modulo 8 + unpadding): the DiffIR networks pad every input to a
 #   multiple of 8 and crop the output back.
+_base_ = ['./lama_inpaint.py']
 
 data_root = 'data/places_standard_dataset'
 train_prefix = 'train'
@@ -22,22 +27,7 @@ val_prefix = 'val_hires'
 eval_prefix = 'evaluation/hires'
 crop_size = 256  # training patches
 eval_size = 512
-eval_mask_seed = 2023  # generated evaluation masks depend only on this and the file name
-fid_inception = 'checkpoints/pt_inception-2015-12-05-6726825d.pth'  # pytorch-fid weights
-lpips_vgg_backbone = 'checkpoints/vgg16-397923af.pth'  # torchvision VGG16
 metric_prefix = 'Places'
-
-load_gt = dict(
-    type='LoadImageFromFile',
-    key='gt',
-    color_type='color',
-    channel_order='rgb',
-    imdecode_backend='cv2')
-masked_image = dict(
-    type='GetMaskedImage', img_key='gt', mask_key='mask', out_key='img', zero_value=0)
-# inputs = img; gt -> gt_img and mask -> mask by MMagic's predefined keys (naming them in
-# data_keys would store them under their raw names, e.g. 'gt', where no editor looks)
-pack = dict(type='PackInputs', keys='img')
 
 # LaMa get_transforms('distortions', 256), defaults of albumentations 0.5.2 / imgaug written out.
 # OpenCV constants: INTER_LINEAR 1, BORDER_REPLICATE 1, BORDER_REFLECT_101 4.
@@ -60,107 +50,56 @@ place_train_augs = [
 ]
 
 train_pipeline = [
-    load_gt,
+    _base_.load_gt,
     dict(type='SeededAlbumentations', keys=['gt'], transforms=place_train_augs),
     dict(type='GenerateInpaintingMask', preset='train'),
-    masked_image,
-    pack,
+    _base_.masked_image,
+    _base_.pack,
 ]
 
-# bin/gen_mask_dataset.py: short side to eval_size (bicubic), then a square
-eval_resize = [
-    dict(type='Resize', keys=['gt'], scale=(eval_size, -1), keep_ratio=True,
-         interpolation='bicubic', backend='pillow'),
-    dict(type='Crop', keys=['gt'], crop_size=(eval_size, eval_size), random_crop=False),
-]
+# LaMa's gen_mask_dataset.py decodes with PIL's Image.open(...).convert('RGB'), which ignores
+# EXIF rotation; so does this (LamaEvalDataset reads the image sizes from the file headers)
+eval_load = dict(_base_.load_gt, color_type='color_ignore_orientation', imdecode_backend='pillow')
+eval_sample = dict(type='LamaEvalSample', seed=_base_.eval_mask_seed, short_side=eval_size)
+thin_pipeline = [
+    eval_load, dict(eval_sample, preset='thin_512'), _base_.masked_image, _base_.pack]
+thick_pipeline = [
+    eval_load, dict(eval_sample, preset='thick_512'), _base_.masked_image, _base_.pack]
 
-
-def _eval_pipeline(preset):
-    return [
-        load_gt,
-        *eval_resize,
-        dict(type='GenerateInpaintingMask', preset=preset, seed=eval_mask_seed),
-        masked_image,
-        pack,
-    ]
-
-
-thin_pipeline = _eval_pipeline('thin_512')
-thick_pipeline = _eval_pipeline('thick_512')
-mask_file_pipeline = [load_gt, dict(type='LoadInpaintingMask'), masked_image, pack]
-inference_pipeline = mask_file_pipeline
-
-dataset_type = 'BasicImageDataset'
 metainfo = dict(dataset_type='places2', task_name='inpainting')
 
 train_dataloader = dict(
-    num_workers=3,
-    batch_size=4,  # per GPU (official: 8 GPUs x 4; the big model 8 x 15)
-    persistent_workers=False,
-    drop_last=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
+        type=_base_.dataset_type,
         metainfo=metainfo,
         data_root=data_root,
         data_prefix=dict(gt=train_prefix),
         recursive=True,
         pipeline=train_pipeline))
 
-eval_loader_cfg = dict(
-    num_workers=3,
-    batch_size=1,
-    persistent_workers=False,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False))
+# images without a LaMa sample are left out (LamaEvalDataset); ImageCount reports how many
+eval_dataset = dict(type='LamaEvalDataset', metainfo=metainfo, data_root=data_root, test_mode=True)
+eval_metrics = [*_base_.eval_metrics, dict(type='ImageCount')]
 
-
-def _eval_dataset(prefix, pipeline):
-    return dict(
-        type=dataset_type,
-        metainfo=metainfo,
-        data_root=data_root,
-        data_prefix=dict(gt=prefix),
-        pipeline=pipeline,
-        test_mode=True)
-
-
-def _mask_file_dataset(folder):
-    # <name>.png with <name>_mask000.png next to it (bin/gen_mask_dataset.py output)
-    return dict(
-        type=dataset_type,
-        metainfo=metainfo,
-        data_root=data_root,
-        data_prefix=dict(gt=folder, mask=folder),
-        search_key='mask',
-        filename_tmpl=dict(mask='{}_mask000'),
-        pipeline=mask_file_pipeline,
-        test_mode=True)
-
-
-def _metrics(prefix):
-    return [
-        dict(type='PairedFID', inception_path=fid_inception, prefix=prefix),
-        dict(type='LPIPS', net='vgg', backbone_path=lpips_vgg_backbone, prefix=prefix),
-        dict(type='SSIM', crop_border=0, prefix=prefix),
-    ]
-
-
-val_dataloader = dict(eval_loader_cfg, dataset=_eval_dataset(val_prefix, thick_pipeline))
-val_evaluator = _metrics(f'{metric_prefix}-val')
+val_dataloader = dict(
+    _base_.eval_loader_cfg,
+    dataset=dict(eval_dataset, data_prefix=dict(gt=val_prefix), pipeline=thick_pipeline))
+val_evaluator = [dict(metric, prefix=f'{metric_prefix}-val') for metric in eval_metrics]
 
 test_dataloader = [
-    dict(eval_loader_cfg, dataset=_eval_dataset(eval_prefix, thin_pipeline)),
-    dict(eval_loader_cfg, dataset=_eval_dataset(eval_prefix, thick_pipeline)),
+    dict(_base_.eval_loader_cfg,
+         dataset=dict(eval_dataset, data_prefix=dict(gt=eval_prefix), pipeline=thin_pipeline)),
+    dict(_base_.eval_loader_cfg,
+         dataset=dict(eval_dataset, data_prefix=dict(gt=eval_prefix), pipeline=thick_pipeline)),
 ]
 test_dataloader_mask_files = [
-    dict(eval_loader_cfg, dataset=_mask_file_dataset('evaluation/random_thin_512')),
-    dict(eval_loader_cfg, dataset=_mask_file_dataset('evaluation/random_thick_512')),
+    dict(_base_.eval_loader_cfg, dataset=dict(
+        _base_.mask_file_dataset, metainfo=metainfo, data_root=data_root,
+        data_prefix=dict(gt=folder, mask=folder)))
+    for folder in ('evaluation/random_thin_512', 'evaluation/random_thick_512')
 ]
 test_evaluator = [
-    dict(type='Evaluator', metrics=_metrics(f'{metric_prefix}-thin512')),
-    dict(type='Evaluator', metrics=_metrics(f'{metric_prefix}-thick512')),
+    dict(type='Evaluator',
+         metrics=[dict(metric, prefix=f'{metric_prefix}-{protocol}') for metric in eval_metrics])
+    for protocol in ('thin512', 'thick512')
 ]
-
-val_cfg = dict(type='MultiValLoop')
-test_cfg = dict(type='MultiTestLoop')

@@ -24,10 +24,10 @@
 #   (Metric/PSNR.py), LPIPS-VGG, DISTS (whole image) and NIQE.
 # LR-only test: `lr_only_test_dataloader` / `lr_only_test_evaluator` (no GT).
 #
-# x2 / x1: realsr_df2k_ost_x2.py / _x1.py set `scale` and re-derive what
-# depends on it (the training pipeline reads the scale from its SetValues
-# step; test folders use Test/<scale>; x2/x1 validate on RealSR Canon as the
-# official configs). See configs/_base_/datasets/README.md.
+# x2 / x1: realsr_df2k_ost_x2.py sets `scale` and re-derives what depends on
+# it (the CPU pipelines read the scale from their SetValues step; test folders
+# use Test/<scale>; x2/x1 validate on RealSR Canon as the official configs);
+# realsr_df2k_ost_x1.py inherits it. See docs/user_guides/data_preparation.md.
 #
 # Weights of LPIPS/DISTS are read from local files (never downloaded):
 # `lpips_vgg_backbone`, `dists_backbone`, `dists_weights` below.
@@ -380,7 +380,7 @@ del test_metrics
 # Use it in a test config with
 #   test_dataloader = _base_.lr_only_test_dataloader
 #   test_evaluator = _base_.lr_only_test_evaluator      # or metrics=None
-# and save the outputs with the visualizer (see the README).
+# and save the outputs with the visualizer (docs/user_guides/data_preparation.md).
 lr_only_test_dataloader = dict(
     eval_loader_cfg,
     dataset=dict(

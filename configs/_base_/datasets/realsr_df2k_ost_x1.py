@@ -1,35 +1,22 @@
-# x1 variant of realsr_df2k_ost.py (DiffIR-RealSR x1): only `scale` changes.
-# The lines below are those of realsr_df2k_ost_x2.py (re-deriving what
-# depends on the scale). Like the official x2/x1 configs, validation
-# and test use RealSR Canon Test/<scale> (NTIRE2020-Track1 is x4 only).
-_base_ = ['./realsr_df2k_ost.py']
+# Real-world SR data at x1 (DiffIR-RealSR x1): realsr_df2k_ost_x2.py with `scale = 1`. Only the
+# entries that hold the scale are set again; dicts merge into the x2 ones.
+_base_ = ['./realsr_df2k_ost_x2.py']
 
 scale = 1
 
-# the batched degradation reads the scale from the data preprocessor, the CPU
-# pipelines from their SetValues step
-realsr_data_preprocessor = dict(_base_.realsr_data_preprocessor, scale=scale)
-train_pipeline_cpu = _base_.train_pipeline_cpu
-train_pipeline_cpu_usm_source = _base_.train_pipeline_cpu_usm_source
-for _step in train_pipeline_cpu + train_pipeline_cpu_usm_source:
-    if _step['type'] == 'SetValues':
-        _step['dictionary']['scale'] = scale
-del _step
-
-# RealSR Canon Test/<scale>
+realsr_data_preprocessor = dict(scale=scale)
+train_pipeline_cpu, train_pipeline_cpu_usm_source = (
+    [dict(step, dictionary=dict(scale=scale)) if step['type'] == 'SetValues' else step
+     for step in pipeline]
+    for pipeline in (_base_.train_pipeline_cpu, _base_.train_pipeline_cpu_usm_source))
 realsr_canon_dataset = dict(
-    _base_.realsr_canon_dataset,
-    data_prefix=dict(
-        img=f'Canon/Test/{scale}/LR', gt=f'Canon/Test/{scale}/HR'))
-val_dataloader = dict(
-    _base_.eval_loader_cfg,
-    dataset=dict(
-        realsr_canon_dataset, pipeline=_base_.val_pipeline, _delete_=True))
-val_evaluator = [
-    dict(type='PSNR', crop_border=0, convert_to='Y', prefix='RealSR-Canon'),
+    data_prefix=dict(img=f'Canon/Test/{scale}/LR', gt=f'Canon/Test/{scale}/HR'))
+val_dataloader = dict(dataset=dict(data_prefix=realsr_canon_dataset['data_prefix']))
+gan_val_dataloader = [
+    dict(_base_.gan_val_dataloader[0],
+         dataset=dict(_base_.gan_val_dataloader[0].dataset, **realsr_canon_dataset))
 ]
-# GAN stage (official train_DiffIRS2_GAN_x1*.yml): RealSR Canon, PSNR-Y crop 4
-gan_val_dataloader = [val_dataloader]
-gan_val_evaluator = _base_.canon_gan_val_evaluator
-test_dataloader = [dict(_base_.eval_loader_cfg, dataset=realsr_canon_dataset)]
-test_evaluator = [_base_.test_evaluator[0]]
+test_dataloader = [
+    dict(_base_.test_dataloader[0],
+         dataset=dict(_base_.realsr_canon_dataset, **realsr_canon_dataset))
+]

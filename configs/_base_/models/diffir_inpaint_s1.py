@@ -33,7 +33,10 @@ model = dict(
     adversarial_loss=dict(
         type='NonSaturatingR1Loss', loss_weight=10.0, gp_coef=0.001, mask_as_fake_target=True),
     feature_matching_loss=dict(type='DiscFeatureMatchingLoss', loss_weight=100.0),
-    resnet_pl_loss=dict(type='ResNetPLLoss', weights_path=resnet_pl_weights, loss_weight=30.0),
+    # losses.resnet_pl; norm_eval=False: batch statistics in training, as in the official
+    # Lightning runs (model.train() reaches the encoder; see diffir_mm/models/losses/resnet_pl.py)
+    resnet_pl_loss=dict(
+        type='ResNetPLLoss', weights_path=resnet_pl_weights, loss_weight=30.0, norm_eval=False),
     # the discriminator step re-runs the updated generator, as Lightning's per-optimizer step
     train_cfg=dict(disc_regenerate=True),
     data_preprocessor=dict(

@@ -1,7 +1,7 @@
 """Inpainting masks of the LaMa recipe that DiffIR-inpainting trains and is evaluated with.
 
 DiffIR's inpainting code is LaMa's (advimman/lama); its masks come from
-``saicinpainting/training/data/masks.py`` (DiffIR method notes, §2.5 and §3):
+``saicinpainting/training/data/masks.py`` (docs/advanced_guides/method.md §4.5 and §5):
 
 * **training** (``configs/training/data/abl-04-256-mh-dist[-celeba].yaml``): LaMa's
   ``MixedMaskGenerator`` with irregular strokes (``max_angle 4, max_len 200, max_width 100``,
@@ -9,7 +9,9 @@ DiffIR's inpainting code is LaMa's (advimman/lama); its masks come from
   (renormalised to 50/50), drawn anew for every sample;
 * **evaluation** (``configs/data_gen/random_{thin,medium,thick}_{256,512}.yaml``): the same
   generator with the protocol's parameters; LaMa draws ``variants_n = 5`` masks per image,
-  drops those covering more than ``max_tamper_area = 0.5`` of the image and keeps one at random.
+  drops those covering more than ``max_tamper_area = 0.5`` of the image and keeps one at random
+  (on the whole resized image, then cut to a square with the image: :mod:`.lama_eval`, the
+  Places protocol; on square images such as CelebA-HQ 256 the square is the image).
 
 MMagic's ``LoadMask`` has other generators (DeepFill's free-form strokes, square boxes), so the
 LaMa ones are here. The two transforms write ``results['mask']``, an ``(H, W, 1)`` float32
@@ -50,7 +52,7 @@ from mmagic.registry import TRANSFORMS
 
 __all__ = [
     'GenerateInpaintingMask', 'LoadInpaintingMask', 'MASK_PRESETS', 'MixedMaskSampler',
-    'draw_irregular_strokes', 'draw_random_boxes'
+    'draw_irregular_strokes', 'draw_random_boxes', 'seeded_rng', 'sample_name', 'sample_path'
 ]
 
 Shape = Tuple[int, int]
@@ -210,8 +212,9 @@ class MixedMaskSampler:
         """A mask; with ``max_coverage``, one of ``variants`` draws whose hole fraction is in
         ``(0, max_coverage]``.
 
-        LaMa drops an evaluation image when none of its variants passes; here another round of
-        variants is drawn instead, so every image keeps a mask.
+        LaMa leaves an evaluation image out when none of its variants passes; here another round
+        of variants is drawn instead, so every image keeps a mask (the CelebA-HQ configs;
+        :class:`~.lama_eval.LamaEvalRule` leaves the image out, as LaMa).
 
         Args:
             shape: ``(height, width)``.
@@ -232,22 +235,43 @@ class MixedMaskSampler:
                            f'{max_rounds * self.variants} draws at size {shape}')
 
 
-def sample_name(results: Mapping, keys: Sequence[str]) -> str:
-    """File name (no folder) that identifies a sample, for per-sample seeding and mask lookup.
+def seeded_rng(seed: int, name: str, *streams: int) -> np.random.RandomState:
+    """A generator that depends only on ``seed``, a file name and optional stream numbers.
 
     Args:
-        results: The transform's ``results`` dict.
+        seed: The protocol's seed (e.g. a config's ``eval_mask_seed``).
+        name: File name (no folder) of the image.
+        *streams: Further integers giving independent streams for one image (e.g. the mask
+            variant).
+
+    Returns:
+        A ``np.random.RandomState`` (the API of LaMa's generators) on its own MT19937 state.
+    """
+    key = [seed, zlib.crc32(name.encode('utf-8')), *streams]
+    return np.random.RandomState(np.random.MT19937(np.random.SeedSequence(key)))
+
+
+def sample_path(results: Mapping, keys: Sequence[str]) -> str:
+    """Path of the file that identifies a sample (for per-sample seeding and mask lookup).
+
+    Args:
+        results: The transform's ``results`` dict (or a dataset's data info).
         keys: Path fields to try in order, e.g. ``('gt_path', 'img_path')``.
 
     Returns:
-        The base name of the first path found.
+        The first path found.
     """
     for key in keys:
         path = results.get(key)
         if isinstance(path, str) and path:
-            return osp.basename(path)
+            return path
     raise KeyError(f'no file path in the sample (looked for {", ".join(keys)}); '
                    'a deterministic mask needs to know which image it is for')
+
+
+def sample_name(results: Mapping, keys: Sequence[str]) -> str:
+    """File name (no folder) of :func:`sample_path`."""
+    return osp.basename(sample_path(results, keys))
 
 
 def _image_shape(results: Mapping, key: str) -> Shape:
@@ -300,8 +324,7 @@ class GenerateInpaintingMask(BaseTransform):
         """
         if self.seed is None:
             return np.random
-        name = zlib.crc32(sample_name(results, self.path_keys).encode('utf-8'))
-        return np.random.RandomState(np.random.MT19937(np.random.SeedSequence([self.seed, name])))
+        return seeded_rng(self.seed, sample_name(results, self.path_keys))
 
     def transform(self, results: Dict) -> Dict:
         """Add the mask.

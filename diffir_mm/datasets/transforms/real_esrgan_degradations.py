@@ -1,10 +1,9 @@
-"""CPU transforms for the official (BasicSR / Real-ESRGAN) second-order
-degradation that DiffIR-RealSR trains with (DiffIR method notes, §2.3).
+"""CPU transforms for the official (BasicSR / Real-ESRGAN) second-order degradation that
+DiffIR-RealSR trains with (docs/advanced_guides/method.md §4.4).
 
-mmagic 1.2.0 already ships Real-ESRGAN-style CPU degradations
-(``RandomBlur``, ``RandomResize``, ``RandomNoise``, ``RandomJPEGCompression``,
-``DegradationsWithShuffle``), but they cannot express the official recipe
-exactly. The transforms here fill only those gaps:
+mmagic 1.2.0 already ships Real-ESRGAN-style CPU degradations (``RandomBlur``, ``RandomResize``,
+``RandomNoise``, ``RandomJPEGCompression``, ``DegradationsWithShuffle``), but they cannot express
+the official recipe exactly. The transforms here fill only those gaps:
 
 ==========================  ===============================================
 official behaviour          mmagic 1.2.0 / here
@@ -32,20 +31,17 @@ crop/pad the GT to 400      ``Crop`` never pads (or pads with zeros);
 (reflect padding)           :class:`PadToMinSize` reflect-pads first.
 ==========================  ===============================================
 
-What mmagic expresses as is (used unchanged in
-``configs/_base_/datasets/realsr_df2k_ost.py``): ``Flip`` (hflip), ``Crop``,
-``UnsharpMasking`` (= BasicSR ``USMSharp``: kernel 51, weight 0.5, threshold
-10; the official models re-sharpen the cropped GT, which is what running it
-after ``PairedRandomCrop`` does), ``PairedRandomCrop``, ``CopyValues``,
-``SetValues``, ``RandomJPEGCompression`` (with
-``bgr2rgb=True`` for RGB images; OpenCV JPEG with an integer quality instead
-of the official differentiable JPEG) and mmcv's ``RandomChoice`` for the
-50/50 order of {final resize + sinc, JPEG} (``DegradationsWithShuffle``
-cannot hold the transforms above, nor pass ``bgr2rgb``).
+What mmagic expresses as is (used unchanged in ``configs/_base_/datasets/realsr_df2k_ost.py``):
+``Flip`` (hflip), ``Crop``, ``UnsharpMasking`` (= BasicSR ``USMSharp``: kernel 51, weight 0.5,
+threshold 10; the official models re-sharpen the cropped GT, which is what running it after
+``PairedRandomCrop`` does), ``PairedRandomCrop``, ``CopyValues``, ``SetValues``,
+``RandomJPEGCompression`` (with ``bgr2rgb=True`` for RGB images; OpenCV JPEG with an integer quality
+instead of the official differentiable JPEG) and mmcv's ``RandomChoice`` for the 50/50 order of
+{final resize + sinc, JPEG} (``DegradationsWithShuffle`` cannot hold the transforms above, nor pass
+``bgr2rgb``).
 
-All transforms take ``HxWxC`` (or ``HxW``) numpy images with values in
-``[0, 255]`` (uint8 or float) in the ``results`` dict and draw their random
-numbers from NumPy's global generator, like mmagic's.
+All transforms take ``HxWxC`` (or ``HxW``) numpy images with values in ``[0, 255]`` (uint8 or float)
+in the ``results`` dict and draw their random numbers from NumPy's global generator, like mmagic's.
 """
 from __future__ import annotations
 
@@ -97,8 +93,8 @@ def _first(imgs: ImageOrList) -> Image:
 def _skip(params: dict, rng=np.random) -> bool:
     """True with probability ``1 - params['prob']`` (no draw if prob is 1).
 
-    ``rng`` is NumPy's global generator (the transforms) or a ``np.random.Generator`` (the
-    batched degradation of :mod:`diffir_mm.models.data_preprocessors`).
+    ``rng`` is NumPy's global generator (the transforms) or a ``np.random.Generator`` (the batched
+    degradation of :mod:`diffir_mm.models.data_preprocessors`).
     """
     prob = params.get('prob', 1)
     return prob < 1 and rng.uniform() >= prob
@@ -108,17 +104,15 @@ def _skip(params: dict, rng=np.random) -> bool:
 class RealESRGANRandomBlur(BaseTransform):
     """Blur with a random kernel sampled like BasicSR's Real-ESRGAN dataset.
 
-    The kernel type is drawn from ``kernel_list``/``kernel_prob`` (``'sinc'``
-    may be one of them: the official ``sinc_prob=p`` equals listing
-    ``'sinc'`` with probability ``p`` and scaling the others by ``1 - p``),
-    the size from ``kernel_size``, and every shape parameter uniformly from
-    its full range with :func:`mmagic...blur_kernels.random_mixed_kernels`
-    (which follows BasicSR, incl. the 50/50 split of the ``beta`` ranges
-    around 1). Images are filtered in float32 with reflect-101 borders (as
-    BasicSR's ``filter2D``); the output is float32.
+    The kernel type is drawn from ``kernel_list``/``kernel_prob`` (``'sinc'`` may be one of them:
+    the official ``sinc_prob=p`` equals listing ``'sinc'`` with probability ``p`` and scaling the
+    others by ``1 - p``), the size from ``kernel_size``, and every shape parameter uniformly from
+    its full range with :func:`mmagic...blur_kernels.random_mixed_kernels` (which follows BasicSR,
+    incl. the 50/50 split of the ``beta`` ranges around 1). Images are filtered in float32 with
+    reflect-101 borders (as BasicSR's ``filter2D``); the output is float32.
 
     Args:
-        params (dict): Degradation settings:
+        params: Degradation settings:
 
             - ``kernel_list`` (list[str]): among ``iso``, ``aniso``,
               ``generalized_iso``, ``generalized_aniso``, ``plateau_iso``,
@@ -134,8 +128,8 @@ class RealESRGANRandomBlur(BaseTransform):
             - ``omega`` (list[float], optional): sinc cut-off range; None:
               ``[pi/3, pi]`` for sizes < 13, else ``[pi/5, pi]``.
             - ``prob`` (float): probability of blurring at all. Default: 1.
-        keys (list[str]): Keys of the images to blur (one kernel per call,
-            shared by all listed keys and list items).
+        keys: Keys of the images to blur (one kernel per call, shared by all listed keys and list
+            items).
     """
 
     def __init__(self, params: dict, keys: Sequence[str] = ('img', )):
@@ -152,7 +146,7 @@ class RealESRGANRandomBlur(BaseTransform):
         """Draw one kernel.
 
         Returns:
-            np.ndarray: A normalised ``(k, k)`` kernel.
+            A normalised ``(k, k)`` kernel.
         """
         p = self.params
         size = self.kernel_sizes[np.random.randint(len(self.kernel_sizes))]
@@ -198,24 +192,22 @@ class RealESRGANRandomBlur(BaseTransform):
 class RealESRGANRandomResize(BaseTransform):
     """Random up/down/keep resize of the official Real-ESRGAN pipeline.
 
-    The output size is ``reference_size * factor``, where ``factor`` is drawn
-    as in BasicSR: mode ``up``/``down``/``keep`` from ``resize_mode_prob``,
-    then ``U(1, resize_scale[1])`` / ``U(resize_scale[0], 1)`` / 1. The
-    interpolation is drawn from ``resize_opt``/``resize_prob``.
+    The output size is ``reference_size * factor``, where ``factor`` is drawn as in BasicSR: mode
+    ``up``/``down``/``keep`` from ``resize_mode_prob``, then ``U(1, resize_scale[1])`` /
+    ``U(resize_scale[0], 1)`` / 1. The interpolation is drawn from ``resize_opt``/``resize_prob``.
 
     ``reference`` selects the size that is scaled:
 
     * ``'input'``: the current image size (official first-order resize,
       ``F.interpolate(scale_factor=factor)``, i.e. ``int(h * factor)``);
-    * ``'target'``: the final LR size ``gt / scale`` (official second-order
-      resize: ``int(h_gt / scale * factor)``). Without ``resize_mode_prob``
-      the factor is 1 and the output is exactly ``(h_gt // scale,
-      w_gt // scale)`` (the official final resize).
+    * ``'target'``: the final LR size ``gt / scale`` (official second-order resize:
+      ``int(h_gt / scale * factor)``). Without ``resize_mode_prob`` the factor is 1 and the output
+      is exactly ``(h_gt // scale, w_gt // scale)`` (the official final resize).
 
     Resized images are float32 (not rounded, as in the official pipeline).
 
     Args:
-        params (dict): Settings:
+        params: Settings:
 
             - ``reference`` (str): ``'input'`` (default) or ``'target'``.
             - ``resize_mode_prob`` (list[float], optional): up/down/keep
@@ -227,11 +219,10 @@ class RealESRGANRandomResize(BaseTransform):
             - ``resize_prob`` (list[float]): their probabilities (default
               uniform).
             - ``prob`` (float): probability of resizing at all. Default: 1.
-        keys (list[str]): Keys of the images to resize.
-        gt_key (str): Key of the GT image (for ``reference='target'``).
-            Default: ``'gt'``.
-        scale_key (str): Key of the SR scale in ``results`` (set it with
-            ``SetValues(dictionary=dict(scale=...))``). Default: ``'scale'``.
+        keys: Keys of the images to resize.
+        gt_key: Key of the GT image (for ``reference='target'``).
+        scale_key: Key of the SR scale in ``results`` (set it with
+            ``SetValues(dictionary=dict(scale=...))``).
     """
 
     def __init__(self,
@@ -266,7 +257,7 @@ class RealESRGANRandomResize(BaseTransform):
             rng: NumPy's global generator (default) or a ``np.random.Generator``.
 
         Returns:
-            tuple: ``(factor, interpolation name)``.
+            ``(factor, interpolation name)``.
         """
         factor = 1.
         mode_prob = self.params.get('resize_mode_prob')
@@ -325,20 +316,18 @@ class RealESRGANRandomResize(BaseTransform):
 class RealESRGANRandomNoise(BaseTransform):
     """Gaussian or Poisson noise exactly as the official Real-ESRGAN pipeline.
 
-    * Gaussian: ``sigma ~ U(gaussian_sigma)`` in 0-255 units (the official
-      ``noise_range`` values, e.g. ``[1, 30]``); with probability
-      ``gray_noise_prob`` one noise map is shared by all channels.
-    * Poisson: computed on the ``[0, 1]`` image as BasicSR's
-      ``generate_poisson_noise``: round to 8 bit, ``vals = 2 **
-      ceil(log2(#unique values))``, ``noise = Poisson(img * vals) / vals -
-      img``, times ``scale ~ U(poisson_scale)``; gray noise is computed on
-      the luma image (``0.299 R + 0.587 G + 0.114 B``) and shared by all
+    * Gaussian: ``sigma ~ U(gaussian_sigma)`` in 0-255 units (the official ``noise_range`` values,
+      e.g. ``[1, 30]``); with probability ``gray_noise_prob`` one noise map is shared by all
       channels.
-    * The result is clipped to ``[0, 255]`` (official ``clip=True``) and not
-      rounded (``rounds=False``). The output is float32.
+    * Poisson: computed on the ``[0, 1]`` image as BasicSR's ``generate_poisson_noise``: round to 8
+      bit, ``vals = 2 ** ceil(log2(#unique values))``, ``noise = Poisson(img * vals) / vals - img``,
+      times ``scale ~ U(poisson_scale)``; gray noise is computed on the luma image
+      (``0.299 R + 0.587 G + 0.114 B``) and shared by all channels.
+    * The result is clipped to ``[0, 255]`` (official ``clip=True``) and not rounded
+      (``rounds=False``). The output is float32.
 
     Args:
-        params (dict): Settings:
+        params: Settings:
 
             - ``noise_type`` (list[str]): default ``['gaussian',
               'poisson']``.
@@ -351,9 +340,9 @@ class RealESRGANRandomNoise(BaseTransform):
               ``poisson_gray_noise_prob`` (mmagic's names) override it.
             - ``clip`` (bool): clip to ``[0, 255]``. Default: True.
             - ``prob`` (float): probability of adding noise at all.
-        keys (list[str]): Keys of the images.
-        channel_order (str): ``'rgb'`` (default) or ``'bgr'``; only used for
-            the luma of gray Poisson noise.
+        keys: Keys of the images.
+        channel_order: ``'rgb'`` (default) or ``'bgr'``; only used for the luma of gray Poisson
+            noise.
     """
 
     def __init__(self,
@@ -437,8 +426,8 @@ class Quantize(BaseTransform):
     """Round to 8 bit: ``clip(round(x), 0, 255)`` (official final step).
 
     Args:
-        keys (list[str]): Keys of the images.
-        to_uint8 (bool): Return uint8 (default) instead of float32.
+        keys: Keys of the images.
+        to_uint8: Return uint8 (default) instead of float32.
     """
 
     def __init__(self, keys: Sequence[str] = ('img', ), to_uint8: bool = True):
@@ -465,15 +454,14 @@ class Quantize(BaseTransform):
 class PadToMinSize(BaseTransform):
     """Pad images at the bottom/right up to a minimum height and width.
 
-    Official Real-ESRGAN pads GT images smaller than ``crop_pad_size`` (400)
-    with ``cv2.BORDER_REFLECT_101`` before cropping; ``Crop`` in mmagic
-    does not.
+    Official Real-ESRGAN pads GT images smaller than ``crop_pad_size`` (400) with
+    ``cv2.BORDER_REFLECT_101`` before cropping; ``Crop`` in mmagic does not.
 
     Args:
-        keys (list[str]): Keys of the images.
-        min_size (int | tuple[int, int]): Minimum ``(h, w)``.
-        border_mode (str): ``'reflect_101'`` (default), ``'reflect'``,
-            ``'replicate'`` or ``'constant'`` (zeros).
+        keys: Keys of the images.
+        min_size: Minimum ``(h, w)``.
+        border_mode: ``'reflect_101'`` (default), ``'reflect'``, ``'replicate'`` or ``'constant'``
+            (zeros).
     """
 
     _BORDERS = dict(
@@ -521,18 +509,18 @@ class PadToMinSize(BaseTransform):
 class GenerateRealESRGANKernels(BaseTransform):
     """Per-sample blur kernels for the batched (device-side) degradation.
 
-    The official ``RealESRGANDataset`` only loads the GT and draws the three kernels of a
-    sample (``kernel1``, ``kernel2``, ``sinc_kernel``), zero-padded to 21x21; the model applies
-    them on the GPU. This transform does the same with the sampling of
-    :class:`RealESRGANRandomBlur` (same ``params``): with probability ``1 - params['prob']``
-    the kernel is the identity (a centred pulse), as the official final sinc kernel
-    (``final_sinc_prob``). The second blur's own probability is drawn per *batch* by
-    :class:`~diffir_mm.models.data_preprocessors.RealESRGANDegradationPreprocessor`, so its
-    entry here should have no ``prob``.
+    The official ``RealESRGANDataset`` only loads the GT and draws the three kernels of a sample
+    (``kernel1``, ``kernel2``, ``sinc_kernel``), zero-padded to 21x21; the model applies them on the
+    GPU. This transform does the same with the sampling of :class:`RealESRGANRandomBlur` (same
+    ``params``): with probability ``1 - params['prob']`` the kernel is the identity (a centred
+    pulse), as the official final sinc kernel (``final_sinc_prob``). The second blur's own
+    probability is drawn per *batch* by
+    :class:`~diffir_mm.models.data_preprocessors.RealESRGANDegradationPreprocessor`, so its entry
+    here should have no ``prob``.
 
     Args:
-        kernels (dict[str, dict]): Output key -> :class:`RealESRGANRandomBlur` params.
-        pad_to (int): Side of the returned ``float32`` kernels. Default: 21.
+        kernels: Output key -> :class:`RealESRGANRandomBlur` params.
+        pad_to: Side of the returned ``float32`` kernels.
     """
 
     def __init__(self, kernels: Dict[str, dict], pad_to: int = 21):

@@ -1,19 +1,17 @@
 """Shared pieces of the full-reference deep-feature metrics (LPIPS, DISTS).
 
 Both metrics follow the contract of mmagic's ``BaseSampleWiseMetric`` (see
-``mmagic/evaluation/metrics/mae.py``): ``process_image(gt, pred, mask)`` gets
-one ground-truth and one predicted image, as stored in the data samples after
-``DataPreprocessor.destruct``, i.e. ``(C, H, W)`` tensors in **BGR** order with
-values in ``[0, 255]``. This module turns such a pair into RGB float batches
-in ``[0, 1]`` on the metric's device, optionally after cropping the GT to a
+``mmagic/evaluation/metrics/mae.py``): ``process_image(gt, pred, mask)`` gets one ground-truth and
+one predicted image, as stored in the data samples after ``DataPreprocessor.destruct``, i.e.
+``(C, H, W)`` tensors in **BGR** order with values in ``[0, 255]``. This module turns such a pair
+into RGB float batches in ``[0, 1]`` on the metric's device, optionally after cropping the GT to a
 multiple of the SR scale and cropping a border from both images.
 
-Weights are only ever read from local files (no network access); see
-:func:`load_state_dict_file`.
+Weights are only ever read from local files (no network access), with
+:func:`diffir_mm.checkpoint.load_state_dict_file`.
 """
 from __future__ import annotations
 
-import os
 import re
 from typing import Dict, Mapping, Optional, Tuple, Union
 
@@ -24,8 +22,7 @@ from mmagic.evaluation.metrics.base_sample_wise_metric import \
 from torch import nn
 
 __all__ = [
-    'BasePerceptualMetric', 'load_state_dict_file', 'map_features_state_dict',
-    'resolve_device'
+    'BasePerceptualMetric', 'map_features_state_dict', 'resolve_device'
 ]
 
 ArrayLike = Union[torch.Tensor, np.ndarray]
@@ -35,42 +32,14 @@ def resolve_device(device: Union[str, torch.device, None]) -> torch.device:
     """Turn ``'auto'`` (CUDA when available, else CPU) into a device.
 
     Args:
-        device (str | torch.device | None): ``'auto'``/None, ``'cpu'``,
-            ``'cuda'``, ``'cuda:1'``, ...
+        device: ``'auto'``/None, ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ...
 
     Returns:
-        torch.device: The device to run the feature network on.
+        The device to run the feature network on.
     """
     if device is None or device == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.device(device)
-
-
-def load_state_dict_file(path: str, what: str) -> Dict[str, torch.Tensor]:
-    """Load a local ``state_dict`` file with the safe unpickler.
-
-    ``{'state_dict': ...}``, ``{'params': ...}`` and ``{'model': ...}``
-    wrappers are unwrapped. Nothing is downloaded: a missing file raises.
-
-    Args:
-        path (str): A ``.pth``/``.pt`` file.
-        what (str): Human-readable description used in error messages.
-
-    Returns:
-        dict: The tensors.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f'{what} not found: {path!r}. diffir_mm never downloads weights; '
-            'put the file there or point the metric config at it.')
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    for key in ('state_dict', 'params', 'model'):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-    if not isinstance(state, Mapping):
-        raise TypeError(f'{what} {path!r} is not a state dict '
-                        f'(got {type(state).__name__})')
-    return dict(state)
 
 
 def map_features_state_dict(state: Mapping[str, torch.Tensor],
@@ -78,21 +47,20 @@ def map_features_state_dict(state: Mapping[str, torch.Tensor],
                             what: str) -> Dict[str, torch.Tensor]:
     """Map torchvision ``features.{i}.{param}`` keys onto staged copies.
 
-    LPIPS and DISTS split torchvision's ``vgg16().features`` /
-    ``alexnet().features`` into ``nn.Sequential`` stages whose children keep
-    the torchvision index as name (``slice2`` holds ``'5'``, ``'7'``, ...).
-    This returns a state dict for the module owning ``stages``, e.g.
-    ``features.5.weight`` -> ``slice2.5.weight``. Keys that are already in
-    the staged layout (``slice2.5.weight``, optionally prefixed by ``net.``)
-    are accepted as is; classifier keys are ignored.
+    LPIPS and DISTS split torchvision's ``vgg16().features`` / ``alexnet().features`` into
+    ``nn.Sequential`` stages whose children keep the torchvision index as name (``slice2`` holds
+    ``'5'``, ``'7'``, ...). This returns a state dict for the module owning ``stages``, e.g.
+    ``features.5.weight`` -> ``slice2.5.weight``. Keys that are already in the staged layout
+    (``slice2.5.weight``, optionally prefixed by ``net.``) are accepted as is; classifier keys are
+    ignored.
 
     Args:
-        state (Mapping): A torchvision-layout (or staged) state dict.
-        stages (Mapping[str, nn.Module]): Stage name -> ``nn.Sequential``.
-        what (str): Description used in error messages.
+        state: A torchvision-layout (or staged) state dict.
+        stages: Stage name -> ``nn.Sequential``.
+        what: Description used in error messages.
 
     Returns:
-        dict: The state dict in the staged layout.
+        The state dict in the staged layout.
     """
     owner = {}
     for stage_name, stage in stages.items():
@@ -120,21 +88,17 @@ class BasePerceptualMetric(BaseSampleWiseMetric):
     """Base of the deep-feature metrics (not registered).
 
     Args:
-        gt_key (str): Key of the ground truth in the data sample.
-            Default: ``'gt_img'``.
-        pred_key (str): Key of the prediction in ``data_sample['output']``.
-            Default: ``'pred_img'``.
-        crop_border (int): Pixels removed from every edge of both images
-            before the metric is computed. Default: 0.
-        gt_crop_multiple (int, optional): Crop the GT (bottom/right) to a
-            multiple of this value before comparing, as the official SRGAN
-            LPIPS script does for x4 (``gt[:h // 4 * 4, :w // 4 * 4]``).
-            None: no crop. Default: None.
-        input_order (str): ``'CHW'`` (what mmagic passes) or ``'HWC'``.
-        device (str): Device for the feature network: ``'auto'`` (CUDA when
-            available), ``'cpu'``, ``'cuda'``... Default: ``'auto'``.
-        collect_device (str): Device for collecting results across ranks.
-        prefix (str, optional): Prefix of the metric key (``'<prefix>/KEY'``).
+        gt_key: Key of the ground truth in the data sample.
+        pred_key: Key of the prediction in ``data_sample['output']``.
+        crop_border: Pixels removed from every edge of both images before the metric is computed.
+        gt_crop_multiple: Crop the GT (bottom/right) to a multiple of this value before comparing,
+            as the official SRGAN LPIPS script does for x4 (``gt[:h // 4 * 4, :w // 4 * 4]``). None:
+            no crop.
+        input_order: ``'CHW'`` (what mmagic passes) or ``'HWC'``.
+        device: Device for the feature network: ``'auto'`` (CUDA when available), ``'cpu'``,
+            ``'cuda'``...
+        collect_device: Device for collecting results across ranks.
+        prefix: Prefix of the metric key (``'<prefix>/KEY'``).
     """
 
     metric: Optional[str] = None
@@ -181,11 +145,11 @@ class BasePerceptualMetric(BaseSampleWiseMetric):
         """Metric of one pair of ``(1, 3, H, W)`` RGB [0, 1] tensors.
 
         Args:
-            gt (Tensor): The reference.
-            pred (Tensor): The distorted / restored image.
+            gt: The reference.
+            pred: The distorted / restored image.
 
         Returns:
-            Tensor: A scalar.
+            A scalar.
         """
         raise NotImplementedError
 
@@ -216,12 +180,11 @@ class BasePerceptualMetric(BaseSampleWiseMetric):
         """Convert, crop and move one GT/prediction pair to the device.
 
         Args:
-            gt (Tensor | np.ndarray): GT image, BGR 0-255.
-            pred (Tensor | np.ndarray): Predicted image, BGR 0-255.
+            gt: GT image, BGR 0-255.
+            pred: Predicted image, BGR 0-255.
 
         Returns:
-            tuple[Tensor, Tensor]: ``(gt, pred)``, ``(1, 3, H, W)`` RGB in
-            ``[0, 1]``.
+            ``(gt, pred)``, ``(1, 3, H, W)`` RGB in ``[0, 1]``.
         """
         gt, pred = self._to_rgb01(gt), self._to_rgb01(pred)
         if self.gt_crop_multiple:
@@ -251,12 +214,12 @@ class BasePerceptualMetric(BaseSampleWiseMetric):
         """Metric value of one image pair (called by ``process``).
 
         Args:
-            gt (Tensor | np.ndarray): GT image, BGR 0-255.
-            pred (Tensor | np.ndarray): Predicted image, BGR 0-255.
+            gt: GT image, BGR 0-255.
+            pred: Predicted image, BGR 0-255.
             mask: Unused (whole image).
 
         Returns:
-            float: The metric value.
+            The metric value.
         """
         gt, pred = self.prepare_pair(gt, pred)
         with torch.no_grad():

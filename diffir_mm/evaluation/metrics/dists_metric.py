@@ -1,14 +1,13 @@
 """DISTS (Ding et al., TPAMI 2020) as an mmagic sample-wise metric.
 
 An own implementation of the published method (the reference PyTorch code is
-``DISTS_pytorch/DISTS_pt.py`` of ``dingkeyan93/DISTS``, which the official
-DiffIR ``Metric/dists.py`` copies): ImageNet-normalised VGG16 features whose
-max-pools are replaced by "L2 pooling" (a 3x3 Hann-window low-pass of the
-squared features, stride 2), texture (mean) and structure (covariance) terms
-per channel of the raw image and of the five ``relu{1_2,2_2,3_3,4_3,5_3}``
-stages, weighted by the learned ``alpha``/``beta`` and returned as
-``1 - sum(...)``. ``piq`` also has a DISTS, but it always downloads its
-weights, so it is not used here.
+``DISTS_pytorch/DISTS_pt.py`` of ``dingkeyan93/DISTS``, which the official DiffIR
+``Metric/dists.py`` copies): ImageNet-normalised VGG16 features whose max-pools are replaced by "L2
+pooling" (a 3x3 Hann-window low-pass of the squared features, stride 2), texture (mean) and
+structure (covariance) terms per channel of the raw image and of the five
+``relu{1_2,2_2,3_3,4_3,5_3}`` stages, weighted by the learned ``alpha``/``beta`` and returned as
+``1 - sum(...)``. ``piq`` also has a DISTS, but it always downloads its weights, so it is not used
+here.
 """
 from __future__ import annotations
 
@@ -22,9 +21,9 @@ import torch.nn.functional as F
 from mmagic.registry import METRICS
 from torch import nn
 
-from .base_perceptual_metric import (BasePerceptualMetric,
-                                     load_state_dict_file,
-                                     map_features_state_dict)
+from diffir_mm.checkpoint import load_state_dict_file
+
+from .base_perceptual_metric import BasePerceptualMetric, map_features_state_dict
 
 __all__ = ['DISTS', 'DISTSNet', 'L2Pooling']
 
@@ -41,10 +40,10 @@ class L2Pooling(nn.Module):
     """Hann-window L2 pooling: ``sqrt(lowpass(x ** 2) + 1e-12)``, stride 2.
 
     Args:
-        channels (int): Number of feature channels (depth-wise filter).
-        filter_size (int): Hann window length (the outer zeros are dropped,
-            so 5 gives the 3x3 filter of the paper). Default: 5.
-        stride (int): Stride. Default: 2.
+        channels: Number of feature channels (depth-wise filter).
+        filter_size: Hann window length (the outer zeros are dropped, so 5 gives the 3x3 filter of
+            the paper).
+        stride: Stride.
     """
 
     def __init__(self, channels: int, filter_size: int = 5,
@@ -64,10 +63,10 @@ class L2Pooling(nn.Module):
         """Pool ``x``.
 
         Args:
-            x (Tensor): ``(N, C, H, W)`` features.
+            x: ``(N, C, H, W)`` features.
 
         Returns:
-            Tensor: ``(N, C, H', W')`` pooled features.
+            ``(N, C, H', W')`` pooled features.
         """
         out = F.conv2d(
             x**2,
@@ -82,12 +81,11 @@ class DISTSNet(nn.Module):
     """The DISTS network: VGG16 stages with L2 pooling plus alpha/beta.
 
     Args:
-        backbone_path (str, optional): Local torchvision ``vgg16`` state dict
-            (``vgg16-397923af.pth``). None keeps random weights.
-        weights_path (str, optional): Local DISTS ``alpha``/``beta`` file:
-            the reference ``weights.pt`` (``{'alpha': (1, 1475, 1, 1),
-            'beta': ...}``) or ``alpha_beta.mat``. None keeps the random
-            initialisation ``N(0.1, 0.01)``.
+        backbone_path: Local torchvision ``vgg16`` state dict (``vgg16-397923af.pth``). None keeps
+            random weights.
+        weights_path: Local DISTS ``alpha``/``beta`` file: the reference ``weights.pt``
+            (``{'alpha': (1, 1475, 1, 1), 'beta': ...}``) or ``alpha_beta.mat``. None keeps the
+            random initialisation ``N(0.1, 0.01)``.
     """
 
     def __init__(self,
@@ -133,7 +131,7 @@ class DISTSNet(nn.Module):
         """Load a torchvision ``vgg16`` state dict into the stages.
 
         Args:
-            path (str): Local ``.pth`` file.
+            path: Local ``.pth`` file.
         """
         state = load_state_dict_file(path, 'DISTS VGG16 backbone weights')
         mapped = map_features_state_dict(state, self.stages,
@@ -149,8 +147,8 @@ class DISTSNet(nn.Module):
         """Load the learned ``alpha``/``beta`` weights.
 
         Args:
-            path (str): ``weights.pt`` (a dict with ``alpha``/``beta``) or the
-                MATLAB/TensorFlow ``alpha_beta.mat``.
+            path: ``weights.pt`` (a dict with ``alpha``/``beta``) or the MATLAB/TensorFlow
+                ``alpha_beta.mat``.
         """
         if path.endswith('.mat'):
             if not os.path.isfile(path):
@@ -175,10 +173,10 @@ class DISTSNet(nn.Module):
         """Image plus the five stage outputs.
 
         Args:
-            x (Tensor): ``(N, 3, H, W)`` RGB in ``[0, 1]``.
+            x: ``(N, 3, H, W)`` RGB in ``[0, 1]``.
 
         Returns:
-            list[Tensor]: Six feature maps.
+            Six feature maps.
         """
         feats = [x]
         h = (x - self.mean) / self.std
@@ -191,11 +189,11 @@ class DISTSNet(nn.Module):
         """DISTS distance (0 for identical images).
 
         Args:
-            ref (Tensor): ``(N, 3, H, W)`` reference, RGB ``[0, 1]``.
-            dist (Tensor): ``(N, 3, H, W)`` distorted image, RGB ``[0, 1]``.
+            ref: ``(N, 3, H, W)`` reference, RGB ``[0, 1]``.
+            dist: ``(N, 3, H, W)`` distorted image, RGB ``[0, 1]``.
 
         Returns:
-            Tensor: ``(N,)`` distances.
+            ``(N,)`` distances.
         """
         feats0, feats1 = self.features(ref), self.features(dist)
         c1 = c2 = 1e-6
@@ -220,8 +218,8 @@ class DISTSNet(nn.Module):
 class DISTS(BasePerceptualMetric):
     """Deep Image Structure and Texture Similarity (lower is better).
 
-    Computed on the whole RGB image in ``[0, 1]`` (no resizing), as the
-    official DiffIR ``Metric/dists.py``. Weights come from local files only.
+    Computed on the whole RGB image in ``[0, 1]`` (no resizing), as the official DiffIR
+    ``Metric/dists.py``. Weights come from local files only.
 
     Example::
 
@@ -230,18 +228,15 @@ class DISTS(BasePerceptualMetric):
              weights_path='checkpoints/DISTS_weights.pt')
 
     Args:
-        backbone_path (str, optional): Local torchvision ``vgg16`` state
-            dict (``vgg16-397923af.pth``). Required unless
-            ``allow_random_weights``.
-        weights_path (str, optional): Local DISTS ``alpha``/``beta`` file
-            (``weights.pt`` of the DISTS release, or ``alpha_beta.mat``).
-            Required unless ``allow_random_weights``.
-        allow_random_weights (bool): Allow missing paths and use random
-            weights instead (meaningless values, tests only). Default: False.
-        gt_key, pred_key, crop_border, gt_crop_multiple, input_order,
-        device, collect_device, prefix: See
-            :class:`~diffir_mm.evaluation.metrics.base_perceptual_metric.\
-            BasePerceptualMetric`.
+        backbone_path: Local torchvision ``vgg16`` state dict (``vgg16-397923af.pth``). Required
+            unless ``allow_random_weights``.
+        weights_path: Local DISTS ``alpha``/``beta`` file (``weights.pt`` of the DISTS release, or
+            ``alpha_beta.mat``). Required unless ``allow_random_weights``.
+        allow_random_weights: Allow missing paths and use random weights instead (meaningless
+            values, tests only).
+        gt_key, pred_key, crop_border, gt_crop_multiple, input_order, device, collect_device,
+            prefix: See
+            :class:`~diffir_mm.evaluation.metrics.base_perceptual_metric.BasePerceptualMetric`.
 
     Metrics:
         - DISTS (float): mean DISTS distance over the images.
@@ -291,10 +286,10 @@ class DISTS(BasePerceptualMetric):
         """DISTS of RGB ``[0, 1]`` images.
 
         Args:
-            gt (Tensor): ``(1, 3, H, W)`` reference.
-            pred (Tensor): ``(1, 3, H, W)`` restored image.
+            gt: ``(1, 3, H, W)`` reference.
+            pred: ``(1, 3, H, W)`` restored image.
 
         Returns:
-            Tensor: ``(1,)`` distance.
+            ``(1,)`` distance.
         """
         return self.net(gt, pred)

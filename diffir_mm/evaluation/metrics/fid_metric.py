@@ -21,7 +21,9 @@ from mmagic.evaluation.functional import InceptionV3
 from mmagic.evaluation.metrics.fid import FrechetInceptionDistance
 from mmagic.registry import METRICS
 
-from .base_perceptual_metric import BasePerceptualMetric, load_state_dict_file
+from diffir_mm.checkpoint import load_state_dict_file
+
+from .base_perceptual_metric import BasePerceptualMetric
 
 __all__ = ['PairedFID', 'map_inception_state_dict']
 

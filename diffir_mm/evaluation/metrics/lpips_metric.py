@@ -9,9 +9,9 @@ from typing import Optional
 import torch
 from mmagic.registry import METRICS
 
-from .base_perceptual_metric import (BasePerceptualMetric,
-                                     load_state_dict_file,
-                                     map_features_state_dict)
+from diffir_mm.checkpoint import load_state_dict_file
+
+from .base_perceptual_metric import BasePerceptualMetric, map_features_state_dict
 
 __all__ = ['LPIPS']
 
@@ -27,39 +27,32 @@ LPIPS_BACKBONE_FILES = {
 class LPIPS(BasePerceptualMetric):
     """Learned Perceptual Image Patch Similarity (lower is better).
 
-    Uses the ``lpips`` package (v0.1 linear calibration layers, which ship
-    inside the package) on top of an ImageNet backbone whose weights are read
-    from a **local** torchvision state-dict file; nothing is downloaded.
-    Inputs follow the official DiffIR scripts (``Metric/LPIPS.py``,
-    ``metrics/LPIPS.py``): RGB images scaled to ``[-1, 1]``, whole image,
-    ``lpips.LPIPS(net=...)`` with its defaults (``version='0.1'``,
-    ``spatial=False``).
+    Uses the ``lpips`` package (v0.1 linear calibration layers, which ship inside the package) on
+    top of an ImageNet backbone whose weights are read from a **local** torchvision state-dict file;
+    nothing is downloaded. Inputs follow the official DiffIR scripts (``Metric/LPIPS.py``,
+    ``metrics/LPIPS.py``): RGB images scaled to ``[-1, 1]``, whole image, ``lpips.LPIPS(net=...)``
+    with its defaults (``version='0.1'``, ``spatial=False``).
 
-    * Real-world SR protocol: ``dict(type='LPIPS', net='vgg', backbone_path=
-      'checkpoints/vgg16-397923af.pth')``.
-    * GAN-based bicubic SR protocol: ``dict(type='LPIPS', net='alex',
-      backbone_path='checkpoints/alexnet-owt-7be5be79.pth',
-      gt_crop_multiple=4)`` (the GT is cropped to a multiple of 4).
+    * Real-world SR protocol:
+      ``dict(type='LPIPS', net='vgg', backbone_path='checkpoints/vgg16-397923af.pth')``.
+    * GAN-based bicubic SR protocol (the GT is cropped to a multiple of 4):
+      ``dict(type='LPIPS', net='alex', gt_crop_multiple=4,
+      backbone_path='checkpoints/alexnet-owt-7be5be79.pth')``.
 
     Args:
-        net (str): Backbone, ``'vgg'`` (VGG16), ``'alex'`` (AlexNet) or
-            ``'squeeze'`` (SqueezeNet 1.1). Default: ``'vgg'``.
-        backbone_path (str, optional): Local torchvision state dict of the
-            backbone (``vgg16-397923af.pth``, ``alexnet-owt-7be5be79.pth``,
-            ``squeezenet1_1-b8a52dc0.pth`` as in torch's hub cache; keys
-            ``features.*``). Required unless ``allow_random_weights``.
-        lin_path (str, optional): LPIPS linear-layer weights; None uses the
-            file bundled with the ``lpips`` package
+        net: Backbone, ``'vgg'`` (VGG16), ``'alex'`` (AlexNet) or ``'squeeze'`` (SqueezeNet 1.1).
+        backbone_path: Local torchvision state dict of the backbone (``vgg16-397923af.pth``,
+            ``alexnet-owt-7be5be79.pth``, ``squeezenet1_1-b8a52dc0.pth`` as in torch's hub cache;
+            keys ``features.*``). Required unless ``allow_random_weights``.
+        lin_path: LPIPS linear-layer weights; None uses the file bundled with the ``lpips`` package
             (``lpips/weights/v0.1/<net>.pth``).
-        version (str): LPIPS version, ``'0.1'`` (default) or ``'0.0'``.
-        allow_random_weights (bool): Allow ``backbone_path=None`` and use a
-            randomly initialised backbone. The values are then meaningless;
-            for tests only. Default: False (a missing ``backbone_path``
-            raises ``ValueError``).
-        gt_key, pred_key, crop_border, gt_crop_multiple, input_order,
-        device, collect_device, prefix: See
-            :class:`~diffir_mm.evaluation.metrics.base_perceptual_metric.\
-            BasePerceptualMetric`.
+        version: LPIPS version, ``'0.1'`` (default) or ``'0.0'``.
+        allow_random_weights: Allow ``backbone_path=None`` and use a randomly initialised backbone.
+            The values are then meaningless; for tests only. Without it, a missing ``backbone_path``
+            raises ``ValueError``.
+        gt_key, pred_key, crop_border, gt_crop_multiple, input_order, device, collect_device,
+            prefix: See
+            :class:`~diffir_mm.evaluation.metrics.base_perceptual_metric.BasePerceptualMetric`.
 
     Metrics:
         - LPIPS (float): mean LPIPS distance over the images.
@@ -141,11 +134,11 @@ class LPIPS(BasePerceptualMetric):
         """LPIPS of RGB ``[0, 1]`` images (scaled to ``[-1, 1]`` here).
 
         Args:
-            gt (Tensor): ``(1, 3, H, W)`` reference.
-            pred (Tensor): ``(1, 3, H, W)`` restored image.
+            gt: ``(1, 3, H, W)`` reference.
+            pred: ``(1, 3, H, W)`` restored image.
 
         Returns:
-            Tensor: The distance, shape ``(1, 1, 1, 1)``.
+            The distance, shape ``(1, 1, 1, 1)``.
         """
         # Official scripts call loss_fn(restored, gt) on [-1, 1] inputs.
         return self.net(pred * 2 - 1, gt * 2 - 1)

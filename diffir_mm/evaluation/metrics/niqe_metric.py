@@ -14,24 +14,21 @@ __all__ = ['NoRefNIQE']
 class NoRefNIQE(NIQE):
     """mmagic's ``NIQE`` without the ground-truth lookup (lower is better).
 
-    mmagic 1.2.0's ``NIQE`` inherits ``BaseSampleWiseMetric.process``, which
-    fetches ``gt_img`` from every data sample and raises
-    ``KeyError('Mapping key was not found')`` on datasets without GT (e.g.
-    RealSR inputs only). This subclass reads only the image named by ``key``
-    (``pred_img`` from the model output by default, or a data-sample field
-    when ``is_predicted=False``). The metric key stays ``NIQE``.
+    mmagic 1.2.0's ``NIQE`` inherits ``BaseSampleWiseMetric.process``, which fetches ``gt_img`` from
+    every data sample and raises ``KeyError('Mapping key was not found')`` on datasets without GT
+    (e.g. RealSR inputs only). This subclass reads only the image named by ``key`` (``pred_img``
+    from the model output by default, or a data-sample field when ``is_predicted=False``). The
+    metric key stays ``NIQE``.
 
     Args:
-        key (str): Image to score. Default: ``'pred_img'``.
-        is_predicted (bool): Read ``key`` from ``data_sample['output']``
-            (True) or from the data sample itself. Default: True.
-        crop_border (int): Pixels removed from every edge. Default: 0.
-        input_order (str): ``'CHW'`` (what mmagic passes) or ``'HWC'``.
-            Default: ``'CHW'``.
-        convert_to (str): ``'y'`` (Y of YCbCr, as the usual SR protocol) or
-            ``'gray'``. Default: ``'y'``.
-        collect_device (str): Device for collecting results across ranks.
-        prefix (str, optional): Prefix of the metric key.
+        key: Image to score.
+        is_predicted: Read ``key`` from ``data_sample['output']`` (True) or from the data sample
+            itself.
+        crop_border: Pixels removed from every edge.
+        input_order: ``'CHW'`` (what mmagic passes) or ``'HWC'``.
+        convert_to: ``'y'`` (Y of YCbCr, as the usual SR protocol) or ``'gray'``.
+        collect_device: Device for collecting results across ranks.
+        prefix: Prefix of the metric key.
 
     Metrics:
         - NIQE (float): Natural Image Quality Evaluator.
@@ -59,8 +56,8 @@ class NoRefNIQE(NIQE):
         """Score the images of one batch.
 
         Args:
-            data_batch (Sequence[dict]): The batch from the dataloader.
-            data_samples (Sequence[dict]): The model outputs.
+            data_batch: The batch from the dataloader.
+            data_samples: The model outputs.
         """
         for data in data_samples:
             source = data['output'] if self.is_predicted else data

@@ -1,12 +1,12 @@
 """Device-side, batched second-order degradation + training-pair queue (official DiffIR-RealSR).
 
-The official RealSR models (``DiffIR_S{1,2}_model.py``, ``DiffIR_GAN_S2_model.py``
-``feed_data``; DiffIR method notes, §2.3) synthesise the LQ images on the GPU from a batch of
+The official RealSR models (``DiffIR_S{1,2}_model.py``, ``DiffIR_GAN_S2_model.py`` ``feed_data``;
+``docs/advanced_guides/method.md`` §4.4) synthesise the LQ images on the GPU from a batch of
 400x400 GT crops and the per-sample kernels of the dataset, then crop the GT patch and push the
 pair through a 180-sample queue. This data preprocessor does the same inside MMagic's
-``data_preprocessor(data, training=True)`` call, so every editor gets it without code of its
-own; validation and testing (``training=False``) and batches that already carry an LQ input
-(the CPU pipeline ``train_pipeline_cpu``) go through MMagic's ``DataPreprocessor`` unchanged.
+``data_preprocessor(data, training=True)`` call, so every editor gets it without code of its own;
+validation and testing (``training=False``) and batches that already carry an LQ input (the CPU
+pipeline ``train_pipeline_cpu``) go through MMagic's ``DataPreprocessor`` unchanged.
 
 What is drawn where (as the official code):
 

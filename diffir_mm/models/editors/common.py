@@ -8,11 +8,14 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from diffir_mm.archs.checkpoint import Layout, load_state_strict, read_network, require
+from diffir_mm.checkpoint import Layout, load_state_strict, read_network, require
+from diffir_mm.inference.precision import resolve_precision
+from diffir_mm.inference.tiling import restore_tiled
+from diffir_mm.utils.wrappers import unwrap_model
 
 __all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
            'current_iter', 'load_into', 'call_wrapped', 'forward_train',
-           'strip_wrapper_prefixes']
+           'strip_wrapper_prefixes', 'inference_precision', 'stage2_inference']
 
 
 def strip_wrapper_prefixes(module: nn.Module, state_dict: Dict[str, torch.Tensor], prefix: str,
@@ -77,8 +80,6 @@ def load_network_checkpoint(path: str, stage: int, expect: Layout,
     Raises:
         FileNotFoundError / CheckpointMismatchError with a one-line explanation.
     """
-    from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
-    allow_mmengine_checkpoint_globals()
     ckpt = require(read_network(path, component), stage=stage, task=expect.task,
                    scale=expect.scale)
     return ckpt.state
@@ -91,7 +92,7 @@ def call_wrapped(wrapper: nn.Module, fn: Callable[..., Any], *args: Any, **kwarg
     network's ``forward``; for this one call that ``forward`` is therefore ``fn`` (which must
     use the unwrapped network). Without a wrapper ``fn`` is simply called.
     """
-    net = wrapper.module if hasattr(wrapper, 'module') else wrapper
+    net = unwrap_model(wrapper)
     if net is wrapper:
         return fn(*args, **kwargs)
     net.forward = fn
@@ -103,8 +104,26 @@ def call_wrapped(wrapper: nn.Module, fn: Callable[..., Any], *args: Any, **kwarg
 
 def forward_train(generator: nn.Module, *args: Any, **kwargs: Any) -> Any:
     """``DiffIRS2Net.forward_train`` through ``generator``, the network or its DDP wrapper."""
-    net = generator.module if hasattr(generator, 'module') else generator
-    return call_wrapped(generator, net.forward_train, *args, **kwargs)
+    return call_wrapped(generator, unwrap_model(generator).forward_train, *args, **kwargs)
+
+
+def inference_precision(test_cfg: Optional[dict]) -> str:
+    """``test_cfg.precision`` of a stage-2 editor: ``'fp32'`` unless set (validation and
+    ``tools/test.py`` measure full-precision metrics; the inferencer sets ``'auto'``)."""
+    return (test_cfg or {}).get('precision', 'fp32')
+
+
+def stage2_inference(net: nn.Module, inputs: torch.Tensor, precision: str = 'fp32',
+                     **kwargs: Any) -> torch.Tensor:
+    """``net(inputs, **kwargs)`` of a stage-2 network (no gradients) in ``precision``.
+
+    fp32 is the plain forward; bf16 / fp16 follow the Restorer's policy
+    (:mod:`diffir_mm.inference.precision`: prior in fp32, DIRformer under autocast, non-finite
+    output recomputed in fp32 with a warning), through the untiled :func:`restore_tiled`.
+    """
+    if resolve_precision(precision, inputs.device) == 'fp32':
+        return net(inputs, **kwargs)
+    return restore_tiled(net, inputs, precision=precision, **kwargs)
 
 
 def load_into(module: nn.Module, state: Dict[str, torch.Tensor], what: str,

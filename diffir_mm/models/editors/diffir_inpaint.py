@@ -17,9 +17,9 @@ import torch
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
-from diffir_mm.archs import CheckpointMismatchError
+from diffir_mm.checkpoint import CheckpointMismatchError
 
-from .common import forward_train, gt_in_input_space
+from .common import forward_train, gt_in_input_space, inference_precision, stage2_inference
 from .diffir_inpaint_base import DiffIRInpaintorBase
 from .teacher import FrozenTeacherMixin, kd_divergence
 
@@ -101,8 +101,10 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
 
     def predict_raw(self, net_input: torch.Tensor, data_samples: Optional[DataSample],
                     **kwargs) -> torch.Tensor:
-        """Raw output of ``DiffIRS2Net(net_input)`` from ``x_T`` (``noise`` / ``generator``)."""
-        return self.generator(net_input, **kwargs)
+        """Raw output of ``DiffIRS2Net(net_input)`` from ``x_T`` (``noise`` / ``generator``), in
+        ``test_cfg.precision`` (default fp32, see :func:`.common.stage2_inference`)."""
+        return stage2_inference(self.generator, net_input, inference_precision(self.test_cfg),
+                                **kwargs)
 
     def generator_forward(self, net_input: torch.Tensor, gt: torch.Tensor,
                           noise: Optional[torch.Tensor] = None, it: int = 0,

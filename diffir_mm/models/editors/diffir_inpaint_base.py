@@ -36,15 +36,13 @@ from mmagic.models.base_models import OneStageInpaintor
 from mmagic.models.utils import set_requires_grad
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
-from torch import nn
+
+from diffir_mm.inference.inpainting import hole_batch
+from diffir_mm.utils.wrappers import unwrap_model
 
 from .common import call_wrapped, current_iter, strip_wrapper_prefixes
 
 __all__ = ['DiffIRInpaintorBase', 'inpainting_mask']
-
-
-def _unwrap(module: nn.Module) -> nn.Module:
-    return module.module if hasattr(module, 'module') else module
 
 
 def inpainting_mask(inputs: torch.Tensor, data_samples: Optional[DataSample]) -> torch.Tensor:
@@ -61,15 +59,7 @@ def inpainting_mask(inputs: torch.Tensor, data_samples: Optional[DataSample]) ->
         raise ValueError('DiffIR inpainting needs a mask (data_samples.mask, 1 = hole): add '
                          'GenerateInpaintingMask or LoadInpaintingMask to the pipeline before '
                          "PackInputs (which stores results['mask'] as data_samples.mask)")
-    mask = torch.as_tensor(mask, device=inputs.device)
-    if mask.dim() == 3:  # (B, H, W)
-        mask = mask.unsqueeze(1)
-    b, _, h, w = inputs.shape
-    if mask.dim() != 4 or mask.shape[1] != 1 or tuple(mask.shape[-2:]) != (h, w) or \
-            mask.shape[0] != b:
-        raise ValueError(f'the inpainting mask must be (B, 1, H, W) = ({b}, 1, {h}, {w}) like '
-                         f'the image, got {tuple(mask.shape)}')
-    return (mask > 0).to(inputs.dtype)
+    return hole_batch(mask, inputs)
 
 
 class DiffIRInpaintorBase(OneStageInpaintor):
@@ -162,7 +152,7 @@ class DiffIRInpaintorBase(OneStageInpaintor):
     def generator_losses(self, fake_res: torch.Tensor, gt: torch.Tensor,
                          mask: torch.Tensor) -> Dict[str, torch.Tensor]:
         """LaMa's generator losses of the raw prediction (discriminator frozen)."""
-        disc = _unwrap(self.discriminator)  # frozen: no gradients to synchronise
+        disc = unwrap_model(self.discriminator)  # frozen: no gradients to synchronise
         losses = {'loss_l1_masked': self.masked_l1_loss(fake_res, gt, mask)}
         with torch.no_grad():
             _, real_features = disc.forward_features(gt)  # LaMa runs D(real) first (BN stats)
@@ -176,7 +166,7 @@ class DiffIRInpaintorBase(OneStageInpaintor):
 
     def _discriminator_objective(self, real: torch.Tensor, fake: torch.Tensor,
                                  mask: torch.Tensor) -> Dict[str, torch.Tensor]:
-        disc = _unwrap(self.discriminator)
+        disc = unwrap_model(self.discriminator)
         _, parts = self.adversarial_loss.discriminator_loss(disc, real, disc(real), disc(fake),
                                                             mask)
         return {'loss_d_real': parts['real'], 'loss_d_fake': parts['fake'],

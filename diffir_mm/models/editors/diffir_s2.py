@@ -8,10 +8,11 @@ from mmengine.optim import OptimWrapperDict
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
-from diffir_mm.archs import CheckpointMismatchError
+from diffir_mm.checkpoint import CheckpointMismatchError
 
 from .base import DiffIREditorBase
-from .common import current_iter, forward_train, strip_wrapper_prefixes
+from .common import (current_iter, forward_train, inference_precision, stage2_inference,
+                     strip_wrapper_prefixes)
 from .teacher import FrozenTeacherMixin, kd_divergence, teacher_config
 
 __all__ = ['DiffIRS2', 'teacher_config', 'kd_divergence']
@@ -63,8 +64,16 @@ class DiffIRS2(FrozenTeacherMixin, DiffIREditorBase):
                            noise_seed=int(train_cfg.get('noise_seed', 2023)))
 
     def init_weights(self) -> None:
-        """Load the stage-1 checkpoint into the teacher and the stage-2 DIRformer."""
+        """mmengine's ``init_cfg`` initialisation, then :meth:`load_pretrained`."""
         super().init_weights()
+        self.load_pretrained()
+
+    def load_pretrained(self) -> None:
+        """Load the stage-1 checkpoint into the teacher and the stage-2 DIRformer.
+
+        Subclasses that start from other weights (the GAN stage) override this, not
+        :meth:`init_weights`.
+        """
         if not self.stage1_checkpoint:
             raise CheckpointMismatchError(
                 'DiffIR stage 2 needs the stage-1 checkpoint: set model.stage1_checkpoint '
@@ -74,9 +83,12 @@ class DiffIRS2(FrozenTeacherMixin, DiffIREditorBase):
     # ------------------------------------------------------------------ inference
     def forward_tensor(self, inputs: torch.Tensor, data_samples: Optional[DataSample] = None,
                        training: bool = False, **kwargs) -> torch.Tensor:
-        """Restore ``inputs`` (no ground truth needed)."""
-        net = self.generator if training else self.inference_net
-        return net(inputs, **kwargs)
+        """Restore ``inputs`` (no ground truth needed); outside training in
+        ``test_cfg.precision`` (default fp32, see :func:`.common.stage2_inference`)."""
+        if training:
+            return self.generator(inputs, **kwargs)
+        return stage2_inference(self.inference_net, inputs, inference_precision(self.test_cfg),
+                                **kwargs)
 
     # ------------------------------------------------------------------ training
     def _training_batch(self, data: dict):

@@ -1,21 +1,45 @@
-"""Stage-2 GAN editor of DiffIR (real-world and bicubic SR): adds perceptual and GAN losses."""
+"""Stage-2 GAN editor of DiffIR (real-world and bicubic SR): adds perceptual and GAN losses.
+
+One iteration is split into overridable steps as in MMagic's ``SRGAN`` / ``RealESRGAN``, so a
+subclass changes one loss or one update and inherits the rest:
+
+* :meth:`extract_gt_data`: the pixel, perceptual and GAN targets (:class:`GanTargets`), the
+  only place that chooses between the ground truth and its USM-sharpened version;
+* :meth:`g_step`: the generator's image losses; :meth:`prior_step`: DiffIR's IPR loss against
+  the frozen teacher; :meth:`g_step_with_optim`: one generator update with both;
+* :meth:`d_step_real` / :meth:`d_step_fake`: the discriminator's losses on the target and on the
+  generated image; :meth:`d_step_with_optim`: one discriminator update with both;
+* :meth:`if_run_g` / :meth:`if_run_d`: the schedule (``disc_steps``, ``disc_init_steps``).
+
+Unlike MMagic's ``step_counter`` buffer, the schedule follows the runner's iteration, so a
+resumed run keeps it.
+"""
 from __future__ import annotations
 
-import re
-from typing import Dict, Optional, Union
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import torch
-from mmengine.model import BaseModule
 from mmengine.optim import OptimWrapperDict
 from mmagic.models.utils import set_requires_grad
 from mmagic.registry import MODELS
+from mmagic.structures import DataSample
 
-from diffir_mm.archs import CheckpointMismatchError, read_checkpoint
-from diffir_mm.archs.checkpoint import Layout
-from diffir_mm.utils.checkpoint import allow_mmengine_checkpoint_globals
+from diffir_mm.checkpoint import CheckpointMismatchError, Layout, discriminator_state
+from diffir_mm.utils.wrappers import unwrap_model
 
-from .common import forward_train, load_into, load_network_checkpoint
+from .common import current_iter, forward_train, load_into, load_network_checkpoint
 from .diffir_s2 import DiffIRS2
+from .teacher import kd_divergence
+
+__all__ = ['DiffIRS2GAN', 'GanTargets']
+
+
+class GanTargets(NamedTuple):
+    """The targets of one GAN iteration (in the order of MMagic ``RealESRGAN``'s tuple)."""
+
+    pixel: torch.Tensor
+    percep: torch.Tensor
+    gan: torch.Tensor
 
 
 @MODELS.register_module()
@@ -72,9 +96,12 @@ class DiffIRS2GAN(DiffIRS2):
         self.disc_steps = int(cfg.get('disc_steps', 1))
         self.disc_init_steps = int(cfg.get('disc_init_steps', 0))
 
-    def init_weights(self) -> None:
-        """Generator (+EMA) <- stage-2 checkpoint; teacher <- stage-1 checkpoint."""
-        BaseModule.init_weights(self)
+    # ------------------------------------------------------------------ starting weights
+    def load_pretrained(self) -> None:
+        """Generator (+EMA) <- stage-2 checkpoint; teacher <- stage-1 checkpoint; discriminator.
+
+        Called by :meth:`DiffIRS2.init_weights` after mmengine's ``init_cfg`` initialisation.
+        """
         if not self.stage2_checkpoint:
             raise CheckpointMismatchError(
                 'the DiffIR GAN stage starts from a stage-2 model: set model.stage2_checkpoint '
@@ -84,8 +111,7 @@ class DiffIRS2GAN(DiffIRS2):
                                      expect=Layout(2, layout.task, layout.scale))
         for net in (self.generator, self.generator_ema):
             if net is not None:
-                load_into(net.module if hasattr(net, 'module') else net, s2,
-                          f'stage-2 checkpoint {self.stage2_checkpoint}')
+                load_into(unwrap_model(net), s2, f'stage-2 checkpoint {self.stage2_checkpoint}')
         if self.stage1_checkpoint:
             teacher = load_network_checkpoint(self.stage1_checkpoint, stage=1, expect=layout)
             source = self.stage1_checkpoint
@@ -109,86 +135,148 @@ class DiffIRS2GAN(DiffIRS2):
         Raises:
             FileNotFoundError / CheckpointMismatchError with a one-line explanation.
         """
-        allow_mmengine_checkpoint_globals()  # our checkpoints also hold mmengine's meta
-        ckpt = read_checkpoint(path)
         what = f'discriminator checkpoint {path} (model.discriminator_checkpoint)'
-        if 'state_dict' in ckpt:  # ours (mmengine)
-            state = {k[len('discriminator.'):]: v for k, v in ckpt['state_dict'].items()
-                     if k.startswith('discriminator.')}
-            if not state:
-                raise CheckpointMismatchError(f'{what} holds no discriminator.* weights')
-        else:  # official BasicSR net_d: {'params': ...}; its convN are MMagic's conv_N
-            state = {re.sub(r'^conv(\d)', r'conv_\1', re.sub(r'^module\.', '', k)): v
-                     for k, v in ckpt.get('params', ckpt).items()}
+        try:
+            state = discriminator_state(path)
+        except CheckpointMismatchError as err:
+            raise CheckpointMismatchError(f'{what}: {err}') from None
         load_into(self.discriminator, state, what)
 
-    def _usm_gt(self, samples, gt: torch.Tensor) -> torch.Tensor:
-        usm = samples.get('gt_unsharp', None) if hasattr(samples, 'get') else None
+    # ------------------------------------------------------------------ targets
+    def extract_gt_data(self, data_samples: DataSample) -> GanTargets:
+        """The pixel, perceptual and GAN targets: the GT, or per flag its sharpened version.
+
+        The sharpened GT (``gt_unsharp``, 0-255, from MMagic's ``UnsharpMasking`` or the
+        degradation preprocessor) is normalised like ``gt_img``.
+        """
+        gt = data_samples.gt_img
+        flags = (self.l1_gt_usm, self.percep_gt_usm, self.gan_gt_usm)
+        if not any(flags):
+            return GanTargets(gt, gt, gt)
+        usm = data_samples.get('gt_unsharp', None) if hasattr(data_samples, 'get') else None
         if usm is None:
             raise ValueError('V2 (USM) training needs gt_unsharp: add UnsharpMasking(keys=["gt"]) '
                              'to the train pipeline and PackInputs(data_keys=["gt_unsharp"])')
         pre = self.data_preprocessor
-        usm = usm.to(gt)
-        return (usm - pre.mean.view(1, -1, 1, 1)) / pre.std.view(1, -1, 1, 1)
+        usm = (usm.to(gt) - pre.mean.view(1, -1, 1, 1)) / pre.std.view(1, -1, 1, 1)
+        return GanTargets(*(usm if sharpened else gt for sharpened in flags))
 
-    def train_step(self, data: dict,
-                   optim_wrapper: Union[OptimWrapperDict, dict]) -> Dict[str, torch.Tensor]:
-        """Generator step (every ``disc_steps`` iterations), then a discriminator step."""
-        lq, gt, samples, it = self._training_batch(data)
-        gt_usm = self._usm_gt(samples, gt) if (
-            self.l1_gt_usm or self.percep_gt_usm or self.gan_gt_usm) else gt
-        gt_pix = gt_usm if self.l1_gt_usm else gt
-        gt_percep = gt_usm if self.percep_gt_usm else gt
-        gt_gan = gt_usm if self.gan_gt_usm else gt
-        # the official V2 feeds the sharpened GT to the teacher whenever l1_gt_usm is on
-        z_teacher = self.teacher_prior(lq, gt_usm if self.l1_gt_usm else gt)
-        noise = self.training_noise(lq.shape[0], it, z_teacher)
-        log_vars: Dict[str, torch.Tensor] = {}
+    def _gan_batch(self, data: dict) -> Tuple[torch.Tensor, GanTargets, int]:
+        """Preprocessed input, its targets and the iteration (one progressive crop for all)."""
+        data = self.data_preprocessor(data, True)
+        lq, targets = data['inputs'], self.extract_gt_data(data['data_samples'])
+        it = current_iter()
+        if self.progressive is not None:
+            lq, stacked = self.progressive(lq, torch.cat(targets, dim=1), it, self.crop_rng)
+            targets = GanTargets(*stacked.chunk(len(targets), dim=1))
+        return lq, targets, it
 
-        g_wrapper = optim_wrapper['generator']
-        run_g = it % self.disc_steps == 0 and it >= self.disc_init_steps
-        with g_wrapper.optim_context(self.generator):
-            out, steps = forward_train(self.generator, lq, z_teacher, noise=noise)
-        if run_g:
-            set_requires_grad(self.discriminator, False)
-            with g_wrapper.optim_context(self.generator):
-                losses = {'loss_pix': self.pixel_loss(out, gt_pix),
-                          'loss_prior': self.prior_loss(steps[-1], z_teacher)}
-                if self.perceptual_loss is not None:
-                    percep, style = self.perceptual_loss(out, gt_percep)
-                    if percep is not None:
-                        losses['loss_perceptual'] = percep
-                    if style is not None:
-                        losses['loss_style'] = style
-                if self.gan_loss is not None:
-                    losses['loss_gan'] = self.gan_loss(self.discriminator(out), target_is_real=True,
-                                                       is_disc=False)
-                parsed, g_log = self.parse_losses(losses)
-            g_wrapper.update_params(parsed)
-            log_vars.update(g_log)
-            log_vars['kd_kl'] = self._kd(steps[-1].detach(), z_teacher)
+    # ------------------------------------------------------------------ schedule
+    def if_run_g(self) -> bool:
+        """Whether this iteration updates the generator (every ``disc_steps``, after init)."""
+        it = current_iter()
+        return it % self.disc_steps == 0 and it >= self.disc_init_steps
 
+    def if_run_d(self) -> bool:
+        """Whether this iteration updates the discriminator (whenever there is a GAN loss)."""
+        return self.gan_loss is not None
+
+    # ------------------------------------------------------------------ generator
+    def g_step(self, batch_outputs: torch.Tensor,
+               batch_gt_data: GanTargets) -> Dict[str, torch.Tensor]:
+        """The generator's image losses: pixel, perceptual (and style) and GAN.
+
+        Args:
+            batch_outputs: The generated images.
+            batch_gt_data: The targets of :meth:`extract_gt_data`.
+        """
+        losses = {'loss_pix': self.pixel_loss(batch_outputs, batch_gt_data.pixel)}
+        if self.perceptual_loss is not None:
+            percep, style = self.perceptual_loss(batch_outputs, batch_gt_data.percep)
+            if percep is not None:
+                losses['loss_perceptual'] = percep
+            if style is not None:
+                losses['loss_style'] = style
         if self.gan_loss is not None:
-            d_wrapper = optim_wrapper['discriminator']
-            set_requires_grad(self.discriminator, True)
-            with d_wrapper.optim_context(self.discriminator):
-                real = self.gan_loss(self.discriminator(gt_gan), target_is_real=True,
-                                     is_disc=True)
-                parsed_real, real_log = self.parse_losses({'loss_d_real': real})
-            d_wrapper.backward(parsed_real)
-            with d_wrapper.optim_context(self.discriminator):
-                fake = self.gan_loss(self.discriminator(out.detach()), target_is_real=False,
-                                     is_disc=True)
-                parsed_fake, fake_log = self.parse_losses({'loss_d_fake': fake})
-            d_wrapper.backward(parsed_fake)
-            if d_wrapper.should_update():
-                d_wrapper.step()
-                d_wrapper.zero_grad()
-            log_vars['loss_d_real'] = real_log['loss']
-            log_vars['loss_d_fake'] = fake_log['loss']
-        log_vars.pop('loss', None)
+            losses['loss_gan'] = self.gan_loss(self.discriminator(batch_outputs),
+                                               target_is_real=True, is_disc=False)
+        return losses
+
+    def prior_step(self, prior: torch.Tensor,
+                   teacher_prior: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """DiffIR's IPR loss: the estimated ``z_S2`` against the teacher's ``z_S1``."""
+        return {'loss_prior': self.prior_loss(prior, teacher_prior)}
+
+    def g_step_with_optim(self, batch_outputs: torch.Tensor, batch_gt_data: GanTargets,
+                          optim_wrapper: Union[OptimWrapperDict, dict],
+                          priors: Tuple[torch.Tensor, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """One generator update with :meth:`g_step` and :meth:`prior_step`; returns the log.
+
+        Args:
+            batch_outputs, batch_gt_data: As :meth:`g_step`.
+            optim_wrapper: Holds the ``generator`` optimizer wrapper.
+            priors: ``(z_S2, z_S1)``, the estimated and the teacher's IPR.
+        """
+        g_wrapper = optim_wrapper['generator']
+        with g_wrapper.optim_context(self.generator):
+            losses = self.g_step(batch_outputs, batch_gt_data)
+            losses.update(self.prior_step(*priors))
+            parsed, log_vars = self.parse_losses(losses)
+        g_wrapper.update_params(parsed)
         return log_vars
 
-    def _kd(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        from .diffir_s2 import kd_divergence
-        return kd_divergence(student, teacher, self.kd_tau)
+    # ------------------------------------------------------------------ discriminator
+    def d_step_real(self, batch_outputs: torch.Tensor,
+                    batch_gt_data: GanTargets) -> torch.Tensor:
+        """The discriminator's loss on the GAN target (real)."""
+        return self.gan_loss(self.discriminator(batch_gt_data.gan), target_is_real=True,
+                             is_disc=True)
+
+    def d_step_fake(self, batch_outputs: torch.Tensor,
+                    batch_gt_data: GanTargets) -> torch.Tensor:
+        """The discriminator's loss on the generated images (fake, no generator gradient)."""
+        return self.gan_loss(self.discriminator(batch_outputs.detach()), target_is_real=False,
+                             is_disc=True)
+
+    def d_step_with_optim(self, batch_outputs: torch.Tensor, batch_gt_data: GanTargets,
+                          optim_wrapper: Union[OptimWrapperDict, dict]
+                          ) -> Dict[str, torch.Tensor]:
+        """One discriminator update: backward of :meth:`d_step_real`, then :meth:`d_step_fake`.
+
+        As before this split, the two losses are not divided by the wrapper's
+        ``accumulative_counts`` (MMagic's ``SRGAN`` divides them with ``scale_loss``).
+        """
+        d_wrapper = optim_wrapper['discriminator']
+        log_vars = {}
+        for name, step in (('loss_d_real', self.d_step_real), ('loss_d_fake', self.d_step_fake)):
+            with d_wrapper.optim_context(self.discriminator):
+                parsed, part_log = self.parse_losses({name: step(batch_outputs, batch_gt_data)})
+            d_wrapper.backward(parsed)
+            log_vars[name] = part_log[name]
+        if d_wrapper.should_update():
+            d_wrapper.step()
+            d_wrapper.zero_grad()
+        return log_vars
+
+    # ------------------------------------------------------------------ iteration
+    def train_step(self, data: dict,
+                   optim_wrapper: Union[OptimWrapperDict, dict]) -> Dict[str, torch.Tensor]:
+        """Generator step (when :meth:`if_run_g`), then a discriminator step (:meth:`if_run_d`)."""
+        lq, batch_gt_data, it = self._gan_batch(data)
+        # the official V2 feeds the teacher the L1 target (the sharpened GT under l1_gt_usm)
+        z_teacher = self.teacher_prior(lq, batch_gt_data.pixel)
+        noise = self.training_noise(lq.shape[0], it, z_teacher)
+        with optim_wrapper['generator'].optim_context(self.generator):
+            batch_outputs, steps = forward_train(self.generator, lq, z_teacher, noise=noise)
+        log_vars: Dict[str, torch.Tensor] = {}
+        if self.if_run_g():
+            set_requires_grad(self.discriminator, False)
+            log_vars.update(self.g_step_with_optim(batch_outputs, batch_gt_data, optim_wrapper,
+                                                   priors=(steps[-1], z_teacher)))
+            log_vars['kd_kl'] = kd_divergence(steps[-1].detach(), z_teacher, self.kd_tau)
+        if self.if_run_d():
+            set_requires_grad(self.discriminator, True)
+            log_vars.update(self.d_step_with_optim(batch_outputs.detach(), batch_gt_data,
+                                                   optim_wrapper))
+        log_vars.pop('loss', None)
+        return log_vars

@@ -9,7 +9,7 @@ with it, once for all stage-2 editors:
   model, is never optimised and stays unwrapped under ``MMSeparateDistributedDataParallel`` (no
   trainable parameters);
 * it is reloaded from ``stage1_checkpoint`` (ours or an official file, read through
-  ``diffir_mm/archs/checkpoint.py``) whenever training starts, so it is left out of saved state
+  ``diffir_mm.checkpoint``) whenever training starts, so it is left out of saved state
   dicts, and a state dict without it keeps the current weights (resume, test);
 * the same checkpoint initialises the stage-2 DIRformer (official: the S2 network is loaded from
   the S1 file with ``strict=False``, so only ``G.*`` transfers; CPEN_S2 and the denoiser start
@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from mmengine.dist import get_dist_info
 from mmagic.registry import MODELS
 
-from diffir_mm.archs.checkpoint import Layout
+from diffir_mm.checkpoint import Layout
+from diffir_mm.utils.wrappers import unwrap_model
 
 from .common import load_into, load_network_checkpoint
 
@@ -64,10 +65,6 @@ def _keep_teacher(module: torch.nn.Module, state_dict: dict, prefix: str, *args)
         state_dict.setdefault(f'{prefix}teacher.{key}', value)
 
 
-def _unwrap(module: torch.nn.Module) -> torch.nn.Module:
-    return module.module if hasattr(module, 'module') else module
-
-
 class FrozenTeacherMixin:
     """Teacher construction, loading and the training noise of a stage-2 editor.
 
@@ -94,7 +91,7 @@ class FrozenTeacherMixin:
 
     def _layout(self) -> Layout:
         """The stage-1 layout the teacher checkpoint must have (task and scale of the generator)."""
-        net = _unwrap(self.generator)
+        net = unwrap_model(self.generator)
         return Layout(stage=1, task=net.task, scale=net.scale)
 
     def load_stage1(self, path: str) -> None:
@@ -103,7 +100,7 @@ class FrozenTeacherMixin:
         load_into(self.teacher, state, f'stage-1 checkpoint {path}')
         for net in (self.generator, getattr(self, 'generator_ema', None)):
             if net is not None:
-                load_into(_unwrap(net).dirformer, state, f'DIRformer of {path}',
+                load_into(unwrap_model(net).dirformer, state, f'DIRformer of {path}',
                           prefix='dirformer.')
         self.teacher.eval()
 

@@ -1,4 +1,6 @@
-"""LaMa's inpainting losses, as DiffIR-inpainting trains with them (DiffIR method notes, §2.5).
+"""LaMa's inpainting losses, as DiffIR-inpainting trains with them.
+
+The recipe: ``docs/advanced_guides/method.md`` §4.5.
 
 Official weights (``configs/training/DiffIRS{1,2}-*.yaml``): masked L1 ``weight_known 10``,
 ``weight_missing 0``; adversarial ``r1`` (non-saturating + R1 penalty) ``weight 10``,

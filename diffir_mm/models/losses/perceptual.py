@@ -11,6 +11,8 @@ from mmagic.registry import MODELS
 from torch import nn
 from torchvision.models import vgg19
 
+from diffir_mm.checkpoint import load_state_dict_file
+
 #: Index of each VGG19 conv layer in ``torchvision.models.vgg19().features`` (pre-ReLU output).
 VGG19_LAYERS = {
     'conv1_1': 0, 'conv1_2': 2, 'conv2_1': 5, 'conv2_2': 7, 'conv3_1': 10, 'conv3_2': 12,
@@ -83,8 +85,7 @@ class VGGPerceptualLoss(nn.Module):
                 raise FileNotFoundError(
                     f'VGG19 weights not found: {self.vgg_path} (set the config key vgg_path to a '
                     'local torchvision vgg19 state dict; nothing is downloaded)')
-            state = torch.load(self.vgg_path, map_location='cpu', weights_only=True)
-            state = state.get('state_dict', state)
+            state = load_state_dict_file(self.vgg_path, 'VGG19 weights')
             state = {k[len('features.'):]: v for k, v in state.items()
                      if k.startswith('features.') and int(k.split('.')[1]) < len(self.features)}
             self.features.load_state_dict(state)

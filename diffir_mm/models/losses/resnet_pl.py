@@ -15,23 +15,32 @@ model: ``loss_weight * sum_stages MSE(f(pred), f(gt))`` on ImageNet-normalised R
   ``bn1.*``, ..., ``layer4.2.bn3.*``), also found as ``loss_resnet_pl.impl.*`` in LaMa/DiffIR
   Lightning checkpoints. The file is read from a local path (nothing is downloaded).
 
-The encoder is frozen and kept in eval mode (``norm_eval=True``: BatchNorm uses the checkpoint's
-statistics, as LaMa intends with ``impl.eval()``). Note that Lightning's ``model.train()`` puts it
-back in train mode in the official runs, so there BN used batch statistics; ``norm_eval=False``
-reproduces that.
+The encoder's weights are frozen. Its BatchNorm follows the loss's train / eval mode by default
+(``norm_eval=False``): in training it normalises with the statistics of the batch, as in the
+runs that produced the released weights. LaMa's and DiffIR's ``ResNetPL`` call ``impl.eval()``
+once when built, but the loss is a child of the Lightning module, and PyTorch-Lightning (1.2.9
+in DiffIR-inpainting's requirements) calls ``model.train()`` on the whole module when training
+starts and after every validation (``num_sanity_val_steps: 8`` runs one before the first step),
+which puts the encoder back in train mode for the whole training. ``pred`` and ``target`` go
+through the encoder in separate calls, so each is normalised with its own statistics (per GPU;
+no synchronised BatchNorm). ``norm_eval=True`` keeps the encoder in eval mode (the checkpoint's
+running statistics, what ``impl.eval()`` intended); its loss values differ from the official
+runs'.
 """
 from __future__ import annotations
 
 import os
 import re
 import warnings
-from typing import List, Mapping, Optional
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
 from mmagic.registry import MODELS
 from torch import nn
 from torchvision.models.resnet import Bottleneck
+
+from diffir_mm.checkpoint import load_state_dict_file
 
 __all__ = ['ADE20kResNet50Dilated', 'ResNetPLLoss', 'ADE20K_ENCODER_FILE']
 
@@ -98,9 +107,7 @@ class ADE20kResNet50Dilated(nn.Module):
             raise FileNotFoundError(f'ADE20k ResNet50-dilated encoder weights not found: {path} '
                                     f'(set weights_path to {ADE20K_ENCODER_FILE} from '
                                     'LaMa\'s weights; nothing is downloaded)')
-        state = torch.load(path, map_location='cpu', weights_only=True)
-        if isinstance(state, Mapping) and isinstance(state.get('state_dict'), Mapping):
-            state = state['state_dict']
+        state = load_state_dict_file(path, 'ADE20k ResNet50-dilated encoder weights')
         own = self.state_dict()
         mapped = {}
         for key, value in state.items():
@@ -127,12 +134,14 @@ class ResNetPLLoss(nn.Module):
             ``ade20k/ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth``. Required unless
             ``allow_random_weights`` (tests only). Read on the first call (or ``init_weights``).
         loss_weight: Weight (official 30).
-        norm_eval: Keep the encoder's BatchNorm in eval mode (see the module docstring).
+        norm_eval: False (default, as the official runs): the encoder's BatchNorm uses batch
+            statistics in training. True: always the checkpoint's running statistics (see the
+            module docstring).
         allow_random_weights: Permit ``weights_path=None`` (random encoder, tests only).
     """
 
     def __init__(self, weights_path: Optional[str] = None, loss_weight: float = 30.0,
-                 norm_eval: bool = True, allow_random_weights: bool = False) -> None:
+                 norm_eval: bool = False, allow_random_weights: bool = False) -> None:
         super().__init__()
         if not weights_path and not allow_random_weights:
             raise ValueError('ResNetPLLoss needs weights_path (a local ADE20k '

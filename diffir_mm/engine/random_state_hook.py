@@ -1,192 +1,42 @@
-"""Checkpoint helpers: safe ``torch.load`` of mmengine checkpoints and exact
-random-state resumption.
+"""Exact resumption: every rank's random states in every checkpoint, restored on resume.
 
-Safe loading
-    Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``.
-    mmengine 0.10.7 calls ``torch.load(filename, map_location=...)`` without
-    ``weights_only``, so loading a *full* training checkpoint (``--resume``,
-    or ``load_from`` with mmengine's ``meta``/``message_hub``) fails with
-    ``UnpicklingError: Weights only load failed ... Unsupported global``.
-    :func:`allow_mmengine_checkpoint_globals` keeps the safe unpickler and
-    allow-lists exactly the few classes mmengine/mmagic checkpoints contain
-    (found empirically by saving and resuming real checkpoints; see
-    :data:`MMENGINE_CHECKPOINT_GLOBALS`). We never set
-    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``.
+mmengine's resume restores the weights, optimizer, schedulers, message hub and iteration, and
+(for iteration-based loops) re-plays the sampler by fetching and discarding the batches that
+were already trained on. It does *not* restore the global random number generators
+(``random``, NumPy, torch CPU/CUDA). Models that draw noise during training (DiffIR's diffusion
+forward does) or pipelines with random augmentation therefore diverge after a resume.
+:class:`RandomStateCheckpointHook` fixes that:
 
-Exact resumption
-    mmengine's resume restores the weights, optimizer, schedulers, message hub
-    and iteration, and (for iteration-based loops) re-plays the sampler by
-    fetching and discarding the batches that were already trained on. It does
-    *not* restore the global random number generators (``random``, NumPy,
-    torch CPU/CUDA). Models that draw noise during training (DiffIR's
-    diffusion forward does) or pipelines with random augmentation therefore
-    diverge after a resume. :class:`RandomStateCheckpointHook` fixes that:
+* it stores the RNG states of every rank in every checkpoint (key ``'rng_state'``), with the
+  model's own random streams (DiffIR's progressive-crop RNG);
+* it isolates validation from the training random stream (the RNG states are snapshotted in
+  ``before_val`` and restored in ``after_val``), so a checkpoint written before a validation run
+  holds exactly the state the next training iteration starts from;
+* on resume, it re-installs each rank's saved states right after mmengine has skipped the
+  already-trained batches, i.e. immediately before the first new batch is fetched.
 
-    * it stores the RNG states of every rank in every checkpoint (key
-      ``'rng_state'``), with the model's own random streams (DiffIR's
-      progressive-crop RNG);
-    * it isolates validation from the training random stream (the RNG states
-      are snapshotted in ``before_val`` and restored in ``after_val``), so a
-      checkpoint written before a validation run holds exactly the state the
-      next training iteration starts from;
-    * on resume, it re-installs each rank's saved states right after mmengine
-      has skipped the already-trained batches, i.e. immediately before the
-      first new batch is fetched.
-
-    With these, an interrupted-and-resumed run is bit-identical to an
-    uninterrupted one (on the same hardware and number of processes, with
-    ``randomness=dict(seed=..., deterministic=True)``). The runtime base
-    (``configs/_base_/default_runtime.py``) declares the hook in
-    ``default_hooks``.
+With these, an interrupted-and-resumed run is bit-identical to an uninterrupted one (on the same
+hardware and number of processes, with ``randomness=dict(seed=..., deterministic=True)``). The
+runtime base (``configs/_base_/default_runtime.py``) declares the hook in ``default_hooks``.
+The states are tensors and Python builtins only, so they need nothing beyond the safe loader.
 """
-import pickle
 import random
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
+from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-__all__ = [
-    'MMENGINE_CHECKPOINT_GLOBALS', 'mmengine_checkpoint_globals',
-    'allow_mmengine_checkpoint_globals', 'get_rng_state', 'set_rng_state',
-    'RandomStateCheckpointHook'
-]
+from diffir_mm.utils.wrappers import unwrap_model
 
-SafeGlobal = Union[Callable, Tuple[Callable, str]]
-
-#: Dotted names (as referenced by the pickles) of everything a full
-#: mmengine 0.10.7 / mmagic 1.2.0 training checkpoint needs beyond torch's
-#: default allow-list, found empirically with
-#: ``torch.serialization.get_unsafe_globals_in_checkpoint`` and by resuming
-#: real checkpoints (numpy 1.26, torch 2.14.1; ``tests/test_tools``):
-#:
-#: * ``message_hub.log_scalars`` holds ``HistoryBuffer`` objects whose state
-#:   has numpy arrays (``_reconstruct``, ``ndarray``, ``dtype`` with the
-#:   float64 history and int64 count dtypes) and the statistics methods
-#:   ``HistoryBuffer.min/max/current/mean``, which pickle protocol 2 stores
-#:   as ``getattr(HistoryBuffer, 'mean')``;
-#: * ``message_hub.runtime_info['best_score']`` (``save_best``) and numpy
-#:   metric values are numpy scalars (``multiarray.scalar``).
-#:
-#: ``builtins.getattr`` is *not* the real ``getattr``: it is bound to
-#: :func:`_history_buffer_getattr`, which only resolves ``HistoryBuffer``
-#: statistics methods and rejects everything else.
-MMENGINE_CHECKPOINT_GLOBALS: Tuple[str, ...] = (
-    'mmengine.logging.history_buffer.HistoryBuffer',
-    'builtins.getattr',
-    'numpy.core.multiarray._reconstruct',
-    'numpy.core.multiarray.scalar',
-    'numpy.ndarray',
-    'numpy.dtype',
-    'numpy.dtypes.Float64DType',
-    'numpy.dtypes.Int64DType',
-)
-
-#: ``HistoryBuffer`` attributes that checkpoints may reference by getattr.
-_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+__all__ = ['RNG_STATE_KEY', 'get_rng_state', 'set_rng_state', 'RandomStateCheckpointHook']
 
 #: Key under which :class:`RandomStateCheckpointHook` stores RNG states.
 RNG_STATE_KEY = 'rng_state'
 
 
-def _history_buffer_getattr(obj: Any, name: str) -> Any:
-    """Restricted stand-in for ``builtins.getattr`` during safe unpickling.
-
-    mmengine's ``HistoryBuffer.__getstate__`` stores its statistics methods
-    (e.g. ``HistoryBuffer.mean``); pickle protocol 2 (``torch.save``'s
-    default) serialises such nested functions as
-    ``getattr(HistoryBuffer, 'mean')``. Allow-listing the real ``getattr``
-    would let a checkpoint fetch arbitrary attributes, so only these lookups
-    are resolved.
-
-    Args:
-        obj (Any): The object whose attribute is requested.
-        name (str): The attribute name.
-
-    Returns:
-        Any: The statistics method.
-
-    Raises:
-        pickle.UnpicklingError: For any other lookup.
-    """
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    allowed = set(_HISTORY_BUFFER_STATISTICS)
-    allowed.update(HistoryBuffer._statistics_methods)
-    if obj is HistoryBuffer and isinstance(name, str) and \
-            not name.startswith('_') and name in allowed:
-        return getattr(obj, name)
-    raise pickle.UnpicklingError(
-        f'getattr({obj!r}, {name!r}) is not allowed in checkpoints '
-        '(diffir_mm only allows HistoryBuffer statistics methods).')
-
-
-def _numpy_multiarray() -> Any:
-    """Return numpy's ``multiarray`` module (``numpy._core`` on numpy 2).
-
-    Returns:
-        module: ``numpy.core.multiarray`` or ``numpy._core.multiarray``.
-    """
-    try:
-        from numpy._core import multiarray  # numpy>=2
-    except ImportError:  # numpy<2
-        from numpy.core import multiarray
-    return multiarray
-
-
-def mmengine_checkpoint_globals() -> List[SafeGlobal]:
-    """Return the objects that must be allow-listed to resume checkpoints.
-
-    See :data:`MMENGINE_CHECKPOINT_GLOBALS` for the names and why each one
-    is needed.
-
-    Returns:
-        List[Union[Callable, Tuple[Callable, str]]]: Entries accepted by
-        :func:`torch.serialization.add_safe_globals`; the restricted
-        ``getattr`` is given as a ``(function, 'builtins.getattr')`` tuple.
-    """
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    multiarray = _numpy_multiarray()
-    return [
-        HistoryBuffer,
-        (_history_buffer_getattr, 'builtins.getattr'),
-        multiarray._reconstruct,
-        multiarray.scalar,
-        np.ndarray,
-        np.dtype,
-        type(np.dtype(np.float64)),  # numpy.dtypes.Float64DType
-        type(np.dtype(np.int64)),  # numpy.dtypes.Int64DType
-    ]
-
-
-def allow_mmengine_checkpoint_globals() -> List[SafeGlobal]:
-    """Allow-list the globals of mmengine training checkpoints.
-
-    Registers :func:`mmengine_checkpoint_globals` with
-    :func:`torch.serialization.add_safe_globals` so that mmengine's plain
-    ``torch.load`` calls (which use ``weights_only=True`` by default on
-    torch>=2.6) can load full checkpoints (``meta``, ``message_hub``, ...)
-    while staying in safe-unpickling mode. Idempotent; a no-op on torch
-    versions without ``add_safe_globals``.
-
-    Returns:
-        List[Union[Callable, Tuple[Callable, str]]]: The registered entries
-        (empty when torch has no ``add_safe_globals``).
-    """
-    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
-    if add_safe_globals is None:  # torch<2.4: weights_only is opt-in anyway
-        return []
-    entries = mmengine_checkpoint_globals()
-    add_safe_globals(entries)
-    return entries
-
-
-# --------------------------------------------------------------------------
-# random states
-# --------------------------------------------------------------------------
 def get_rng_state() -> Dict[str, Any]:
     """Capture the global random states of ``random``, NumPy and torch.
 
@@ -241,16 +91,9 @@ def set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states])
 
 
-def _unwrap_model(runner) -> Any:
-    model = getattr(runner, 'model', None)
-    while hasattr(model, 'module'):
-        model = model.module
-    return model
-
-
 def _model_random_states(runner) -> Dict[str, Any]:
     """Random streams owned by the model (e.g. DiffIR's progressive-crop RNG), if any."""
-    model = _unwrap_model(runner)
+    model = unwrap_model(getattr(runner, 'model', None))
     get = getattr(model, 'random_states', None)
     return get() if callable(get) else {}
 
@@ -264,7 +107,7 @@ def _install(runner, entry: Dict[str, Any]) -> None:
     """Restore what :func:`_capture` returned (on the same rank)."""
     set_rng_state(entry['state'])
     if entry.get('model'):
-        _unwrap_model(runner).load_random_states(entry['model'])
+        unwrap_model(getattr(runner, 'model', None)).load_random_states(entry['model'])
 
 
 class _RestoreAfterSkip:
@@ -303,6 +146,7 @@ class _RestoreAfterSkip:
         return getattr(self._inner, name)
 
 
+@HOOKS.register_module()
 class RandomStateCheckpointHook(Hook):
     """Save every rank's random states in checkpoints and restore them on resume.
 
