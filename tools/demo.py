@@ -201,6 +201,9 @@ def main(argv=None) -> None:
               f'{table_cell(row["diffir"])}')
     print(f'DiffIR {gain:+.2f} dB PSNR on average, {timings["total"]:.0f} s in all. Figure: '
           f'{show(out)}/comparison.png, metrics: {show(out)}/metrics.json')
+    if gain < 0:  # a loss is reported as one, not as a result
+        print(f'Note: the small DiffIR of this short run is worse than {task.baseline}; see '
+              'docs/get_started.md (the demo) for what the schedule can and cannot show.')
 
 
 if __name__ == '__main__':
