@@ -6,7 +6,8 @@ _base_ = ['../_base_/models/diffir_inpaint_s2.py', './_base_/demo_data_inpaint.p
 
 max_iters = 200
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+param_scheduler = [dict(_base_.param_scheduler[0], end=max_iters)]
 default_hooks = dict(checkpoint=dict(interval=max_iters))
 optim_wrapper = _base_.demo_optim_wrapper
 model = dict(_base_.demo_model,
-             stage1_checkpoint='work_dirs/diffir_demo_inpaint_s1/iter_400.pth')
+             stage1_checkpoint='work_dirs/diffir_demo_inpaint_s1/iter_500.pth')

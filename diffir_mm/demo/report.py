@@ -1,7 +1,7 @@
 """The demo's scores (the config's own metrics) and its comparison figure."""
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -9,18 +9,23 @@ import numpy as np
 __all__ = ['scores', 'figure']
 
 
-def scores(cfg, gt: np.ndarray, pred: np.ndarray) -> Dict[str, float]:
-    """The config's test metrics on one RGB pair, fed as the test loop feeds them (CHW BGR)."""
+def scores(cfg, gt: np.ndarray, pred: np.ndarray,
+           mask: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """The config's test metrics on one RGB pair, fed as the test loop feeds them (CHW BGR; the
+    hole mask, non-zero = hole, as ``data_samples.mask``)."""
     import torch
     from mmagic.registry import METRICS
 
     def chw_bgr(img: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(img[..., ::-1].transpose(2, 0, 1))).float()
 
+    sample = dict(gt_img=chw_bgr(gt), output=dict(pred_img=chw_bgr(pred)))
+    if mask is not None:
+        sample['mask'] = torch.from_numpy((mask > 0).astype(np.float32))[None]
     out = {}
     for metric_cfg in cfg.test_evaluator:
         metric = METRICS.build(metric_cfg)
-        metric.process([], [dict(gt_img=chw_bgr(gt), output=dict(pred_img=chw_bgr(pred)))])
+        metric.process([], [dict(sample)])
         out.update(metric.compute_metrics(metric.results))
     return {k: float(v) for k, v in out.items()}
 

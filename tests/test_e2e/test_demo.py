@@ -23,6 +23,17 @@ PANELS = {'deblur': ['Blurred', 'DiffIR', 'Ground'], 'sr': ['Input', 'Bicubic', 
           'inpaint': ['Masked', 'OpenCV', 'DiffIR', 'Ground']}
 
 
+#: ``--quick`` inpainting (30 + 20 iterations): the largest mean colour cast DiffIR may leave in the
+#: holes, averaged over the held-out photos (ColourError: mean absolute per-channel shift of the
+#: mean colour inside the holes, 0-255 levels; Telea leaves 1.8). The quick run stops in the
+#: first, overshooting iterations, so this is a guard against a gross cast, not the full run's
+#: bound (issue 26: below 3 levels is not reachable in the full run either). Measured quick runs:
+#: 28.6 with the former demo schedule (128 px crops, constant rates), 44.9 with the current one
+#: (photos 71.9, 55.0, 17.9, 34.8) and 89.1 with the current one at half the learning rates, whose
+#: first iterations leave the holes near white (shifts +110 to +140 on the grey photos).
+QUICK_INPAINT_MAX_COLOUR_ERROR = 60.0
+
+
 @pytest.fixture(scope='module', params=sorted(PANELS))
 def quick(request, tmp_path_factory):
     """The report of a quick demo run of one task."""
@@ -71,6 +82,23 @@ def test_scores_match_the_written_images(quick):
                                                           abs=0.05)
     assert quick['test_py']['demo/SSIM'] == pytest.approx(quick['mean']['diffir']['SSIM'],
                                                           abs=2e-3)
+
+
+def test_colour_error_is_the_written_images_and_quick_inpainting_has_no_gross_cast(quick):
+    casts = []
+    for name, row in quick['per_image'].items():
+        gt = rgb(row['files']['gt']).astype(np.float64)
+        region = (cv2.imread(row['files']['mask'], cv2.IMREAD_UNCHANGED) > 0
+                  if quick['task'] == 'inpaint' else np.ones(gt.shape[:2], bool))
+        for method in ('baseline', 'diffir'):
+            pred = rgb(row['files'][method]).astype(np.float64)
+            shift = pred[region].mean(0) - gt[region].mean(0)
+            np.testing.assert_allclose(row[method]['colour_shift_rgb'], shift, atol=1e-3)
+            assert row[method]['ColourError'] == pytest.approx(np.abs(shift).mean(), abs=1e-4)
+        casts.append(row['diffir']['ColourError'])
+    assert quick['mean']['diffir']['ColourError'] == pytest.approx(np.mean(casts), abs=1e-9)
+    if quick['task'] == 'inpaint':
+        assert np.mean(casts) <= QUICK_INPAINT_MAX_COLOUR_ERROR, casts
 
 
 def test_restored_images_are_new_and_baseline_is_the_classical_one(quick):

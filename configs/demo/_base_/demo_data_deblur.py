@@ -10,11 +10,13 @@ train_dataloader = dict(
     batch_size=4, num_workers=0,
     dataset=dict(data_root='demo_out/deblur/data/train', pipeline=train_pipeline,
                  data_prefix=dict(img='input', gt='target')))
-# The held-out photos, scored like GoPro (RGB, no border); no validation.
+# The held-out photos, scored like GoPro (RGB, no border), plus the colour error of the whole
+# image (diffir_mm/evaluation/metrics/colour_shift.py); no validation.
 test_dataloader = dict(
     _base_.eval_loader_cfg, _delete_=True, num_workers=0,
     dataset=dict(type='BasicImageDataset', data_root='demo_out/deblur/data/test',
                  data_prefix=dict(img='input', gt='target'), pipeline=_base_.test_pipeline))
 test_evaluator = [dict(type='PSNR', crop_border=0, prefix='demo'),
-                  dict(type='SSIM', crop_border=0, prefix='demo')]
+                  dict(type='SSIM', crop_border=0, prefix='demo'),
+                  dict(type='ColourError', mask_key=None, prefix='demo')]
 val_dataloader = val_evaluator = val_cfg = None
