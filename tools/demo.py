@@ -35,6 +35,7 @@ if REPO_ROOT not in sys.path:  # this checkout's diffir_mm, like tools/train.py 
 from diffir_mm.demo.report import figure, scores  # noqa: E402
 from diffir_mm.demo.tasks import (SHOWCASE, TASKS, TEST_PHOTOS, TRAIN_PHOTOS, make_data,  # noqa: E402
                                   read, write)
+from diffir_mm.utils.atomic import write_bytes_atomic  # noqa: E402
 
 MARKER = '.diffir_demo'
 METRICS = ('PSNR', 'SSIM', 'ColourError')  # the demo configs' test metrics, as the tables show them
@@ -186,13 +187,13 @@ def main(argv=None) -> None:
         for k in ['input'] * bool(task.input_label) + ['baseline', 'diffir', 'gt']])
     timings['total'] = round(time.time() - start, 1)
     gain = mean['diffir']['PSNR'] - mean['baseline']['PSNR']
-    with open(f'{out}/metrics.json', 'w', encoding='utf-8') as f:
-        json.dump(dict(task=args.task, title=task.title, baseline=task.baseline,
-                       quick=args.quick, metrics=[dict(m) for m in cfg.test_evaluator],
-                       test_py=test_metrics, per_image=per_image, mean=mean, psnr_gain_db=gain,
-                       configs=configs, checkpoints=ckpts, training_pairs=pairs,
-                       figure=dict(path=f'{out}/comparison.png', photo=SHOWCASE, panels=layout),
-                       timings_s=timings), f, indent=2)
+    report = dict(task=args.task, title=task.title, baseline=task.baseline, quick=args.quick,
+                  metrics=[dict(m) for m in cfg.test_evaluator], test_py=test_metrics,
+                  per_image=per_image, mean=mean, psnr_gain_db=gain, configs=configs,
+                  checkpoints=ckpts, training_pairs=pairs,
+                  figure=dict(path=f'{out}/comparison.png', photo=SHOWCASE, panels=layout),
+                  timings_s=timings)
+    write_bytes_atomic(f'{out}/metrics.json', json.dumps(report, indent=2).encode('utf-8'))
 
     region = 'in the holes' if mask else 'of the image'
     print(f'PSNR / SSIM / colour error (mean absolute per-channel shift {region}, 0-255 levels)')

@@ -1,10 +1,13 @@
 """The demo's scores (the config's own metrics) and its comparison figure."""
 from __future__ import annotations
 
+import os
 from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
+
+from diffir_mm.utils.atomic import write_bytes_atomic
 
 __all__ = ['scores', 'figure']
 
@@ -46,5 +49,6 @@ def figure(path: str, panels: List[Tuple[str, np.ndarray, str]]) -> List[dict]:
         zoom = img[top:top + ch, left:left + cw].repeat(3, 0).repeat(3, 1)
         canvas[bar + h + gap:, x:x + 3 * cw] = zoom
         layout.append(dict(label=label, file=file, box=[bar, x, h, w]))
-    cv2.imwrite(path, canvas[..., ::-1])
+    encoded = cv2.imencode(os.path.splitext(path)[1], canvas[..., ::-1])[1]
+    write_bytes_atomic(path, encoded.tobytes())
     return layout

@@ -18,6 +18,8 @@ from typing import Callable, Dict, Optional
 import cv2
 import numpy as np
 
+from diffir_mm.utils.atomic import write_bytes_atomic
+
 __all__ = ['Task', 'TASKS', 'TRAIN_PHOTOS', 'TEST_PHOTOS', 'SHOWCASE', 'TEST_MASK_PRESET',
            'TEST_MASK_SEED', 'photo', 'motion_blur', 'bicubic', 'held_out_mask', 'telea', 'read',
            'write', 'make_data']
@@ -110,7 +112,8 @@ def write(path: str, rgb: np.ndarray) -> str:
     """Round, clip and write an RGB image (or a single-channel mask); returns ``path``."""
     os.makedirs(osp.dirname(path), exist_ok=True)
     img = np.clip(np.round(rgb), 0, 255).astype(np.uint8)
-    cv2.imwrite(path, img[..., ::-1] if img.ndim == 3 else img)
+    encoded = cv2.imencode(osp.splitext(path)[1], img[..., ::-1] if img.ndim == 3 else img)[1]
+    write_bytes_atomic(path, encoded.tobytes())
     return path
 
 
