@@ -52,6 +52,9 @@ init_default_scope('mmagic')
 RECIPES = ('diffir_sr_s1', 'diffir_sr_s2', 'diffir_sr_s2_gan', 'diffir_sr_s2_gan_v2',
            'diffir_sr_x2_s2', 'diffir_deblur_s1', 'diffir_deblur_s2', 'diffir_sisr_x4_s2_gan',
            'diffir_inpaint_places_s1', 'diffir_inpaint_places_s2')
+#: Evaluators of other configs run on an audited recipe's outputs: the demo's inpainting test
+#: metrics (ColourError) on the Places stage-2 editor's (the demo has no validation loader).
+EXTRA_EVALUATORS = {'diffir_inpaint_places_s2': 'demo/diffir_demo_inpaint_s2'}
 #: Also trained in bf16 mixed precision (one per editor class).
 AMP_RECIPES = ('diffir_sr_s1', 'diffir_deblur_s2', 'diffir_sr_s2_gan_v2',
                'diffir_inpaint_places_s2')
@@ -112,6 +115,8 @@ def _audit_recipe(name: str, amp=None) -> dict:
         if isinstance(conv, torch.nn.Conv2d):
             conv.register_forward_hook(lambda m, i, out: record['dtypes'].add(out.dtype))
     metrics = _recipe_metrics(cfg)
+    for extra in _extra_evaluator_configs(name):
+        metrics = {**_recipe_metrics(extra), **metrics}
     with simulated_cuda() as sim:
         model.to('cuda')  # as the runner: model on the device, then its optimizers
         optim = build_optim_wrapper(model, cfg.optim_wrapper)
@@ -181,6 +186,12 @@ def _metric_configs(node) -> list:
     return [node] if isinstance(node, dict) else []
 
 
+def _extra_evaluator_configs(name: str) -> list:
+    """The configs of :data:`EXTRA_EVALUATORS` whose metrics the recipe ``name`` also runs."""
+    extra = EXTRA_EVALUATORS.get(name)
+    return [Config.fromfile(osp.join(REPO_ROOT, 'configs', f'{extra}.py'))] if extra else []
+
+
 def _recipe_metrics(cfg: Config) -> dict:
     """Every metric of the recipe's evaluators (validation, test, the alternatives), one per
     type; the deep-feature ones with random weights, on the device (``device='cuda'``: the
@@ -227,8 +238,8 @@ def test_the_audited_recipes_use_every_metric_of_ours():
     ours = {name for name, cls in METRICS.module_dict.items()
             if cls.__module__.startswith('diffir_mm.')}
     used = {m['type'] for name in RECIPES
-            for m in _metric_configs([v for k, v in tiny_recipe(name).items()
-                                      if k.endswith('evaluator')])}
+            for cfg in [tiny_recipe(name)] + _extra_evaluator_configs(name)
+            for m in _metric_configs([v for k, v in cfg.items() if k.endswith('evaluator')])}
     assert ours and ours <= used, f'metrics no audited recipe evaluates: {ours - used}'
 
 
