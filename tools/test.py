@@ -118,7 +118,7 @@ def run_test(cfg: Config, args: argparse.Namespace) -> None:
     from mmengine.logging import print_log
     from mmengine.runner import Runner
 
-    from diffir_mm.utils.dist import prepare_cpu_distributed
+    from diffir_mm.utils.dist import close_process_group, prepare_cpu_distributed
 
     # work_dir priority: CLI > config > ./work_dirs/<config name>
     if args.work_dir is not None:
@@ -163,6 +163,8 @@ def run_test(cfg: Config, args: argparse.Namespace) -> None:
         runner.register_hook(SaveMetricHook(), 'LOWEST')
 
     runner.test()
+    del runner  # its DDP wrapper holds the process group
+    close_process_group()
 
     if args.out:
         print_colored_log(f'Metrics written to {osp.abspath(args.out)}')
@@ -170,4 +172,6 @@ def run_test(cfg: Config, args: argparse.Namespace) -> None:
 
 if __name__ == '__main__':
     keep_freed_memory_unless_disabled()  # large CPU tensors reuse mapped pages
-    sys.exit(main())
+    status = main()
+    from diffir_mm.utils.dist import exit_process
+    exit_process(status, distributed=os.environ.get('WORLD_SIZE', '1') != '1')

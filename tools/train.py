@@ -276,7 +276,7 @@ def train(cfg: Config, args: argparse.Namespace) -> None:
     from mmengine.logging import print_log
     from mmengine.runner import Runner
 
-    from diffir_mm.utils.dist import prepare_cpu_distributed
+    from diffir_mm.utils.dist import close_process_group, prepare_cpu_distributed
 
     # work_dir priority: CLI > config > ./work_dirs/<config name>
     if args.work_dir:
@@ -313,17 +313,16 @@ def train(cfg: Config, args: argparse.Namespace) -> None:
     print_colored_log(f'Log directory: {runner._log_dir}')
 
     runner.train()
-    # Tear the process group down before exit: letting gloo's threads die at interpreter exit
-    # occasionally aborts a rank ("terminate called without an active exception").
-    import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    log_dir = runner._log_dir
+    del runner  # its DDP wrappers hold the process group
+    close_process_group()
 
-    print_colored_log(f'Log saved under {runner._log_dir}')
+    print_colored_log(f'Log saved under {log_dir}')
     print_colored_log(f'Checkpoint saved under {cfg.work_dir}')
 
 
 if __name__ == '__main__':
     keep_freed_memory_unless_disabled()  # large CPU tensors reuse mapped pages
-    sys.exit(main())
+    status = main()
+    from diffir_mm.utils.dist import exit_process
+    exit_process(status, distributed=os.environ.get('WORLD_SIZE', '1') != '1')

@@ -11,16 +11,24 @@ mmengine 0.10.7 assumes a GPU per process when a launcher is used:
 :func:`prepare_cpu_distributed` patches the config accordingly (``gloo`` backend,
 ``device_ids=None``) and initialises the process group itself, so ``Runner.setup_env`` finds it
 initialised and skips ``init_dist``. On machines with CUDA it does nothing.
+
+:func:`close_process_group` and :func:`exit_process` end a distributed run cleanly: the group is
+torn down while the interpreter is fully alive, and the process then exits without the
+interpreter's finalisation, where third-party C++ threads can still abort a rank whose results
+are already saved.
 """
 import datetime
+import gc
+import logging
 import os
 import subprocess
+import sys
 from typing import Any, Callable, Dict, Optional
 
 import torch
 import torch.distributed as torch_dist
 
-__all__ = ['prepare_cpu_distributed']
+__all__ = ['close_process_group', 'exit_process', 'prepare_cpu_distributed']
 
 #: Wrappers that forward ``device_ids`` to ``DistributedDataParallel``.
 _DDP_LIKE_WRAPPERS = ('MMDistributedDataParallel',
@@ -127,3 +135,43 @@ def prepare_cpu_distributed(cfg: Any,
     if not (torch_dist.is_available() and torch_dist.is_initialized()):
         _init_process_group(launcher, dist_cfg.backend, dist_cfg)
     return True
+
+
+def close_process_group() -> bool:
+    """Tear the default process group down now, while the interpreter is fully alive.
+
+    Call it after dropping the last reference to the runner: its DDP wrappers hold the group,
+    so a garbage collection frees them first, then every rank meets at a barrier and
+    ``destroy_process_group`` joins gloo's worker threads. Left to interpreter exit, this
+    teardown occasionally aborts a rank with SIGABRT ("terminate called without an active
+    exception", pytorch/pytorch#179291), failing a run whose checkpoints are already written.
+
+    Returns:
+        True when a process group was torn down.
+    """
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return False
+    gc.collect()
+    torch_dist.barrier()
+    torch_dist.destroy_process_group()
+    gc.collect()
+    return True
+
+
+def exit_process(code: int, distributed: bool) -> None:
+    """Exit with ``code``; a distributed run skips the interpreter's finalisation.
+
+    A distributed rank flushes its logs and standard streams and leaves with ``os._exit``:
+    everything it writes is already on disk (atomic writes), and finalisation is where leftover
+    C++ threads of the communication libraries abort a rank. Other runs exit normally.
+
+    Args:
+        code: Exit status.
+        distributed: The process was one rank of a distributed run.
+    """
+    if not distributed:
+        sys.exit(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
