@@ -370,3 +370,56 @@ def test_stage2_fine_tunes_from_a_released_lama_checkpoint(tmp_path):
         tmp_path / 'nope.ckpt'), stage2_checkpoint=str(path)).model)
     with pytest.raises(FileNotFoundError):
         model.init_weights()
+
+
+# ------------------------------------------------------------------------ optional EMA (the demo)
+def test_ema_is_off_by_default_so_the_official_layout_is_unchanged(stage1):
+    model = stage1['model']
+    assert model.generator_ema is None and model.inference_net is model.generator
+    assert not any(k.startswith('generator_ema.') for k in model.state_dict())
+
+
+def test_ema_generator_is_followed_by_the_hook_and_used_outside_training(tmp_path):
+    from types import SimpleNamespace
+
+    from diffir_mm.engine.hooks import GeneratorEMAHook
+    from diffir_mm.models.editors.common import gt_in_input_space
+
+    hub = MessageHub.get_current_instance()
+    model, optim = _build(_tiny(1, is_use_ema=True))
+    ema0 = copy.deepcopy(model.generator_ema.state_dict())
+    assert all(torch.equal(v, model.generator.state_dict()[k]) for k, v in ema0.items())
+    hub.update_info('iter', 0)
+    model.train_step(_data(), optim)
+    # the train step leaves the EMA copy alone; the hook moves it by `momentum` toward the weights
+    assert all(torch.equal(v, model.generator_ema.state_dict()[k]) for k, v in ema0.items())
+    GeneratorEMAHook(momentum=0.25).after_train_iter(
+        SimpleNamespace(model=model, iter=0, message_hub=hub), 0)
+    trained = dict(model.generator.named_parameters())
+    for name, p_ema in model.generator_ema.named_parameters():
+        expected = ema0[name] + 0.25 * (trained[name].detach() - ema0[name])
+        assert torch.allclose(p_ema, expected, atol=1e-6), name
+    assert not all(torch.equal(p, trained[n]) for n, p in model.generator_ema.named_parameters())
+
+    # validation restores with the EMA copy, not the trained generator
+    model.eval()
+    batch = model.data_preprocessor(_data(batch=1), False)
+    net_input, _ = model.network_input(batch['inputs'], batch['data_samples'])
+    gt = gt_in_input_space(batch['data_samples'], model.data_preprocessor, training=False)
+    with torch.no_grad():
+        raw = model.forward_tensor(batch['inputs'], batch['data_samples'])[0]
+        assert torch.equal(raw, model.generator_ema(net_input, gt))
+        assert not torch.equal(raw, model.generator(net_input, gt))
+
+    # a stage 2 taught by this checkpoint: the teacher is the EMA network (what was evaluated)
+    path = tmp_path / 's1_ema.pth'
+    state = model.state_dict()
+    assert any(k.startswith('generator_ema.') for k in state)
+    torch.save({'state_dict': state, 'meta': {}}, path)
+    s2 = MODELS.build(_tiny(2, stage1_checkpoint=str(path), is_use_ema=True).model)
+    s2.init_weights()
+    ema_weights = model.generator_ema.state_dict()
+    assert all(torch.equal(v, ema_weights[k]) for k, v in s2.teacher.state_dict().items())
+    for net in (s2.generator, s2.generator_ema):
+        dirformer = net.dirformer.state_dict()
+        assert all(torch.equal(v, ema_weights[f'dirformer.{k}']) for k, v in dirformer.items())

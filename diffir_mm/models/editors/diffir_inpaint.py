@@ -35,17 +35,18 @@ class DiffIRInpaintS1(DiffIRInpaintorBase):
     Args:
         generator: Config of a ``DiffIRS1Net`` (preset ``inpaint``).
         discriminator, masked_l1_loss, adversarial_loss, feature_matching_loss, resnet_pl_loss,
-        train_cfg, test_cfg, init_cfg, data_preprocessor: See :class:`DiffIRInpaintorBase`.
+        train_cfg, test_cfg, init_cfg, data_preprocessor, is_use_ema: See
+            :class:`DiffIRInpaintorBase`.
     """
 
     def predict_raw(self, net_input: torch.Tensor, data_samples: Optional[DataSample],
                     **kwargs) -> torch.Tensor:
-        """Raw output of ``DiffIRS1Net(net_input, gt)``."""
+        """Raw output of ``DiffIRS1Net(net_input, gt)`` (:attr:`inference_net`)."""
         if data_samples is None or 'gt_img' not in data_samples:
             raise ValueError('DiffIR stage 1 needs the ground truth (gt_img) to extract the '
                              'prior; use a stage-2 model for inputs without ground truth')
         gt = gt_in_input_space(data_samples, self.data_preprocessor, training=False)
-        return self.generator(net_input, gt.to(net_input))
+        return self.inference_net(net_input, gt.to(net_input))
 
     def generate(self, net_input: torch.Tensor, gt: torch.Tensor, it: int,
                  stream: int = 0) -> Tuple[torch.Tensor, Dict[str, torch.Tensor],
@@ -76,6 +77,7 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
         kd_tau: Temperature of the logged KL term.
         train_cfg: ``disc_regenerate`` (see the base) and ``noise_seed`` (2023) of the
             per-iteration ``q_sample`` noise.
+        is_use_ema: See :class:`DiffIRInpaintorBase`.
     """
 
     def __init__(self, generator: dict, discriminator: dict, masked_l1_loss: dict,
@@ -86,11 +88,13 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  stage2_checkpoint: Optional[str] = None,
-                 discriminator_checkpoint: Optional[str] = None) -> None:
+                 discriminator_checkpoint: Optional[str] = None,
+                 is_use_ema: bool = False) -> None:
         super().__init__(generator, discriminator, masked_l1_loss, adversarial_loss,
                          feature_matching_loss=feature_matching_loss,
                          resnet_pl_loss=resnet_pl_loss, train_cfg=train_cfg, test_cfg=test_cfg,
-                         init_cfg=init_cfg, data_preprocessor=data_preprocessor)
+                         init_cfg=init_cfg, data_preprocessor=data_preprocessor,
+                         is_use_ema=is_use_ema)
         self.prior_loss = MODELS.build(prior_loss or dict(type='L1Loss', loss_weight=1.0))
         self.kd_tau = kd_tau
         self.setup_teacher(generator, teacher, stage1_checkpoint,
@@ -110,7 +114,7 @@ class DiffIRInpaintS2(FrozenTeacherMixin, DiffIRInpaintorBase):
                     **kwargs) -> torch.Tensor:
         """Raw output of ``DiffIRS2Net(net_input)`` from ``x_T`` (``noise`` / ``generator``), in
         ``test_cfg.precision`` (default fp32, see :func:`.common.stage2_inference`)."""
-        return stage2_inference(self.generator, net_input, inference_precision(self.test_cfg),
+        return stage2_inference(self.inference_net, net_input, inference_precision(self.test_cfg),
                                 **kwargs)
 
     def generator_forward(self, net_input: torch.Tensor, gt: torch.Tensor,

@@ -40,7 +40,7 @@ from mmagic.structures import DataSample
 from diffir_mm.inference.inpainting import hole_batch
 from diffir_mm.utils.wrappers import unwrap_model
 
-from .common import call_wrapped, current_iter, strip_wrapper_prefixes
+from .common import call_wrapped, current_iter, frozen_copy, strip_wrapper_prefixes
 
 __all__ = ['DiffIRInpaintorBase', 'inpainting_mask']
 
@@ -78,6 +78,9 @@ class DiffIRInpaintorBase(OneStageInpaintor):
             None.
         train_cfg: ``disc_regenerate`` (bool, default True, see the module docstring).
         test_cfg, init_cfg: As ``OneStageInpaintor``.
+        is_use_ema: Keep ``generator_ema`` (updated by ``GeneratorEMAHook``) and use it for
+            validation, testing and inference. Off by default: the official LaMa trainer has
+            no EMA; the short CPU demo uses one (``configs/demo``).
         data_preprocessor: MMagic ``DataPreprocessor`` (DiffIR: mean 0, std 255, RGB).
     """
 
@@ -85,7 +88,7 @@ class DiffIRInpaintorBase(OneStageInpaintor):
                  adversarial_loss: dict, feature_matching_loss: Optional[dict] = None,
                  resnet_pl_loss: Optional[dict] = None, train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None) -> None:
+                 data_preprocessor: Optional[dict] = None, is_use_ema: bool = False) -> None:
         train_cfg = dict(train_cfg or {})
         super().__init__(data_preprocessor=data_preprocessor, encdec=generator,
                          train_cfg=train_cfg, test_cfg=test_cfg, init_cfg=init_cfg)
@@ -96,7 +99,14 @@ class DiffIRInpaintorBase(OneStageInpaintor):
                                       if feature_matching_loss else None)
         self.resnet_pl_loss = MODELS.build(resnet_pl_loss) if resnet_pl_loss else None
         self.disc_regenerate = bool(train_cfg.get('disc_regenerate', True))
+        self.is_use_ema = is_use_ema
+        self.generator_ema = frozen_copy(self.generator) if is_use_ema else None
         self.register_state_dict_post_hook(strip_wrapper_prefixes)
+
+    @property
+    def inference_net(self) -> torch.nn.Module:
+        """The network used outside training (the EMA copy when there is one)."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
 
     # ------------------------------------------------------------------ inputs and outputs
     @staticmethod
@@ -108,7 +118,7 @@ class DiffIRInpaintorBase(OneStageInpaintor):
 
     def predict_raw(self, net_input: torch.Tensor, data_samples: Optional[DataSample],
                     **kwargs) -> torch.Tensor:
-        """The generator's raw output outside training (stage specific)."""
+        """The raw output of :attr:`inference_net` outside training (stage specific)."""
         raise NotImplementedError
 
     def forward_tensor(self, inputs: torch.Tensor, data_samples: Optional[DataSample] = None,
