@@ -1,7 +1,7 @@
 # Runtime of the inpainting demo configs (tools/demo.py --task inpaint), both stages: the
 # recipe's two optimizers (generator, discriminator; gradients clipped to 1) at demo learning
-# rates with a cosine decay (official: constant), no EMA (none officially), one checkpoint at the
-# end.
+# rates with a cosine decay (official: constant), an EMA of the generator (official: none), one
+# checkpoint at the end.
 _base_ = ['../../_base_/default_runtime.py']
 
 # 16 channels and one block per level instead of 52 channels and [1, 1, 1, 9] blocks.
@@ -15,7 +15,8 @@ demo_model = dict(
     discriminator=dict(ndf=32, n_layers=3),
     masked_l1_loss=dict(weight_missing=10.0),
     resnet_pl_loss=None,
-    train_cfg=dict(disc_regenerate=False))
+    train_cfg=dict(disc_regenerate=False),
+    is_use_ema=True)
 
 max_iters = 500
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
@@ -30,7 +31,13 @@ demo_optim_wrapper = dict(  # merged into the model base's optim_wrapper by the 
 # both optimizers; a stage config with another max_iters sets its own `end`
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters,
                         eta_min_ratio=0.01)]
-custom_hooks = []
+# Demo change: an EMA of the generator (momentum 0.02, a memory of about 50 iterations; it just
+# follows the weights for the first 100), which evaluation, the stage-2 teacher and inference
+# use (official: none). Measured on the held-out photos (issue 26, docs/get_started.md): at the
+# end of stage 1 it gains 0.5 dB and cuts the hole colour error from 13.7 to 9.8 levels
+# (momentum 0.01: 9.6, 0.05: no gain).
+custom_hooks = [dict(type='GeneratorEMAHook', module_keys=('generator_ema', ), interval=1,
+                     momentum=0.02, start_iter=100)]
 default_hooks = dict(
     logger=dict(interval=25),
     checkpoint=dict(interval=max_iters, save_best=None, max_keep_ckpts=1, save_optimizer=False))
