@@ -32,6 +32,7 @@ pytestmark = pytest.mark.skipif(browser_missing() is not None, reason=str(browse
 IN_NETNS = os.environ.get('DIFFIR_APP_NETNS') == '1'
 SCREENSHOT = os.path.join(REPO_ROOT, 'docs', 'images', 'app.png')
 WAIT = 600  # seconds for a page update (tiny model; a busy 2-core machine can take minutes)
+CLICK_RETRY = 20  # seconds without a download before a download button is clicked again
 
 
 @pytest.fixture(scope='module')
@@ -147,17 +148,41 @@ class Page:
         self.wait.until(lambda d: not self.errors())
 
     def download(self, elem_id, keep_dir):
-        """Click a download button; returns the file, moved to ``keep_dir`` once written."""
-        button = self.visible(f'#{elem_id}')
-        self.driver.execute_script('arguments[0].scrollIntoView({block: "center"})', button)
-        self.wait.until(lambda d: button.is_enabled() and button.size['height'] > 0)
-        button.click()
-        self.wait.until(lambda d: [n for n in os.listdir(self.downloads)
-                                   if not n.endswith('.crdownload')])
-        time.sleep(0.2)
-        (name,) = os.listdir(self.downloads)
+        """Click a download button; returns the file, moved to ``keep_dir`` once written.
+
+        The page can still shift after the button is scrolled into view, so a click may land
+        beside it (seen in CI: the page said "Done." and no download started in 10 minutes):
+        without a download after :data:`CLICK_RETRY` seconds the button is scrolled into view
+        and clicked again. A second download of the same file is dropped.
+        """
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def done(driver):
+            return sorted((n for n in os.listdir(self.downloads) if not n.endswith('.crdownload')),
+                          key=lambda n: os.path.getmtime(self.downloads / n))
+
+        deadline = time.monotonic() + WAIT
+        while True:
+            button = self.visible(f'#{elem_id}')
+            self.driver.execute_script('arguments[0].scrollIntoView({block: "center"})', button)
+            self.wait.until(lambda d: button.is_enabled() and button.size['height'] > 0)
+            button.click()
+            try:
+                names = WebDriverWait(self.driver, CLICK_RETRY, poll_frequency=0.2).until(done)
+                break
+            except TimeoutException:
+                if time.monotonic() > deadline:
+                    raise
+        time.sleep(0.5)  # a second click's download, if any, lands now and is dropped
+        names = done(self.driver)
         os.makedirs(keep_dir, exist_ok=True)
-        return shutil.move(self.downloads / name, keep_dir / name)
+        kept = shutil.move(self.downloads / names[0], keep_dir / names[0])
+        WebDriverWait(self.driver, 10, poll_frequency=0.2).until(
+            lambda d: not any(n.endswith('.crdownload') for n in os.listdir(self.downloads)))
+        for name in os.listdir(self.downloads):
+            os.remove(self.downloads / name)
+        return kept
 
     def paint_stroke(self, size, dx0, dx1, dy):
         """Draw a brush stroke on the mask editor from (dx0, dy) to (dx1, dy), in CSS pixels
