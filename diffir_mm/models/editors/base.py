@@ -17,7 +17,7 @@ from mmengine.dist import get_dist_info
 from mmagic.models import BaseEditModel
 from mmagic.structures import DataSample
 
-from .common import ProgressiveCrop, frozen_copy
+from .common import GeneratorEMAMixin, ProgressiveCrop
 
 
 def progressive_crop_seed() -> str:
@@ -26,7 +26,7 @@ def progressive_crop_seed() -> str:
     return f'progressive-crop:{torch.initial_seed()}:{rank}'
 
 
-class DiffIREditorBase(BaseEditModel):
+class DiffIREditorBase(GeneratorEMAMixin, BaseEditModel):
     """``BaseEditModel`` plus an optional ``generator_ema`` used outside training.
 
     Args:
@@ -43,8 +43,7 @@ class DiffIREditorBase(BaseEditModel):
                  data_preprocessor: Optional[dict] = None) -> None:
         super().__init__(generator, pixel_loss, train_cfg=train_cfg, test_cfg=test_cfg,
                          init_cfg=init_cfg, data_preprocessor=data_preprocessor)
-        self.is_use_ema = is_use_ema
-        self.generator_ema = frozen_copy(self.generator) if is_use_ema else None
+        self.setup_generator_ema(is_use_ema)
         progressive = (train_cfg or {}).get('progressive')
         self.progressive = ProgressiveCrop(**progressive) if progressive else None
         self.crop_rng = random.Random(progressive_crop_seed())
@@ -58,11 +57,6 @@ class DiffIREditorBase(BaseEditModel):
         if 'progressive_crop' in states:
             version, internal, gauss = states['progressive_crop']
             self.crop_rng.setstate((version, tuple(internal), gauss))
-
-    @property
-    def inference_net(self) -> torch.nn.Module:
-        """The network used outside training (the EMA copy when there is one)."""
-        return self.generator_ema if self.generator_ema is not None else self.generator
 
     def forward_inference(self, inputs: torch.Tensor, data_samples: Optional[DataSample] = None,
                           **kwargs) -> DataSample:

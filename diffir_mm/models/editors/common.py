@@ -14,9 +14,9 @@ from diffir_mm.inference.precision import resolve_precision
 from diffir_mm.inference.tiling import restore_tiled
 from diffir_mm.utils.wrappers import unwrap_model
 
-__all__ = ['gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop', 'frozen_copy',
-           'current_iter', 'load_into', 'load_discriminator', 'call_wrapped', 'forward_train',
-           'strip_wrapper_prefixes', 'inference_precision', 'stage2_inference']
+__all__ = ['GeneratorEMAMixin', 'gt_in_input_space', 'load_network_checkpoint', 'ProgressiveCrop',
+           'frozen_copy', 'current_iter', 'load_into', 'load_discriminator', 'call_wrapped',
+           'forward_train', 'strip_wrapper_prefixes', 'inference_precision', 'stage2_inference']
 
 
 def strip_wrapper_prefixes(module: nn.Module, state_dict: Dict[str, torch.Tensor], prefix: str,
@@ -40,6 +40,24 @@ def frozen_copy(module: nn.Module) -> nn.Module:
     copy = deepcopy(module)
     copy.requires_grad_(False)
     return copy
+
+
+class GeneratorEMAMixin:
+    """An optional frozen ``generator_ema`` that replaces ``generator`` outside training.
+
+    ``GeneratorEMAHook`` updates the copy; the editor calls :meth:`setup_generator_ema` once its
+    ``generator`` is built and restores with :attr:`inference_net`.
+    """
+
+    def setup_generator_ema(self, is_use_ema: bool) -> None:
+        """Keep a frozen copy of ``generator`` as ``generator_ema`` when ``is_use_ema``."""
+        self.is_use_ema = is_use_ema
+        self.generator_ema = frozen_copy(self.generator) if is_use_ema else None
+
+    @property
+    def inference_net(self) -> nn.Module:
+        """The network used outside training (the EMA copy when there is one)."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
 
 
 def gt_in_input_space(data_samples: Any, preprocessor: nn.Module, training: bool) -> torch.Tensor:

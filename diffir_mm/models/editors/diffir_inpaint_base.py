@@ -40,7 +40,7 @@ from mmagic.structures import DataSample
 from diffir_mm.inference.inpainting import hole_batch
 from diffir_mm.utils.wrappers import unwrap_model
 
-from .common import call_wrapped, current_iter, frozen_copy, strip_wrapper_prefixes
+from .common import GeneratorEMAMixin, call_wrapped, current_iter, strip_wrapper_prefixes
 
 __all__ = ['DiffIRInpaintorBase', 'inpainting_mask']
 
@@ -62,7 +62,7 @@ def inpainting_mask(inputs: torch.Tensor, data_samples: Optional[DataSample]) ->
     return hole_batch(mask, inputs)
 
 
-class DiffIRInpaintorBase(OneStageInpaintor):
+class DiffIRInpaintorBase(GeneratorEMAMixin, OneStageInpaintor):
     """Generator + discriminator + LaMa losses; stage specifics in :meth:`generate`.
 
     Args:
@@ -99,14 +99,8 @@ class DiffIRInpaintorBase(OneStageInpaintor):
                                       if feature_matching_loss else None)
         self.resnet_pl_loss = MODELS.build(resnet_pl_loss) if resnet_pl_loss else None
         self.disc_regenerate = bool(train_cfg.get('disc_regenerate', True))
-        self.is_use_ema = is_use_ema
-        self.generator_ema = frozen_copy(self.generator) if is_use_ema else None
+        self.setup_generator_ema(is_use_ema)
         self.register_state_dict_post_hook(strip_wrapper_prefixes)
-
-    @property
-    def inference_net(self) -> torch.nn.Module:
-        """The network used outside training (the EMA copy when there is one)."""
-        return self.generator_ema if self.generator_ema is not None else self.generator
 
     # ------------------------------------------------------------------ inputs and outputs
     @staticmethod
