@@ -9,6 +9,8 @@ One module per concern, one entry per job:
   :func:`load_state_dict_file` (feature networks of losses and metrics);
 * :mod:`.allow_list` -- what the safe unpickler may create for mmengine training checkpoints
   (``message_hub``), by name, without importing mmengine;
+* :mod:`.packing` -- training checkpoints that tensor-only readers (spandrel, ComfyUI) open:
+  :func:`pack_entries` stores the entries that are not plain data as tensors of their bytes;
 * :mod:`.folder` -- the model folder (``model.safetensors`` + ``config.json`` + card): names,
   :func:`is_model_folder`, :func:`file_sha256`; :mod:`.card` -- its generated model card;
 * :mod:`.formats` -- BasicSR / LaMa / ours / bare state dicts -> networks in our naming, what a
@@ -34,6 +36,7 @@ from .formats import discriminator_state, holds_diffir, read_components, read_ne
 from .infer import infer_arch_kwargs
 from .layouts import Layout, NetworkCheckpoint, detect_layout
 from .naming import official_to_ours, ours_to_official
+from .packing import pack_entries
 from .safe_load import load_file, load_state_dict_file, read_checkpoint
 from .writing import (mmengine_checkpoint, save_file, write_checkpoint, write_model_folder,
                       write_serialized)
@@ -45,5 +48,5 @@ __all__ = [
     'official_to_ours', 'ours_to_official', 'infer_arch_kwargs', 'require', 'load_state_strict',
     'load_network', 'load_official', 'mmengine_checkpoint', 'save_file', 'write_checkpoint',
     'write_model_folder', 'holds_diffir', 'is_model_folder', 'file_sha256', 'MODEL_FILE',
-    'CONFIG_FILE', 'CARD_FILE', 'write_serialized',
+    'CONFIG_FILE', 'CARD_FILE', 'write_serialized', 'pack_entries',
 ]

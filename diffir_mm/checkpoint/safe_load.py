@@ -7,7 +7,8 @@
   ``config.json`` says added to ``meta['diffir_mm']`` (checked against the header here and
   against the weights by :func:`~.formats.read_components`).
 * Anything else (``.pth``, ``.ckpt``, ``.pt``): ``torch.load(..., weights_only=True)``, always,
-  with the names of :mod:`.allow_list` allowed (mmengine training checkpoints), nothing else.
+  with the names of :mod:`.allow_list` allowed (mmengine training checkpoints), nothing else;
+  entries packed by :mod:`.packing` are read back the same way.
 
 Every failure is one line: :class:`FileNotFoundError` for a missing file,
 :class:`~diffir_mm.checkpoint.CheckpointMismatchError` for a file that is not a checkpoint or
@@ -26,6 +27,7 @@ import torch
 from .allow_list import allowed_globals
 from .errors import CheckpointMismatchError
 from .folder import fill_generators, folder_claims, weights_file
+from .packing import unpack_entries
 
 __all__ = ['SAFETENSORS_META_KEY', 'load_file', 'read_checkpoint', 'load_state_dict_file']
 
@@ -99,7 +101,9 @@ def load_file(path: PathLike, map_location: MapLocation = 'cpu',
         if path.lower().endswith('.safetensors'):
             return _load_safetensors(path, map_location)
         with allowed_globals(mmengine_objects):
-            return torch.load(path, map_location=map_location, weights_only=True)
+            return unpack_entries(
+                torch.load(path, map_location=map_location, weights_only=True),
+                lambda entry: torch.load(entry, map_location=map_location, weights_only=True))
     except CheckpointMismatchError:
         raise
     except Exception as err:  # noqa: BLE001 - every reading failure is reported in one line

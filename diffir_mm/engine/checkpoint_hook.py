@@ -17,6 +17,12 @@ options, names and schedule and changes how a save happens:
 2. then ``last_checkpoint`` is replaced the same way;
 3. only then are the checkpoints that left the rotation (or the previous best) deleted.
 
+Before the write, the entries a tensor-only reader refuses (the ``message_hub``, with mmengine's
+``HistoryBuffer`` objects and NumPy values) are packed by
+:func:`diffir_mm.checkpoint.pack_entries`, so that spandrel's ``ModelLoader`` and
+``torch.load(weights_only=True)`` open every ``iter_N.pth``; our loader unpacks them, so resuming
+sees mmengine's entries unchanged.
+
 A kill at any point leaves complete checkpoints only, and a pointer that names one of them
 (at worst the previous one; a leftover temporary file is removed by the next run, and a kill
 between 2. and 3. leaves one old checkpoint too many). A write that fails (disk full, quota,
@@ -37,7 +43,7 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 
-from diffir_mm.checkpoint import write_serialized
+from diffir_mm.checkpoint import pack_entries, write_serialized
 from diffir_mm.utils.atomic import describe_write_error, remove_stale_temps, write_bytes_atomic
 
 from .errors import TrainingStopped
@@ -120,6 +126,14 @@ class AtomicCheckpointHook(CheckpointHook):
         if stale:
             print_log(f'removed {len(stale)} temporary file(s) of an interrupted save: '
                       f'{", ".join(osp.basename(p) for p in stale)}', logger='current')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Pack the entries tensor-only readers refuse (local saves, which our loader reads).
+
+        The hook's priority (``VERY_LOW``) puts this after the other hooks' additions.
+        """
+        if self._atomic:
+            pack_entries(checkpoint)
 
     @contextmanager
     def _one_line_write_errors(self, name_file: Callable[[], str]) -> Iterator[None]:

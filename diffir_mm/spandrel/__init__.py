@@ -8,8 +8,8 @@
 
 :func:`install` adds :class:`~.architecture.DiffIRArch` to spandrel's ``MAIN_REGISTRY`` (or a
 registry passed in), as ``spandrel_extra_arches.install()`` adds its own; every released DiffIR
-file and ours then loads (BasicSR ``.pth``, LaMa ``.ckpt``, our converted ``.pth``,
-``.safetensors``). No spandrel architecture claims DiffIR files, nor DiffIR theirs, so it needs
+file and ours then loads (BasicSR ``.pth``, LaMa ``.ckpt``, our converted ``.pth`` and training
+checkpoints, ``.safetensors``). No spandrel architecture claims DiffIR files, nor DiffIR theirs, so it needs
 no ``before=`` ordering (``tests/test_spandrel``).
 
 Reading: ``spandrel.ModelLoader.load_from_file`` opens ``.pth`` / ``.ckpt`` itself, with
@@ -17,8 +17,9 @@ Reading: ``spandrel.ModelLoader.load_from_file`` opens ``.pth`` / ``.ckpt`` itse
 ``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2`` and the float / half / bfloat16
 / int / long / double storages, and nothing else (``.pt`` files are first tried as TorchScript;
 ``.safetensors`` go through ``safetensors.torch.load_file``). So a pickle that calls anything is
-refused there too, and so is any file holding other objects (e.g. mmengine training checkpoints:
-convert them first). :func:`load_from_file` reads through :mod:`diffir_mm.checkpoint` instead
+refused there too, and so is any file holding other objects (NumPy arrays; our training
+checkpoints store their ``message_hub`` as a tensor of bytes, :mod:`diffir_mm.checkpoint.packing`,
+so they open). :func:`load_from_file` reads through :mod:`diffir_mm.checkpoint` instead
 (``weights_only=True``, ``.safetensors`` without pickle, model folders), then hands the weights to
 the same architecture -- or, for another model, to the registry.
 

@@ -1,5 +1,6 @@
 """A checkpoint written by tools/train.py (``message_hub``, ``optimizer``, ``rng_state``, ...)
-works in every entry point: diffir-restore, the inferencer, the converter and load_official.
+works in every entry point: diffir-restore, the inferencer, the converter, load_official, and
+the tensor-only readers of spandrel hosts (spandrel's ``ModelLoader``, ``weights_only=True``).
 
 The run is the real stage-2 deblurring recipe (``configs/diffir_deblur_s2.py``: DiffIRS2 editor,
 EMA, frozen teacher from an official-layout stage-1 file) shrunk to a tiny network and two
@@ -127,3 +128,23 @@ def test_inferencer_restores_with_it(trained, photo, tmp_path):
     loaded = model.generator_ema.state_dict()
     assert all(torch.equal(v, loaded[k]) for k, v in ema.items())
     assert os.path.isfile(ckpt)  # used in place, not converted
+
+
+def test_tensor_only_readers_open_it(trained):
+    """spandrel's own reader (chaiNNer) and torch's weights-only reader without our allow-list
+    (ComfyUI) open the file; spandrel's model is the trained EMA network."""
+    spandrel = pytest.importorskip('spandrel', reason='needs spandrel (requirements/tests.txt)')
+    import diffir_mm.spandrel as ds
+
+    _, ckpt, ema = trained
+    plain = torch.load(ckpt, weights_only=True)
+    assert plain['state_dict'].keys() == read_checkpoint(ckpt)['state_dict'].keys()
+    registry = spandrel.ArchRegistry()
+    ds.install(registry)
+    model = spandrel.ModelLoader(registry=registry).load_from_file(ckpt)
+    assert model.purpose == 'Restoration'
+    image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = _ema_net(ema)(image, noise=torch.randn(
+            1, 256, generator=torch.Generator().manual_seed(ds.SEED))).clamp(0, 1)
+    assert (model(image) - expected).abs().max().item() <= 1e-6
