@@ -174,23 +174,46 @@ def test_no_checkpoint_with_a_non_finite_value_is_written(tmp_path):
         guard.before_save_checkpoint(runner, checkpoint)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='AmpOptimWrapper needs a GPU')
-def test_amp_overflow_is_left_to_the_loss_scaler_and_a_nan_loss_is_counted(tmp_path):
-    from mmengine.optim import AmpOptimWrapper, OptimWrapperDict
+def _amp_wrappers(runner, device, monkeypatch):
+    """The runner's optimizers under mmengine's ``AmpOptimWrapper`` (dynamic loss scale).
 
-    runner = _runner(tmp_path, cuda=True)
-    runner.optim_wrapper = OptimWrapperDict(**{
-        name: AmpOptimWrapper(optimizer=wrapper.optimizer, loss_scale='dynamic')
-        for name, wrapper in runner.optim_wrapper.items()})
+    On the CPU, mmengine 0.10.7 refuses to build the wrapper and its CUDA ``GradScaler`` turns
+    itself off; the wrapper is built with that check patched and given torch's CPU
+    ``GradScaler``, so the same skip-on-overflow logic runs on the CPU.
+    """
+    from mmengine.optim import AmpOptimWrapper, OptimWrapperDict
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+
+    if device == 'cpu':
+        monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available', lambda: True)
+    wrappers = {}
+    for name, wrapper in runner.optim_wrapper.items():
+        wrappers[name] = AmpOptimWrapper(optimizer=wrapper.optimizer, loss_scale='dynamic')
+        if device == 'cpu':
+            wrappers[name].loss_scaler = torch.amp.GradScaler('cpu')
+    runner.optim_wrapper = OptimWrapperDict(**wrappers)
+
+
+@pytest.mark.filterwarnings('ignore:torch.cuda.amp.GradScaler is enabled')  # replaced on the CPU
+@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='needs a GPU'))])
+def test_amp_overflow_is_left_to_the_loss_scaler_and_a_nan_loss_is_counted(tmp_path, device,
+                                                                           monkeypatch):
+    runner = _runner(tmp_path, cuda=device == 'cuda')
+    _amp_wrappers(runner, device, monkeypatch)
+    scaler = runner.optim_wrapper['generator'].loss_scaler
     guard = NonFiniteGuardHook()
     guard.before_train(runner)
-    with torch.autocast('cuda', dtype=torch.float16):
+    with torch.autocast(device, dtype=torch.float16):
         _iteration(guard, runner)
-        scale = runner.optim_wrapper['generator'].loss_scaler.get_scale()
-        _iteration(guard, runner, scale=1e4)  # finite loss; fp16 gradients overflow, scaled
-    assert runner.optim_wrapper['generator'].loss_scaler.get_scale() < scale  # scaler skipped
-    assert runner.message_hub.get_info(SKIP_COUNT_KEY) is None  # not counted here
-    with torch.autocast('cuda', dtype=torch.float16):
+        scaler.update(2.0 ** 40)  # the next scaled fp16 gradients overflow; the loss is finite
+        weights = copy.deepcopy(list(runner.model.generator.parameters()))
+        outputs = _iteration(guard, runner)
+    assert all(torch.isfinite(v) for v in outputs.values())
+    assert scaler.get_scale() == 2.0 ** 39  # the scaler found the overflow and skipped
+    assert _same(list(runner.model.generator.parameters()), weights)  # generator step skipped
+    assert runner.message_hub.get_info(SKIP_COUNT_KEY) is None  # not counted again here
+    with torch.autocast(device, dtype=torch.float16):
         _iteration(guard, runner, scale=float('nan'))
     assert runner.message_hub.get_info(SKIP_COUNT_KEY) == 1
 
