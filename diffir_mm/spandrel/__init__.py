@@ -9,8 +9,8 @@
 :func:`install` adds :class:`~.architecture.DiffIRArch` to spandrel's ``MAIN_REGISTRY`` (or a
 registry passed in), as ``spandrel_extra_arches.install()`` adds its own; every released DiffIR
 file and ours then loads (BasicSR ``.pth``, LaMa ``.ckpt``, our converted ``.pth`` and training
-checkpoints, ``.safetensors``). No spandrel architecture claims DiffIR files, nor DiffIR theirs, so it needs
-no ``before=`` ordering (``tests/test_spandrel``).
+checkpoints, ``.safetensors``). No spandrel architecture claims DiffIR files, nor DiffIR theirs,
+so it needs no ``before=`` ordering (``tests/test_spandrel``).
 
 Reading: ``spandrel.ModelLoader.load_from_file`` opens ``.pth`` / ``.ckpt`` itself, with
 ``torch.load(..., pickle_module=RestrictedUnpickle)``: spandrel's own unpickler, which allows

@@ -87,7 +87,8 @@ def test_our_reader_gets_the_entries_back(tmp_path):
         assert all(np.array_equal(a, b) for a, b in zip(again.data, buffer.data))
     rng, rng_back = (c['rng_state']['states'][0]['state'] for c in (original, back))
     assert torch.equal(rng_back['torch'], rng['torch']) and rng_back['torch'].dtype == torch.uint8
-    assert torch.equal(rng_back['numpy']['keys'], rng['numpy']['keys']) and rng_back['python'] == rng['python']
+    assert torch.equal(rng_back['numpy']['keys'], rng['numpy']['keys'])
+    assert rng_back['python'] == rng['python']
     assert torch.equal(back['optimizer']['state'][0]['exp_avg'],
                        original['optimizer']['state'][0]['exp_avg'])
     # weights readers get the mmengine-free stand-in, as for an unpacked file
