@@ -31,8 +31,8 @@ from torch.utils._pytree import tree_leaves
 
 __all__ = ['MARGIN', 'activation_bytes_per_pixel', 'untiled_peak_bytes', 'available_bytes']
 
-#: Factor on the traced peak: a CPU run of the released deblurring preset at 256² (fp32, one
-#: thread) raised the resident memory by 755 MB, 1.11x the traced 678 MB.
+#: Factor on the traced peak, for what the trace does not see; measured untiled restorations of
+#: the released presets stay under it (``bench/bench_untiled_memory.py``, bench/README.md).
 MARGIN = 1.5
 
 #: Side of the probe image (rounded up to the network's input multiple).
