@@ -39,11 +39,6 @@ SMOKE_ROWS = ('deblur:96', 'deblur:160', 'sr_x4:64', 'inpaint:96')
 TINY = dict(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 1, 1, 1])
 
 
-def _resident_bytes() -> int:
-    with open('/proc/self/status', encoding='ascii') as fh:
-        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith('VmRSS:'))
-
-
 def child(preset: str, side: int, smoke: bool) -> Dict:
     """One row, measured in this (fresh) process."""
     import numpy as np
@@ -51,23 +46,20 @@ def child(preset: str, side: int, smoke: bool) -> Dict:
 
     from diffir_mm.archs import build_diffir
     from diffir_mm.inference import Restorer
-    from diffir_mm.inference.memory import MARGIN, activation_bytes_per_pixel
-    from diffir_mm.utils.host_memory import peak_resident_bytes
+    from diffir_mm.inference.memory import MARGIN, untiled_peak_bytes
+    from diffir_mm.utils.host_memory import peak_resident_bytes, resident_bytes
 
     torch.manual_seed(0)
     tiny = dict(TINY, num_refinement_blocks=0) if preset.startswith('inpaint') else TINY
     network = build_diffir(preset, 2, **(tiny if smoke else {})).eval()
     restorer = Restorer(network, device='cpu', precision='fp32', tile=0, compile=False)
-    per_pixel = activation_bytes_per_pixel(network)
-    multiple = int(getattr(network, 'input_multiple', 1))
-    padded = -(-side // multiple) * multiple
-    traced = per_pixel * padded * padded
+    traced = untiled_peak_bytes(network, side, side) / MARGIN  # the estimate without the margin
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
     mask = None
     if restorer.task == 'inpaint':  # a quarter of the pixels are holes
         mask = (rng.random((side, side)) < 0.25).astype(np.uint8)
-    before = _resident_bytes()
+    before = resident_bytes()
     out = restorer.restore(image, mask=mask, seed=0)
     measured = peak_resident_bytes() - before
     return dict(preset=preset, side=side, output=list(out.shape[:2]),

@@ -60,7 +60,6 @@ def is_plain(value: Any) -> bool:
     return False
 
 
-
 def _packed(value: Any) -> Dict[str, Any]:
     buffer = io.BytesIO()
     torch.save(value, buffer)
@@ -81,7 +80,7 @@ def pack_entries(checkpoint: MutableMapping[str, Any]) -> List[str]:
         checkpoint: The dictionary about to be saved (mmengine's ``before_save_checkpoint``).
 
     Returns:
-        The packed keys, e.g. ``['message_hub', 'rng_state']``.
+        The packed keys, e.g. ``['message_hub']``.
     """
     keys = [key for key, value in checkpoint.items()
             if key != 'state_dict' and not _is_packed(value) and not is_plain(value)]

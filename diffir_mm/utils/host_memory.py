@@ -18,9 +18,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+from typing import Optional
 
 __all__ = ['ENV_SWITCH', 'keep_freed_memory', 'keep_freed_memory_unless_disabled',
-           'peak_resident_bytes']
+           'peak_resident_bytes', 'resident_bytes']
 
 #: Environment variable that, set to ``0``, keeps glibc's defaults.
 ENV_SWITCH = 'DIFFIR_KEEP_FREED_MEMORY'
@@ -57,6 +58,23 @@ def keep_freed_memory_unless_disabled() -> bool:
     return keep_freed_memory()
 
 
+def _status_bytes(field: str) -> Optional[int]:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes; None elsewhere."""
+    try:
+        with open('/proc/self/status', encoding='ascii') as fh:
+            for line in fh:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def resident_bytes() -> Optional[int]:
+    """The resident set of this process now (``VmRSS``; None where ``/proc`` has none)."""
+    return _status_bytes('VmRSS')
+
+
 def peak_resident_bytes() -> int:
     """The peak resident set of this process since it started its program (``exec``).
 
@@ -68,13 +86,9 @@ def peak_resident_bytes() -> int:
     Returns:
         Bytes.
     """
-    try:
-        with open('/proc/self/status', encoding='ascii') as fh:
-            for line in fh:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    peak = _status_bytes('VmHWM')
+    if peak is not None:
+        return peak
     import resource
     import sys
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -72,3 +72,15 @@ def test_peak_resident_bytes_is_the_processs_own():
     own, maxrss_kib = (int(v) for v in proc.stdout.split())
     assert maxrss_kib * 1024 >= ballast.nbytes  # what ru_maxrss says: the parent's size
     assert 10 * 2 ** 20 < own < ballast.nbytes / 2  # the interpreter and its imports (~0.5 GiB)
+
+
+def test_resident_bytes_follows_an_allocation_and_stays_under_the_peak():
+    from diffir_mm.utils.host_memory import peak_resident_bytes, resident_bytes
+
+    before = resident_bytes()
+    block = bytearray(64 * 2 ** 20)
+    block[::4096] = b'\1' * len(block[::4096])  # touch every page
+    now = resident_bytes()
+    assert now - before >= 48 * 2 ** 20
+    assert now <= peak_resident_bytes()
+    del block
