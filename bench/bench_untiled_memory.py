@@ -60,6 +60,8 @@ def child(preset: str, side: int, smoke: bool) -> Dict:
     if restorer.task == 'inpaint':  # a quarter of the pixels are holes
         mask = (rng.random((side, side)) < 0.25).astype(np.uint8)
     before = resident_bytes()
+    if before is None:
+        raise SystemExit('this benchmark reads /proc/self/status (Linux only)')
     out = restorer.restore(image, mask=mask, seed=0)
     measured = peak_resident_bytes() - before
     return dict(preset=preset, side=side, output=list(out.shape[:2]),
@@ -82,6 +84,13 @@ def main(argv: List[str] = None) -> int:
         return 0
     rows = args.rows.split(',') if args.rows else list(SMOKE_ROWS if args.smoke else
                                                        DEFAULT_ROWS)
+    sys.path.insert(0, str(ROOT))
+    from diffir_mm.archs.presets import PRESETS
+    for row in rows:
+        preset, _, side = row.partition(':')
+        if preset not in PRESETS or not side.isdigit() or int(side) < 16:
+            parser.error(f'bad row {row!r}: want preset:side with a preset of '
+                         f'{", ".join(sorted(PRESETS))} and a side of 16 or more')
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(ROOT))
     results = []
     print(f'{"row":<12} {"traced MB":>10} {"measured MB":>12} {"ratio":>6}  margin holds')
@@ -95,7 +104,6 @@ def main(argv: List[str] = None) -> int:
         print(f'{row:<12} {result["traced_mb"]:>10} {result["measured_mb"]:>12} '
               f'{result["ratio"]:>6}  {result["holds"]}', flush=True)
     if args.json:
-        sys.path.insert(0, str(ROOT))
         from diffir_mm.utils.atomic import write_bytes_atomic
         write_bytes_atomic(args.json, json.dumps(results, indent=1).encode('utf-8'))
     return 0 if all(r['holds'] for r in results) else 1
